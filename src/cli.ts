@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// puraify-monitoring serve | keys
+import { Command } from 'commander';
+import { ConfigError, loadConfig, SETTINGS } from './config.js';
+import { createEngine } from './engine.js';
+
+const program = new Command('puraify-monitoring').description('PURAIFY Monitoring & Logs Engine');
+
+function withSettings(cmd: Command): Command {
+  for (const s of Object.values(SETTINGS)) cmd.option(`--${s.flag} <value>`, `${s.describe} [${s.env}]`);
+  return cmd;
+}
+
+function config(flags: Record<string, string | undefined>) {
+  try {
+    return loadConfig(flags);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`puraify-monitoring: ${e.message}`);
+      process.exit(2);
+    }
+    throw e;
+  }
+}
+
+withSettings(program.command('serve').description('run the engine (HTTP API, storage, dashboard)')).action(async (opts) => {
+  const cfg = config(opts);
+  const engine = await createEngine(cfg);
+  const address = await engine.app.listen({ host: cfg.host, port: cfg.port });
+  engine.app.log.info({ address, dataDir: cfg.dataDir }, `listening on ${address}`);
+  if (cfg.adminTokenGenerated) {
+    console.log(`\nAdmin token (generated now, kept in ${cfg.dataDir}/admin-token; shown once):\n  ${cfg.adminToken}\n`);
+  }
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    engine.app.log.info({ signal }, 'stopping: writing what is pending');
+    await engine.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+});
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,87 @@
+// Ingest routes: POST /monitoring/logs (JSON, array or NDJSON) and POST /monitoring/alert.
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { LIMITS, type EventRow } from '../event.js';
+import { HttpError, badRequest } from '../http/errors.js';
+import { parseJsonBody, parseNdjsonBody, type ParsedBody } from './parse.js';
+import { OverloadedError } from './writer.js';
+import type { Collector, IngestResult } from './ingest.js';
+
+export interface AlertRouting {
+  /** Routes an engine-raised alert that is already stored; answers who was told. */
+  route(row: EventRow): Promise<{ notified: boolean; channels: string[] }>;
+}
+
+export interface CollectorRouteOptions {
+  collector: Collector;
+  alerts?: AlertRouting;
+  /** Per-key event budget (the request budget is checked in the auth stage). */
+  takeEvents?: (keyId: string | undefined, limit: number | undefined, n: number) => number;
+}
+
+function parseBody(body: unknown, contentType: string | undefined): ParsedBody {
+  const text = typeof body === 'string' ? body : Buffer.isBuffer(body) ? body.toString('utf8') : '';
+  if (/ndjson|jsonl|jsonlines/i.test(contentType ?? '')) return parseNdjsonBody(text);
+  return parseJsonBody(text);
+}
+
+function rejectParsed(p: Extract<ParsedBody, { ok: false }>): HttpError {
+  return new HttpError(p.status, p.code, p.message, { errors: p.errors });
+}
+
+function overloaded(e: unknown): never {
+  if (e instanceof OverloadedError) {
+    throw new HttpError(503, 'overloaded', e.message, undefined, { 'Retry-After': String(e.retryAfterS) });
+  }
+  throw e;
+}
+
+export async function collectorRoutes(app: FastifyInstance, opts: CollectorRouteOptions): Promise<void> {
+  // Bodies are read as text: we parse them ourselves so NDJSON lines fail one at a time and
+  // every error names its field.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(
+    ['application/json', 'application/x-ndjson', 'application/ndjson', 'application/jsonl', 'text/plain'],
+    { parseAs: 'string', bodyLimit: LIMITS.maxBodyBytes },
+    (_req, body, done) => done(null, body),
+  );
+
+  const answer = (reply: FastifyReply, r: IngestResult): FastifyReply => {
+    if (r.accepted === 0 && r.rejected.length > 0) {
+      const first = r.rejected[0];
+      throw new HttpError(400, 'invalid_events', `no event was accepted; event ${first.index}: ${first.errors[0].field} ${first.errors[0].message}`, {
+        accepted: 0, rejected: r.rejected.slice(0, 1000),
+      });
+    }
+    return reply.send({ accepted: r.accepted, ids: r.ids, rejected: r.rejected.slice(0, 1000), duplicates: r.duplicates, dropped_attributes: r.dropped_attributes });
+  };
+
+  app.post('/monitoring/logs', { config: { scope: 'ingest' } }, async (req, reply) => {
+    const parsed = parseBody(req.body, req.headers['content-type']);
+    if (!parsed.ok) throw rejectParsed(parsed);
+    if (opts.takeEvents) {
+      const wait = opts.takeEvents(req.principal.keyId, req.principal.eventsPerMinute, parsed.items.length);
+      if (wait > 0) throw new HttpError(429, 'rate_limited', 'this key sent more events than its limit allows', undefined, { 'Retry-After': String(wait) });
+    }
+    const result = await opts.collector.ingest(parsed.items, req.principal, { lineErrors: parsed.lineErrors }).catch(overloaded);
+    return answer(reply, result);
+  });
+
+  app.post('/monitoring/alert', { config: { scope: 'ingest' } }, async (req, reply) => {
+    const parsed = parseBody(req.body, req.headers['content-type']);
+    if (!parsed.ok) throw rejectParsed(parsed);
+    if (parsed.items.length !== 1) {
+      throw badRequest([{ field: '(body)', message: 'send one alert object' }]);
+    }
+    const item = parsed.items[0];
+    const prepared = opts.collector.prepare(parsed.items, req.principal, { alert: true });
+    if (prepared.rejected.length > 0) {
+      throw badRequest(prepared.rejected[0].errors);
+    }
+    // An alert with no severity is still an alert: the engine raised it because it matters.
+    if (typeof item === 'object' && item && (item as { severity?: unknown }).severity === undefined) prepared.rows[0].severity = 'high';
+    const row = prepared.rows[0];
+    const res = await opts.collector.store(prepared).catch(overloaded);
+    const routed = opts.alerts && res.duplicates === 0 ? await opts.alerts.route(row) : { notified: false, channels: [] };
+    return reply.send({ id: row.id, notified: routed.notified, channels: routed.channels });
+  });
+}

@@ -1,0 +1,89 @@
+// The Structured Logs Collector: items in, durable rows out. Each event is validated on its own,
+// checked against the caller's projects, then passed through the row processors (redaction,
+// fingerprinting) before the group-commit writer stores it.
+import { normalize, type EventRow, type FieldError } from '../event.js';
+import { mayAccessProject, type Principal } from '../auth/principal.js';
+import type { GroupCommitWriter } from './writer.js';
+
+/** A step every accepted row goes through before it is stored. Mutates the row in place. */
+export type RowProcessor = (row: EventRow) => void;
+
+export interface IngestResult {
+  accepted: number;
+  ids: string[];
+  rejected: { index: number; errors: FieldError[] }[];
+  duplicates: number;
+  dropped_attributes: number;
+}
+
+export interface IngestOptions {
+  lineErrors?: Map<number, FieldError[]>;
+  /** Marks every row as an engine-raised alert (POST /monitoring/alert). */
+  alert?: boolean;
+}
+
+export interface Prepared {
+  rows: EventRow[];
+  ids: string[];
+  rejected: IngestResult['rejected'];
+  checkIds: boolean;
+  droppedAttributes: number;
+}
+
+export class Collector {
+  readonly stats = { accepted: 0, rejected: 0, droppedAttributes: 0 };
+
+  constructor(
+    private readonly writer: GroupCommitWriter,
+    private readonly processors: readonly RowProcessor[],
+  ) {}
+
+  /** Validates and prepares rows; stores nothing. */
+  prepare(items: readonly unknown[], principal: Principal, opts: IngestOptions = {}): Prepared {
+    const receivedAt = Date.now();
+    const rows: EventRow[] = [];
+    const ids: string[] = [];
+    const rejected: IngestResult['rejected'] = [];
+    let checkIds = false;
+    let droppedAttributes = 0;
+    for (let i = 0; i < items.length; i++) {
+      const lineErr = opts.lineErrors?.get(i);
+      if (lineErr) {
+        rejected.push({ index: i, errors: lineErr });
+        continue;
+      }
+      const res = normalize(items[i], receivedAt);
+      if (!res.ok) {
+        rejected.push({ index: i, errors: res.errors });
+        continue;
+      }
+      const row = res.row;
+      if (!mayAccessProject(principal, row.project_id)) {
+        rejected.push({ index: i, errors: [{ field: 'project_id', message: `this key may not write to project ${row.project_id}` }] });
+        continue;
+      }
+      if (opts.alert) row.alert = 1;
+      for (const p of this.processors) p(row);
+      if ((items[i] as { id?: unknown }).id !== undefined) checkIds = true;
+      droppedAttributes += res.droppedAttributes;
+      rows.push(row);
+      ids.push(row.id);
+    }
+    return { rows, ids, rejected, checkIds, droppedAttributes };
+  }
+
+  /** Validates, then stores; resolves once the accepted rows are durable. */
+  ingest(items: readonly unknown[], principal: Principal, opts: IngestOptions = {}): Promise<IngestResult> {
+    return this.store(this.prepare(items, principal, opts));
+  }
+
+  /** Stores prepared rows; resolves once they are durable. */
+  async store(p: Prepared): Promise<IngestResult> {
+    let duplicates = 0;
+    if (p.rows.length > 0) duplicates = (await this.writer.write(p.rows, p.checkIds)).duplicates;
+    this.stats.accepted += p.rows.length;
+    this.stats.rejected += p.rejected.length;
+    this.stats.droppedAttributes += p.droppedAttributes;
+    return { accepted: p.rows.length, ids: p.ids, rejected: p.rejected, duplicates, dropped_attributes: p.droppedAttributes };
+  }
+}

@@ -1,0 +1,57 @@
+// Request bodies → items. A JSON body is one event or an array of them; NDJSON is one per line, and
+// a broken line is rejected on its own while its neighbours go on.
+import type { FieldError } from '../event.js';
+import { LIMITS } from '../event.js';
+
+export type ParsedBody =
+  | { ok: true; items: unknown[]; lineErrors: Map<number, FieldError[]> }
+  | { ok: false; status: 400 | 413; code: string; message: string; errors: FieldError[] };
+
+export function parseJsonBody(text: string): ParsedBody {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, status: 400, code: 'invalid_json', message: 'the body is not valid JSON', errors: [{ field: '(body)', message: (e as Error).message }] };
+  }
+  const items = Array.isArray(value) ? value : [value];
+  return checkCount(items, new Map());
+}
+
+export function parseNdjsonBody(text: string): ParsedBody {
+  const items: unknown[] = [];
+  const lineErrors = new Map<number, FieldError[]>();
+  let start = 0;
+  while (start <= text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    const line = text.slice(start, end).trim();
+    start = end + 1;
+    if (line.length === 0) continue;
+    if (items.length >= LIMITS.maxEventsPerRequest) {
+      items.push(undefined); // counted only, so the limit error below names the real count
+      continue;
+    }
+    try {
+      items.push(JSON.parse(line));
+    } catch (e) {
+      lineErrors.set(items.length, [{ field: '(line)', message: `not valid JSON: ${(e as Error).message}` }]);
+      items.push(undefined);
+    }
+  }
+  return checkCount(items, lineErrors);
+}
+
+function checkCount(items: unknown[], lineErrors: Map<number, FieldError[]>): ParsedBody {
+  if (items.length === 0) {
+    return { ok: false, status: 400, code: 'no_events', message: 'the body holds no events', errors: [{ field: '(body)', message: 'no events' }] };
+  }
+  if (items.length > LIMITS.maxEventsPerRequest) {
+    return {
+      ok: false, status: 413, code: 'too_many_events',
+      message: `at most ${LIMITS.maxEventsPerRequest} events per request; this one has ${items.length}`,
+      errors: [{ field: '(body)', message: `more than ${LIMITS.maxEventsPerRequest} events` }],
+    };
+  }
+  return { ok: true, items, lineErrors };
+}

@@ -1,0 +1,128 @@
+// All settings, from flags and MONITORING_* environment variables, validated at start.
+// A bad value stops the engine with a message naming the setting and what it accepts.
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  adminToken: string;
+  /** Set when the admin token was generated on this start: print it once. */
+  adminTokenGenerated: boolean;
+  logLevel: string;
+  /** Group commit: flush when this many events wait, or after flushIntervalMs. */
+  flushMaxEvents: number;
+  flushIntervalMs: number;
+  /** Events waiting to be written before ingest answers 503 + Retry-After. */
+  maxQueuedEvents: number;
+  maxConcurrentQueries: number;
+  queryTimeoutMs: number;
+  allowPrivateWebhooks: boolean;
+  publicUrl: string;
+  /** Per-key defaults; a key can override them. */
+  rateLimitRequestsPerMinute: number;
+  rateLimitEventsPerMinute: number;
+}
+
+export class ConfigError extends Error {}
+
+type Source = Record<string, string | undefined>;
+
+interface Spec<T> {
+  env: string;
+  flag: string;
+  describe: string;
+  parse: (raw: string) => T;
+  default: T | (() => T);
+}
+
+function int(min: number, max: number) {
+  return (raw: string): number => {
+    if (!/^-?\d+$/.test(raw.trim())) throw new Error(`must be a whole number from ${min} to ${max}`);
+    const n = Number(raw);
+    if (n < min || n > max) throw new Error(`must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+const str = (raw: string): string => {
+  if (raw.trim() === '') throw new Error('must not be empty');
+  return raw;
+};
+const bool = (raw: string): boolean => {
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new Error('must be true or false');
+};
+const level = (raw: string): string => {
+  const ok = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+  if (!ok.includes(raw)) throw new Error(`must be one of ${ok.join(', ')}`);
+  return raw;
+};
+const token = (raw: string): string => {
+  if (raw.length < 16) throw new Error('must be at least 16 characters');
+  return raw;
+};
+
+export const SETTINGS = {
+  host: { env: 'MONITORING_HOST', flag: 'host', describe: 'address to listen on', parse: str, default: '127.0.0.1' },
+  port: { env: 'MONITORING_PORT', flag: 'port', describe: 'port to listen on (0 = any free port)', parse: int(0, 65535), default: 8080 },
+  dataDir: { env: 'MONITORING_DATA_DIR', flag: 'data-dir', describe: 'where embedded storage keeps its files', parse: str, default: './data' },
+  adminToken: { env: 'MONITORING_ADMIN_TOKEN', flag: 'admin-token', describe: 'bearer token with every right (generated and kept in the data dir when unset)', parse: token, default: '' },
+  logLevel: { env: 'MONITORING_LOG_LEVEL', flag: 'log-level', describe: 'fatal|error|warn|info|debug|trace|silent', parse: level, default: 'info' },
+  flushMaxEvents: { env: 'MONITORING_FLUSH_MAX_EVENTS', flag: 'flush-max-events', describe: 'group commit: flush when this many events wait', parse: int(1, 1_000_000), default: 50_000 },
+  flushIntervalMs: { env: 'MONITORING_FLUSH_INTERVAL_MS', flag: 'flush-interval-ms', describe: 'group commit: flush at most this long after the first waiting event', parse: int(0, 10_000), default: 5 },
+  maxQueuedEvents: { env: 'MONITORING_MAX_QUEUED_EVENTS', flag: 'max-queued-events', describe: 'events waiting for storage before ingest answers 503', parse: int(1, 10_000_000), default: 200_000 },
+  maxConcurrentQueries: { env: 'MONITORING_MAX_CONCURRENT_QUERIES', flag: 'max-concurrent-queries', describe: 'queries running at once before 429', parse: int(1, 1000), default: 8 },
+  queryTimeoutMs: { env: 'MONITORING_QUERY_TIMEOUT_MS', flag: 'query-timeout-ms', describe: 'longest a query may run', parse: int(100, 600_000), default: 30_000 },
+  allowPrivateWebhooks: { env: 'MONITORING_ALLOW_PRIVATE_WEBHOOKS', flag: 'allow-private-webhooks', describe: 'allow alert webhooks to loopback/private addresses', parse: bool, default: false },
+  publicUrl: { env: 'MONITORING_PUBLIC_URL', flag: 'public-url', describe: 'the dashboard\'s address, for links in alerts', parse: str, default: '' },
+  rateLimitRequestsPerMinute: { env: 'MONITORING_RATE_LIMIT_REQUESTS', flag: 'rate-limit-requests', describe: 'default requests per minute per key (0 = unlimited)', parse: int(0, 100_000_000), default: 0 },
+  rateLimitEventsPerMinute: { env: 'MONITORING_RATE_LIMIT_EVENTS', flag: 'rate-limit-events', describe: 'default events per minute per key (0 = unlimited)', parse: int(0, 1_000_000_000), default: 0 },
+} satisfies Record<string, Spec<unknown>>;
+
+type Settings = typeof SETTINGS;
+
+/**
+ * Reads settings: a flag wins over the environment, which wins over the default.
+ * `flags` holds raw flag values keyed by flag name (as commander gives them).
+ */
+export function loadConfig(flags: Record<string, string | undefined> = {}, env: Source = process.env): Config {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, spec] of Object.entries(SETTINGS) as [keyof Settings, Spec<unknown>][]) {
+    const fromFlag = flags[spec.flag] ?? flags[key];
+    const raw = fromFlag ?? env[spec.env];
+    const source = fromFlag !== undefined ? `--${spec.flag}` : spec.env;
+    if (raw === undefined || raw === '') {
+      out[key] = typeof spec.default === 'function' ? (spec.default as () => unknown)() : spec.default;
+      continue;
+    }
+    try {
+      out[key] = spec.parse(String(raw));
+    } catch (e) {
+      problems.push(`${source}=${JSON.stringify(String(raw).slice(0, 80))}: ${(e as Error).message} (${spec.describe})`);
+    }
+  }
+  if (problems.length) throw new ConfigError(`invalid settings:\n  ${problems.join('\n  ')}`);
+  const cfg = out as unknown as Config;
+  cfg.dataDir = resolve(cfg.dataDir);
+  cfg.adminTokenGenerated = false;
+  if (!cfg.adminToken) {
+    const t = loadOrCreateAdminToken(cfg.dataDir);
+    cfg.adminToken = t.token;
+    cfg.adminTokenGenerated = t.created;
+  }
+  return cfg;
+}
+
+function loadOrCreateAdminToken(dataDir: string): { token: string; created: boolean } {
+  mkdirSync(dataDir, { recursive: true });
+  const file = join(dataDir, 'admin-token');
+  if (existsSync(file)) return { token: readFileSync(file, 'utf8').trim(), created: false };
+  const token = `pm_admin_${randomBytes(24).toString('base64url')}`;
+  writeFileSync(file, token + '\n', { mode: 0o600 });
+  return { token, created: true };
+}

@@ -1,0 +1,175 @@
+// Filters → SQL. Pure functions: a filter object in, a WHERE clause and its bound parameters out.
+// Values never enter the SQL text; only column names from a fixed list and parameter names do.
+import { FILTER_FIELDS, parseTime, type FieldError, type FilterField } from '../event.js';
+import { KEY_KINDS, KEYS_TABLE, type KeyedField } from '../storage/schema.js';
+import type { Params } from '../storage/transport.js';
+
+export interface EventFilter {
+  /** The tenant guard: the projects the caller may see; undefined = all (admin). */
+  projects?: readonly string[];
+  eq: Partial<Record<FilterField, string[]>>;
+  attrs: { key: string; values: string[] }[];
+  from?: number;
+  to?: number;
+  /** Case-insensitive text in message, error_type and stack. */
+  q?: string;
+  alert?: boolean;
+  /** Only events with a duration (performance views). */
+  hasDuration?: boolean;
+}
+
+export function emptyFilter(): EventFilter {
+  return { eq: {}, attrs: [] };
+}
+
+export interface SqlFragment {
+  sql: string;
+  params: Params;
+}
+
+/** Builds parameter names p0, p1… so fragments from several builders never collide. */
+export class ParamBag {
+  readonly params: Params = {};
+  private n = 0;
+  constructor(private readonly prefix = 'p') {}
+  add(value: Params[string], type: string): string {
+    const name = `${this.prefix}${this.n++}`;
+    this.params[name] = value;
+    return `{${name}:${type}}`;
+  }
+}
+
+// Lookups by these keys go through event_keys first (see storage/schema.ts); flow_id is left out
+// because a flow's events are many, so a scan by (project_id, timestamp) is as good.
+const NARROWING: KeyedField[] = ['id', 'session_id', 'trace_id', 'user_id', 'fingerprint'];
+
+export function whereClause(f: EventFilter, bag: ParamBag): string {
+  const parts: string[] = [];
+  if (f.projects) parts.push(`project_id IN ${bag.add([...f.projects], 'Array(String)')}`);
+  for (const field of FILTER_FIELDS) {
+    const values = f.eq[field];
+    if (!values || values.length === 0) continue;
+    parts.push(values.length === 1
+      ? `${field} = ${bag.add(values[0], 'String')}`
+      : `${field} IN ${bag.add(values, 'Array(String)')}`);
+  }
+  const keyed = NARROWING.find((k) => (f.eq[k]?.length ?? 0) > 0);
+  if (keyed) {
+    const projects = f.projects ? ` AND project_id IN ${bag.add([...f.projects], 'Array(String)')}` : '';
+    const time = (f.from !== undefined ? ` AND timestamp >= ${bag.add(f.from, 'Int64')}` : '') +
+      (f.to !== undefined ? ` AND timestamp < ${bag.add(f.to, 'Int64')}` : '');
+    parts.push(`(project_id, timestamp) IN (SELECT project_id, timestamp FROM ${KEYS_TABLE} WHERE kind = '${KEY_KINDS[keyed]}' AND value IN ${bag.add(f.eq[keyed]!, 'Array(String)')}${projects}${time})`);
+  }
+  for (const a of f.attrs) {
+    const v = `attr_values[indexOf(attr_keys, ${bag.add(a.key, 'String')})]`;
+    parts.push(a.values.length === 1
+      ? `has(attr_keys, ${bag.add(a.key, 'String')}) AND ${v} = ${bag.add(a.values[0], 'String')}`
+      : `has(attr_keys, ${bag.add(a.key, 'String')}) AND ${v} IN ${bag.add(a.values, 'Array(String)')}`);
+  }
+  if (f.from !== undefined) parts.push(`timestamp >= ${bag.add(f.from, 'Int64')}`);
+  if (f.to !== undefined) parts.push(`timestamp < ${bag.add(f.to, 'Int64')}`);
+  if (f.q) {
+    const q = bag.add(f.q, 'String');
+    parts.push(`(positionCaseInsensitiveUTF8(message, ${q}) > 0 OR positionCaseInsensitiveUTF8(error_type, ${q}) > 0 OR positionCaseInsensitiveUTF8(stack, ${q}) > 0)`);
+  }
+  if (f.alert !== undefined) parts.push(`alert = ${f.alert ? 1 : 0}`);
+  if (f.hasDuration) parts.push('isNotNull(duration_ms)');
+  return parts.length ? parts.join(' AND ') : '1';
+}
+
+// ---- query-string parsing -------------------------------------------------------------------
+
+export const MAX_VALUES_PER_FIELD = 100;
+const MAX_VALUE_LENGTH = 1024;
+
+type Raw = Record<string, unknown>;
+
+function asStrings(raw: unknown, field: string, errors: FieldError[]): string[] | undefined {
+  if (raw === undefined) return undefined;
+  const list = Array.isArray(raw) ? raw : [raw];
+  if (list.length > MAX_VALUES_PER_FIELD) {
+    errors.push({ field, message: `at most ${MAX_VALUES_PER_FIELD} values` });
+    return undefined;
+  }
+  const out: string[] = [];
+  for (const v of list) {
+    if (typeof v !== 'string') {
+      errors.push({ field, message: 'must be a string' });
+      return undefined;
+    }
+    if (v.length > MAX_VALUE_LENGTH) {
+      errors.push({ field, message: `must be at most ${MAX_VALUE_LENGTH} characters` });
+      return undefined;
+    }
+    if (v.includes('\u0000')) {
+      errors.push({ field, message: 'must not contain NUL' });
+      return undefined;
+    }
+    out.push(v);
+  }
+  return out;
+}
+
+export function asSingle(raw: unknown, field: string, errors: FieldError[]): string | undefined {
+  if (raw === undefined) return undefined;
+  if (Array.isArray(raw)) {
+    errors.push({ field, message: 'must be given once' });
+    return undefined;
+  }
+  return asStrings(raw, field, errors)?.[0];
+}
+
+export function asTime(raw: unknown, field: string, errors: FieldError[]): number | undefined {
+  const s = asSingle(raw, field, errors);
+  if (s === undefined || s === '') return undefined;
+  const t = parseTime(s);
+  if (t === undefined || t < 0 || t > 8.64e15) {
+    errors.push({ field, message: 'must be ISO 8601 or epoch milliseconds' });
+    return undefined;
+  }
+  return t;
+}
+
+export function asInt(raw: unknown, field: string, min: number, max: number, errors: FieldError[]): number | undefined {
+  const s = asSingle(raw, field, errors);
+  if (s === undefined || s === '') return undefined;
+  if (!/^\d{1,10}$/.test(s) || Number(s) < min || Number(s) > max) {
+    errors.push({ field, message: `must be a whole number from ${min} to ${max}` });
+    return undefined;
+  }
+  return Number(s);
+}
+
+/**
+ * Reads the filters every event route shares: exact fields, attr.<key>, from/to, q.
+ * Unknown parameters are errors unless listed in `extra` (the route reads those itself).
+ */
+export function parseFilter(query: Raw, extra: readonly string[], errors: FieldError[]): EventFilter {
+  const f = emptyFilter();
+  const known = new Set<string>([...FILTER_FIELDS, 'from', 'to', 'q', ...extra]);
+  for (const field of FILTER_FIELDS) {
+    const v = asStrings(query[field], field, errors);
+    if (v) f.eq[field] = v;
+  }
+  for (const key of Object.keys(query)) {
+    if (key.startsWith('attr.')) {
+      const name = key.slice(5);
+      if (name.length === 0 || name.length > 128) {
+        errors.push({ field: key, message: 'attribute name must be 1..128 characters' });
+        continue;
+      }
+      const v = asStrings(query[key], key, errors);
+      if (v) f.attrs.push({ key: name, values: v });
+    } else if (!known.has(key)) {
+      errors.push({ field: key, message: 'is not a known parameter' });
+    }
+  }
+  f.from = asTime(query.from, 'from', errors);
+  f.to = asTime(query.to, 'to', errors);
+  if (f.from !== undefined && f.to !== undefined && f.from > f.to) {
+    errors.push({ field: 'from', message: 'must not be after to' });
+  }
+  const q = asSingle(query.q, 'q', errors);
+  if (q) f.q = q;
+  return f;
+}

@@ -1,0 +1,79 @@
+// The embedded transport: ClickHouse in-process through chDB. Queries and inserts run on libuv
+// threads (queryBindAsync / insert), so the event loop stays free while the engine works.
+import { mkdirSync } from 'node:fs';
+import { Session } from 'chdb';
+import { QueryTimeoutError, type ClickHouseTransport, type Params, type QueryOptions } from './transport.js';
+
+export class ChdbTransport implements ClickHouseTransport {
+  readonly name = 'chdb';
+  private readonly session: Session;
+  private readonly streamLock = new Mutex();
+
+  constructor(dir: string) {
+    mkdirSync(dir, { recursive: true });
+    this.session = new Session(dir);
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.session.queryAsync(sql);
+  }
+
+  async query<T>(sql: string, params: Params = {}, opts: QueryOptions = {}): Promise<T[]> {
+    const text = opts.timeoutMs ? `${sql} SETTINGS max_execution_time = ${Math.ceil(opts.timeoutMs / 1000)}` : sql;
+    try {
+      const res = await this.session.queryBindAsync(text, params, { format: 'JSONEachRow' });
+      return parseJsonEachRow<T>(res.text());
+    } catch (e) {
+      if (opts.timeoutMs && isTimeout(e)) throw new QueryTimeoutError(opts.timeoutMs);
+      throw e;
+    }
+  }
+
+  async *stream(sql: string, params: Params, signal?: AbortSignal): AsyncIterable<string> {
+    // chDB allows one active stream per session: exports queue behind each other here.
+    const release = await this.streamLock.acquire();
+    try {
+      const s = this.session.queryStreamBind(sql, params, { format: 'JSONEachRow', signal });
+      for await (const chunk of s) yield chunk.text();
+    } finally {
+      release();
+    }
+  }
+
+  async insertCompact(table: string, columns: readonly string[], payload: Buffer): Promise<void> {
+    await this.session.insert({ table, values: payload, format: 'JSONCompactEachRow', columns });
+  }
+
+  async close(): Promise<void> {
+    this.session.close();
+  }
+}
+
+function isTimeout(e: unknown): boolean {
+  const err = e as { clickhouseCode?: number; message?: string };
+  return err.clickhouseCode === 159 || /TIMEOUT_EXCEEDED/.test(String(err.message));
+}
+
+export function parseJsonEachRow<T>(text: string): T[] {
+  const out: T[] = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    if (end > start) out.push(JSON.parse(text.slice(start, end)) as T);
+    start = end + 1;
+  }
+  return out;
+}
+
+/** A FIFO lock: acquire() resolves with the function that releases it. */
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+  acquire(): Promise<() => void> {
+    let release!: () => void;
+    const next = new Promise<void>((r) => (release = r));
+    const ready = this.tail.then(() => release);
+    this.tail = this.tail.then(() => next);
+    return ready;
+  }
+}

@@ -1,0 +1,27 @@
+// How ClickHouse SQL reaches an engine. The event SQL lives in event-store.ts and is the same for
+// every transport: chDB in-process (the embedded default) or a ClickHouse server over HTTP.
+
+export type Params = Record<string, string | number | bigint | boolean | string[] | number[]>;
+
+export interface QueryOptions {
+  timeoutMs?: number;
+}
+
+export interface ClickHouseTransport {
+  readonly name: string;
+  /** Runs a statement that returns nothing (DDL, ALTER). */
+  exec(sql: string): Promise<void>;
+  /** Runs a SELECT with `{name:Type}` parameters bound by the engine; rows as objects. */
+  query<T = Record<string, unknown>>(sql: string, params?: Params, opts?: QueryOptions): Promise<T[]>;
+  /** Streams a SELECT's result as JSONEachRow text chunks (rows never split across chunks). */
+  stream(sql: string, params: Params, signal?: AbortSignal): AsyncIterable<string>;
+  /** Inserts rows given as JSONCompactEachRow lines in `columns` order. */
+  insertCompact(table: string, columns: readonly string[], payload: Buffer): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class QueryTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`the query ran longer than ${ms} ms`);
+  }
+}
