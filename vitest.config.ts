@@ -5,6 +5,7 @@ export default defineConfig({
     include: ['src/**/*.test.ts', 'client/**/*.test.ts', 'test/**/*.test.ts'],
     // chDB is a process singleton per data path; each test file gets its own process and data dir.
     pool: 'forks',
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },

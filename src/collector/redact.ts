@@ -1,0 +1,623 @@
+// Secret redaction. Runs on every ingested event before anything is stored: secrets in the text
+// fields and attribute values become `[REDACTED:kind]`, and everything around them stays as it
+// was, so the event remains searchable and fingerprints stay stable ("access failed for token
+// [REDACTED:slack_token]" groups with every other token's failure).
+//
+// Pure (no I/O). The hot path is text without secrets: one case-insensitive precheck regex per
+// string decides whether the specific rules run at all, and a string that passes untouched is
+// returned as is (no allocation). Every pattern is linear: no nested quantifiers over
+// overlapping character classes, bounded repetition where a class is followed by a lookahead.
+import type { EventRow } from '../event.js';
+
+/** Per-project extensions to the built-in rules. */
+export interface RedactionRules {
+  /** Extra patterns; a match becomes `[REDACTED:<name>]`. Flags may use i, m, s, u, v (g is implied). */
+  patterns?: { name: string; regex: string; flags?: string }[];
+  /** Extra secret key names (for attributes and `key=value` text), matched like the built-in ones. */
+  secretKeys?: string[];
+}
+
+/** Strings shorter than this cannot hold a built-in secret ("pwd=x" is the shortest). */
+const MIN_LENGTH = 5;
+const REDACTED = '[REDACTED:';
+const ATTRIBUTE_MARK = '[REDACTED:attribute]';
+
+// Redaction is synchronous, so one module-level counter serves every Redactor: redactRow resets
+// it, every replacement increments it.
+let hits = 0;
+
+const mark = (kind: string): string => `${REDACTED}${kind}]`;
+
+// ---------------------------------------------------------------------------------------------
+// Secret key names: split into segments on _ - . space and camelCase, then a key is secret when
+// a secret word (or word pair) occurs in it followed only by harmless suffixes. So `x_api_key`,
+// `slackToken`, `DB_PASSWORD`, `password_confirmation` and `set-cookie` are secret, while
+// `token_count`, `max_tokens`, `tokenizer` and `api_key_id` are not.
+
+const SECRET_WORDS: ReadonlyArray<readonly [string, string]> = [
+  ['password', 'password'], ['passwd', 'password'], ['pwd', 'password'], ['passphrase', 'password'],
+  ['secret', 'secret'], ['clientsecret', 'secret'], ['secretkey', 'secret'],
+  ['token', 'token'], ['accesstoken', 'token'], ['refreshtoken', 'token'], ['idtoken', 'token'],
+  ['authtoken', 'token'], ['sessiontoken', 'token'], ['apitoken', 'token'], ['jwt', 'token'],
+  ['bearer', 'token'],
+  ['authorization', 'authorization'], ['authorisation', 'authorization'],
+  ['apikey', 'api_key'], ['accesskey', 'access_key'], ['privatekey', 'private_key'],
+  ['cookie', 'cookie'], ['credential', 'credentials'], ['credentials', 'credentials'],
+];
+const SECRET_PAIRS: ReadonlyArray<readonly [string, string, string]> = [
+  ['api', 'key', 'api_key'], ['access', 'key', 'access_key'], ['private', 'key', 'private_key'],
+  ['secret', 'key', 'secret'], ['signing', 'key', 'secret'], ['encryption', 'key', 'secret'],
+  ['master', 'key', 'secret'],
+];
+/** Segments that may follow a secret word without making the key harmless. */
+const SECRET_SUFFIXES: ReadonlySet<string> = new Set([
+  'value', 'val', 'confirmation', 'confirm', 'plain', 'plaintext', 'raw', 'b64', 'base64', 'hex',
+  'str', 'string', 'header', 'hash', 'enc', 'encrypted', 'old', 'new', 'current', 'data', 'bytes',
+  'secret',
+]);
+/** Words for the cheap "may contain a secret key" tests (case-insensitive substrings). */
+const KEY_HINT_WORDS = [
+  'passw(?:or)?d', 'passphrase', 'pwd', 'secret', 'token', 'jwt', 'bearer', 'authori[sz]ation',
+  'cookie', 'credential', '(?:api|access|private|signing|encryption|master)[_.\\- ]?key',
+];
+
+interface KeyMatcher {
+  seq: readonly string[];
+  kind: string;
+}
+
+const SEGMENT_RE = /[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+/g;
+
+/** `x_api_key` → [x, api, key]; `slackToken` → [slack, token]; `APIKey` → [api, key]. */
+function keySegments(key: string): string[] {
+  const out: string[] = [];
+  SEGMENT_RE.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = SEGMENT_RE.exec(key)) !== null) out.push(m[0].toLowerCase());
+  return out;
+}
+
+function isDigits(s: string): boolean {
+  const c = s.charCodeAt(0);
+  return c >= 48 && c <= 57;
+}
+
+function matchKey(segs: readonly string[], matchers: ReadonlyMap<string, readonly KeyMatcher[]>): string | null {
+  for (let i = 0; i < segs.length; i++) {
+    const candidates = matchers.get(segs[i]);
+    if (candidates === undefined) continue;
+    for (const c of candidates) {
+      const end = i + c.seq.length;
+      if (end > segs.length) continue;
+      let ok = true;
+      for (let k = 1; k < c.seq.length && ok; k++) ok = segs[i + k] === c.seq[k];
+      for (let k = end; k < segs.length && ok; k++) ok = SECRET_SUFFIXES.has(segs[k]) || isDigits(segs[k]);
+      if (ok) {
+        if (segs.includes('aws') && (c.kind === 'secret' || segs.includes('secret'))) return 'aws_secret_key';
+        return c.kind;
+      }
+    }
+  }
+  return null;
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Built-in text rules, applied in order. Token formats come before the generic key=value rule, so
+// `password=ghp_…` says github_token; later rules skip values that are already `[REDACTED:…]`.
+
+type Replacer = (match: string, ...groups: any[]) => string;
+
+interface Rule {
+  kind: string;
+  re: RegExp;
+  /** Case-sensitive substrings of which at least one must occur for the rule to run. */
+  hints?: readonly string[];
+  replace: Replacer;
+}
+
+function whole(kind: string): Replacer {
+  const m = mark(kind);
+  return () => {
+    hits++;
+    return m;
+  };
+}
+
+/** Replaces everything after the first capture group. */
+function afterPrefix(kind: string): Replacer {
+  const m = mark(kind);
+  return (_match: string, prefix: string) => {
+    hits++;
+    return prefix + m;
+  };
+}
+
+/** A Bearer token that is more than an English word ("Bearer token expired" is prose). */
+function looksLikeToken(tok: string): boolean {
+  if (tok.length >= 20) return true;
+  if (tok.length < 6) return false;
+  if (/[0-9._~+/=-]/.test(tok)) return true;
+  return /[a-z]/.test(tok) && /[A-Z]/.test(tok.slice(1));
+}
+
+/** `Basic <b64>` is a credential only if it decodes to printable "user:password". */
+function isBasicCredential(b64: string): boolean {
+  if (b64.length % 4 === 1) return false;
+  const decoded = Buffer.from(b64, 'base64').toString('latin1');
+  if (decoded.length < 3 || !decoded.includes(':')) return false;
+  for (let i = 0; i < decoded.length; i++) {
+    const c = decoded.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+const BEARER_MARK = mark('bearer_token');
+const BASIC_MARK = mark('basic_auth');
+const OPENAI_MARK = mark('openai_key');
+
+const RULES: readonly Rule[] = [
+  {
+    kind: 'private_key',
+    // An unterminated block (a truncated message) is redacted to the end of the string.
+    re: /-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|$)/g,
+    hints: ['-----BEGIN'],
+    replace: whole('private_key'),
+  },
+  {
+    kind: 'slack_webhook',
+    re: /(\bhttps?:\/\/hooks\.slack\.com\/(?:services|workflows|triggers)\/)[A-Za-z0-9_/-]+/g,
+    hints: ['hooks.slack.com'],
+    replace: afterPrefix('slack_webhook'),
+  },
+  {
+    kind: 'url_password',
+    // scheme://user:password@host: the user and host stay. The user part cannot contain ':',
+    // so the split is unambiguous; the password runs to the last '@' before the path.
+    re: /(\b[A-Za-z][A-Za-z0-9+.-]{0,30}:\/\/[^\s:/?#@"'<>[\]]*:)(?!\[REDACTED:)[^\s/?#"'<>]+(?=@)/g,
+    hints: ['://'],
+    replace: afterPrefix('url_password'),
+  },
+  {
+    kind: 'jwt',
+    re: /\beyJ[A-Za-z0-9_-]{2,}\.eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*/g,
+    hints: ['eyJ'],
+    replace: whole('jwt'),
+  },
+  {
+    kind: 'slack_token',
+    re: /\b(?:xox[abeprs]|xapp)-(?=[A-Za-z0-9-]{6})[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*/g,
+    hints: ['xox', 'xapp-'],
+    replace: whole('slack_token'),
+  },
+  {
+    kind: 'github_token',
+    re: /\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{20,255})\b/g,
+    hints: ['gh', 'github_pat_'],
+    replace: whole('github_token'),
+  },
+  {
+    kind: 'aws_access_key',
+    re: /\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g,
+    hints: ['AKIA', 'ASIA'],
+    replace: whole('aws_access_key'),
+  },
+  {
+    kind: 'stripe_key',
+    re: /\b(?:[rs]k_(?:live|test)|pk_live)_[A-Za-z0-9]{10,255}\b/g,
+    hints: ['k_live_', 'k_test_'],
+    replace: whole('stripe_key'),
+  },
+  {
+    kind: 'google_api_key',
+    re: /\bAIza[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])/g,
+    hints: ['AIza'],
+    replace: whole('google_api_key'),
+  },
+  {
+    kind: 'openai_key',
+    re: /\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,255}/g,
+    hints: ['sk-'],
+    // "sk-some-long-hyphenated-name" is not a key: real keys always carry digits.
+    replace: (m: string) => {
+      if (!/[0-9]/.test(m)) return m;
+      hits++;
+      return OPENAI_MARK;
+    },
+  },
+  {
+    kind: 'npm_token',
+    re: /\bnpm_[A-Za-z0-9]{36}\b/g,
+    hints: ['npm_'],
+    replace: whole('npm_token'),
+  },
+  {
+    kind: 'sendgrid_key',
+    re: /\bSG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}/g,
+    hints: ['SG.'],
+    replace: whole('sendgrid_key'),
+  },
+  {
+    kind: 'secret_token',
+    // Notion integration secrets, Twilio-style secrets
+    re: /\bsecret_[A-Za-z0-9]{32,255}\b/g,
+    hints: ['secret_'],
+    replace: whole('secret_token'),
+  },
+  {
+    kind: 'twilio_key',
+    re: /\bSK[0-9a-fA-F]{32}\b/g,
+    hints: ['SK'],
+    replace: whole('twilio_key'),
+  },
+  {
+    kind: 'bearer_token',
+    // The scheme stays. A token followed by '=' or '"' is an auth-param (`Bearer realm="x"`).
+    re: /\b([Bb]earer|BEARER)([ \t]+)(?!\[REDACTED:)([A-Za-z0-9._~+/-]+=*)(?![\w"=~+/.-])/g,
+    hints: ['earer', 'EARER'],
+    replace: (m: string, scheme: string, sp: string, tok: string) => {
+      if (!looksLikeToken(tok)) return m;
+      hits++;
+      return scheme + sp + BEARER_MARK;
+    },
+  },
+  {
+    kind: 'basic_auth',
+    re: /\b([Bb]asic|BASIC)([ \t]+)([A-Za-z0-9+/]{4,}={0,2})(?![\w"=+/.-])/g,
+    hints: ['asic', 'ASIC'],
+    replace: (m: string, scheme: string, sp: string, b64: string) => {
+      if (!isBasicCredential(b64)) return m;
+      hits++;
+      return scheme + sp + BASIC_MARK;
+    },
+  },
+];
+
+// ---------------------------------------------------------------------------------------------
+// Credit cards: 13–19 digits (optional single spaces/dashes), a plausible network prefix and
+// length, and a valid Luhn check digit. Epoch milliseconds (1…), floats, phone numbers with '+'
+// and digits inside identifiers do not qualify.
+
+const CARD_PRECHECK = /[2-6][0-9]{3}[ -]?[0-9]{4}/;
+const CARD_RE = /(?<![\w.+-])[2-6](?:[ -]?[0-9]){12,18}(?![\w]|[.-][0-9])/g;
+const CARD_MARK = mark('credit_card');
+
+function luhnValid(digits: string): boolean {
+  let sum = 0;
+  let double = false;
+  for (let i = digits.length - 1; i >= 0; i--) {
+    let d = digits.charCodeAt(i) - 48;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
+  }
+  return sum % 10 === 0;
+}
+
+/** Whether the prefix and length fit a card network (Visa, Mastercard, Amex, Discover, Diners, JCB, UnionPay, Maestro). */
+function plausibleCard(d: string): boolean {
+  const n = d.length;
+  const p2 = Number(d.slice(0, 2));
+  const p4 = Number(d.slice(0, 4));
+  switch (d.charCodeAt(0) - 48) {
+    case 2:
+      return n === 16 && p4 >= 2221 && p4 <= 2720;
+    case 3:
+      if (p2 === 34 || p2 === 37) return n === 15;
+      if ((p4 >= 3000 && p4 <= 3059) || p2 === 36 || p2 === 38 || p2 === 39) return n >= 14 && n <= 19;
+      return p4 >= 3528 && p4 <= 3589 && n >= 16;
+    case 4:
+      return n === 13 || n === 16 || n === 19;
+    case 5:
+      return p2 >= 51 && p2 <= 55 ? n === 16 : true; // 50, 56–59: Maestro, 12–19 digits
+    case 6:
+      return true; // Discover, UnionPay, Maestro: 13–19 digits
+    default:
+      return false;
+  }
+}
+
+function replaceCard(m: string): string {
+  const digits = m.includes(' ') || m.includes('-') ? m.replace(/[ -]/g, '') : m;
+  if (!plausibleCard(digits) || !luhnValid(digits)) return m;
+  hits++;
+  return CARD_MARK;
+}
+
+// ---------------------------------------------------------------------------------------------
+// key=value / key: value / "key": "value" pairs whose key names a secret.
+
+// A key is a maximal run of word characters, dots and dashes; `\"` covers JSON inside strings.
+const PAIR_RE = /(?<![\w.-])([\w.-]{1,64})(\\?["'])?[ \t]*(:=|=>|:|=)[ \t]*/g;
+const AUTH_SCHEME_RE = /(?:bearer|basic|digest|token|negotiate|ntlm|dpop|apikey|aws4-hmac-sha256|sso-key|key)[ \t]+/iy;
+const MULTI_PARAM_SCHEME_RE = /^(?:digest|aws4)/i;
+/** Values that are not secrets: flags, placeholders and masks. */
+const HARMLESS_VALUES: ReadonlySet<string> = new Set([
+  'true', 'false', 'null', 'undefined', 'none', 'nil', 'n/a', '-', 'redacted', 'masked', 'hidden',
+  'filtered', 'yes', 'no',
+]);
+
+function isHarmlessValue(v: string): boolean {
+  if (v.length === 0 || v.startsWith(REDACTED)) return true;
+  if (v.length <= 9 && HARMLESS_VALUES.has(v.toLowerCase())) return true;
+  return /^(?:[*•]+|x{3,}|X{3,})$/.test(v); // masks: ****, •••, xxxx
+}
+
+function isStop(c: number): boolean {
+  // whitespace , ; & " ' ) ] } < >
+  return (
+    c === 32 || c === 9 || c === 10 || c === 13 || c === 44 || c === 59 || c === 38 || c === 34 ||
+    c === 39 || c === 41 || c === 93 || c === 125 || c === 60 || c === 62
+  );
+}
+
+function lineEnd(s: string, from: number): number {
+  let i = from;
+  while (i < s.length) {
+    const c = s.charCodeAt(i);
+    if (c === 10 || c === 13) break;
+    i++;
+  }
+  return i;
+}
+
+function closingQuote(s: string, from: number, quote: number): number {
+  for (let i = from; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 92) i++; // backslash escapes the next character
+    else if (c === quote) return i;
+  }
+  return -1;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface ExtraPattern {
+  name: string;
+  re: RegExp;
+  replace: Replacer;
+}
+
+const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+const FLAGS_RE = /^[gimsuv]*$/;
+/** `(x+)+`, `(x*)*`, `(x+){2,}`: a quantified group that ends in a quantifier. */
+const NESTED_QUANTIFIER_RE = /[*+}]\??\)(?:[*+]|\{\d+,\d*\})/;
+
+function compileExtraPattern(p: unknown, index: number): ExtraPattern {
+  const o = (typeof p === 'object' && p !== null ? p : {}) as { name?: unknown; regex?: unknown; flags?: unknown };
+  const label = typeof o.name === 'string' ? `"${o.name}"` : `#${index}`;
+  if (typeof o.name !== 'string' || !NAME_RE.test(o.name)) {
+    throw new Error(`redaction pattern ${label}: name must be 1-64 letters, digits, '_', '.' or '-'`);
+  }
+  if (typeof o.regex !== 'string' || o.regex.length === 0 || o.regex.length > 2000) {
+    throw new Error(`redaction pattern ${label}: regex must be a non-empty string of at most 2000 characters`);
+  }
+  const flags = o.flags === undefined ? '' : o.flags;
+  if (typeof flags !== 'string' || !FLAGS_RE.test(flags) || new Set(flags).size !== flags.length) {
+    throw new Error(`redaction pattern ${label}: unsupported flags ${JSON.stringify(flags)} (allowed: i, m, s, u, v)`);
+  }
+  let re: RegExp;
+  try {
+    re = new RegExp(o.regex, flags.includes('g') ? flags : `${flags}g`);
+  } catch (e) {
+    throw new Error(`redaction pattern ${label}: invalid regex /${o.regex}/: ${(e as Error).message}`);
+  }
+  if (NESTED_QUANTIFIER_RE.test(o.regex)) {
+    throw new Error(`redaction pattern ${label}: regex /${o.regex}/ nests quantifiers and could backtrack catastrophically`);
+  }
+  re.lastIndex = 0;
+  if (re.test('')) throw new Error(`redaction pattern ${label}: regex /${o.regex}/ matches the empty string`);
+  re.lastIndex = 0;
+  return { name: o.name, re, replace: whole(o.name) };
+}
+
+export class Redactor {
+  private readonly matchers: Map<string, KeyMatcher[]> = new Map();
+  /** Exact (lowercased) extra key names, for names that do not split into segments cleanly. */
+  private readonly exactKeys: Map<string, string> = new Map();
+  private readonly extraPatterns: ExtraPattern[];
+  /** Cheap test: may this text contain anything a built-in rule redacts? */
+  private readonly precheck: RegExp;
+  /** May this text contain a `secret-key = value` pair? */
+  private readonly pairPrecheck: RegExp;
+  /** May this key name a secret? (before the allocation of splitting it) */
+  private readonly keyHint: RegExp;
+  private readonly attrCache: Map<string, boolean> = new Map();
+
+  constructor(extra: RedactionRules = {}) {
+    if (typeof extra !== 'object' || extra === null) throw new Error('redaction rules must be an object');
+    const add = (seq: readonly string[], kind: string): void => {
+      const list = this.matchers.get(seq[0]);
+      if (list) list.push({ seq, kind });
+      else this.matchers.set(seq[0], [{ seq, kind }]);
+    };
+    for (const [w, kind] of SECRET_WORDS) add([w], kind);
+    for (const [a, b, kind] of SECRET_PAIRS) add([a, b], kind);
+
+    const hintWords = [...KEY_HINT_WORDS];
+    const secretKeys: unknown = extra.secretKeys ?? [];
+    if (!Array.isArray(secretKeys)) throw new Error('redaction secretKeys must be an array of strings');
+    for (const k of secretKeys) {
+      if (typeof k !== 'string' || k.trim().length === 0 || k.length > 128) {
+        throw new Error(`redaction secret key ${JSON.stringify(k)} must be a non-empty string of at most 128 characters`);
+      }
+      const segs = keySegments(k);
+      const kind = segs.length > 0 ? segs.join('_') : 'secret';
+      if (segs.length > 0) {
+        add(segs, kind);
+        // also the run-together spelling: "customerPin" matches "customerpin"
+        if (segs.length > 1) add([segs.join('')], kind);
+        hintWords.push(segs.map(escapeRegex).join('[_.\\- ]?'));
+      }
+      this.exactKeys.set(k.toLowerCase(), kind);
+      hintWords.push(escapeRegex(k));
+    }
+
+    const patterns: unknown = extra.patterns ?? [];
+    if (!Array.isArray(patterns)) throw new Error('redaction patterns must be an array');
+    this.extraPatterns = patterns.map(compileExtraPattern);
+
+    const keyWords = `(?:${hintWords.join('|')})`;
+    this.keyHint = new RegExp(keyWords, 'i');
+    this.pairPrecheck = new RegExp(`${keyWords}[\\w.-]{0,64}\\\\?["']?[ \\t]*[:=]`, 'i');
+    this.precheck = new RegExp(
+      [
+        `${keyWords}[\\w.-]{0,64}\\\\?["']?[ \\t]*[:=]`, // key = value
+        '-----BEGIN ',
+        ':\\/\\/[^\\s/@:]*:[^\\s/@]*@', // user:password@
+        'eyJ', '\\bxox[abeprs]-', '\\bxapp-', 'hooks\\.slack\\.com', '\\bgh[pousr]_', '\\bgithub_pat_',
+        '\\ba[ks]ia[a-z0-9]{16}', '\\b[rs]k_(?:live|test)_', '\\bpk_live_', '\\baiza', '\\bsk-', '\\bnpm_',
+        '\\bsg\\.', '\\bsecret_', '\\bsk[0-9a-f]{32}',
+        'bearer[ \\t]', '\\bbasic[ \\t]+[a-z0-9+/]{4}',
+        '[2-6][0-9]{3}[ -]?[0-9]{4}', // card digits
+      ].join('|'),
+      'i',
+    );
+  }
+
+  /** Returns `s` with every secret replaced; the same string instance when there is none. */
+  redactText(s: string): string {
+    return this.apply(s);
+  }
+
+  /**
+   * Redacts message, stack, error_type and attribute values in place. Attributes whose key names
+   * a secret lose their whole value. Returns how many secrets were replaced.
+   */
+  redactRow(row: EventRow): number {
+    hits = 0;
+    if (row.message.length >= MIN_LENGTH) row.message = this.apply(row.message);
+    if (row.stack.length >= MIN_LENGTH) row.stack = this.apply(row.stack);
+    if (row.error_type.length >= MIN_LENGTH) row.error_type = this.apply(row.error_type);
+    const keys = row.attr_keys;
+    const values = row.attr_values;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v.length === 0) continue;
+      if (this.isSecretAttribute(keys[i])) {
+        if (v !== ATTRIBUTE_MARK && !isHarmlessValue(v)) {
+          values[i] = ATTRIBUTE_MARK;
+          hits++;
+        }
+      } else {
+        const r = this.apply(v);
+        if (r !== v) values[i] = r;
+      }
+    }
+    return hits;
+  }
+
+  /** Whether an attribute with this key has its whole value redacted. */
+  isSecretAttribute(key: string): boolean {
+    let secret = this.attrCache.get(key);
+    if (secret === undefined) {
+      secret = this.secretKeyKind(key) !== null;
+      if (this.attrCache.size >= 4096) this.attrCache.clear();
+      this.attrCache.set(key, secret);
+    }
+    return secret;
+  }
+
+  private secretKeyKind(key: string): string | null {
+    if (!this.keyHint.test(key)) return null;
+    const exact = this.exactKeys.get(key.toLowerCase());
+    if (exact !== undefined) return exact;
+    return matchKey(keySegments(key), this.matchers);
+  }
+
+  private apply(s: string): string {
+    if (s.length >= MIN_LENGTH && this.precheck.test(s)) s = this.applyBuiltins(s);
+    for (const p of this.extraPatterns) s = s.replace(p.re, p.replace);
+    return s;
+  }
+
+  private applyBuiltins(s: string): string {
+    for (const rule of RULES) {
+      const hints = rule.hints;
+      if (hints !== undefined) {
+        let found = false;
+        for (let i = 0; i < hints.length && !found; i++) found = s.includes(hints[i]);
+        if (!found) continue;
+      }
+      s = s.replace(rule.re, rule.replace);
+    }
+    if (this.pairPrecheck.test(s)) s = this.redactPairs(s);
+    if (CARD_PRECHECK.test(s)) s = s.replace(CARD_RE, replaceCard);
+    return s;
+  }
+
+  /** Replaces the values of `secret-key = value` pairs (plain, quoted, JSON, escaped JSON, headers). */
+  private redactPairs(s: string): string {
+    let out = '';
+    let last = 0;
+    PAIR_RE.lastIndex = 0;
+    let m: RegExpExecArray | null;
+    while ((m = PAIR_RE.exec(s)) !== null) {
+      let kind = this.secretKeyKind(m[1]);
+      if (kind === null) continue;
+      const quotedKey = m[2] !== undefined;
+      let vs = m.index + m[0].length;
+      let ve: number;
+      if (vs >= s.length) break;
+      const c = s.charCodeAt(vs);
+      let quoted = true;
+      if (c === 34 || c === 39) {
+        const close = closingQuote(s, vs + 1, c);
+        vs++;
+        ve = close === -1 ? lineEnd(s, vs) : close;
+      } else if (c === 92 && s.charCodeAt(vs + 1) === 34) {
+        // escaped JSON: \"password\":\"value\"
+        vs += 2;
+        const close = s.indexOf('\\"', vs);
+        ve = close === -1 ? lineEnd(s, vs) : close;
+      } else if (c === 123 || c === 91) {
+        continue; // an object or array (or an earlier marker): its own pairs are scanned
+      } else {
+        quoted = false;
+        ve = -1;
+      }
+      const limit = quoted ? ve : lineEnd(s, vs);
+      if (kind === 'authorization') {
+        AUTH_SCHEME_RE.lastIndex = vs;
+        const scheme = AUTH_SCHEME_RE.exec(s);
+        if (scheme !== null && vs + scheme[0].length <= limit) {
+          const name = scheme[0].trimEnd().toLowerCase();
+          kind = name === 'basic' ? 'basic_auth' : name === 'bearer' || name === 'token' ? 'bearer_token' : 'authorization';
+          if (!quoted && MULTI_PARAM_SCHEME_RE.test(name)) ve = limit; // Digest/AWS4 params run to the line end
+          vs += scheme[0].length;
+        }
+      }
+      if (ve === -1) {
+        if (kind === 'cookie') ve = limit;
+        else {
+          ve = vs;
+          while (ve < s.length && !isStop(s.charCodeAt(ve))) ve++;
+        }
+      }
+      if (ve <= vs) continue;
+      const value = s.slice(vs, ve);
+      if (isHarmlessValue(value)) continue;
+      // "refresh token: connection reset by peer" is prose, not a pair
+      if (!quoted && !quotedKey && m[3] === ':' && /^[a-z]+$/.test(value) && s.charCodeAt(ve) === 32 && /[a-z]/.test(s.charAt(ve + 1))) {
+        continue;
+      }
+      out += s.slice(last, vs) + mark(kind);
+      last = ve;
+      hits++;
+      PAIR_RE.lastIndex = ve;
+    }
+    return last === 0 ? s : out + s.slice(last);
+  }
+}
+
+/** Builds a Redactor with per-project extensions; throws an Error naming the first bad pattern or key. */
+export function compileRedactor(extra?: RedactionRules): Redactor {
+  return new Redactor(extra);
+}

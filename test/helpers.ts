@@ -1,0 +1,108 @@
+// Test helpers: a real engine on a free loopback port with its own data dir, and small HTTP calls.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { loadConfig, type Config } from '../src/config.js';
+import { createEngine, type Engine } from '../src/engine.js';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+export interface TestEngine {
+  url: string;
+  token: string;
+  engine: Engine;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+export function tempDir(prefix = 'pm-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function startEngine(env: Record<string, string> = {}, dataDir = tempDir()): Promise<TestEngine> {
+  const config: Config = loadConfig({}, {
+    MONITORING_DATA_DIR: dataDir,
+    MONITORING_PORT: '0',
+    MONITORING_ADMIN_TOKEN: ADMIN_TOKEN,
+    MONITORING_LOG_LEVEL: 'silent',
+    MONITORING_ALLOW_PRIVATE_WEBHOOKS: 'true',
+    ...env,
+  });
+  const engine = await createEngine(config);
+  const url = await engine.app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    url, token: ADMIN_TOKEN, engine, dataDir,
+    async close() {
+      await engine.close();
+    },
+  };
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export interface Res<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export async function call<T = any>(
+  base: string, method: string, path: string,
+  opts: { token?: string | null; body?: unknown; raw?: string | Buffer; contentType?: string; headers?: Record<string, string> } = {},
+): Promise<Res<T>> {
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  if (opts.token !== null) headers.authorization = `Bearer ${opts.token ?? ADMIN_TOKEN}`;
+  let body: string | Buffer | undefined;
+  if (opts.raw !== undefined) {
+    body = opts.raw;
+    headers['content-type'] = opts.contentType ?? 'application/json';
+  } else if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    headers['content-type'] = opts.contentType ?? 'application/json';
+  }
+  const res = await fetch(base + path, { method, headers, body });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, body: parsed as T, headers: res.headers };
+}
+
+export function qs(params: Record<string, string | number | undefined>): string {
+  const u = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) u.set(k, String(v));
+  return u.toString();
+}
+
+/** The engine as its own process (for kill -9 and restart tests); runs the built CLI. */
+export async function spawnEngine(dataDir: string, env: Record<string, string> = {}): Promise<{ url: string; proc: ChildProcess }> {
+  const proc = spawn(process.execPath, [join(import.meta.dirname, '..', 'dist', 'src', 'cli.js'), 'serve'], {
+    env: {
+      ...process.env, MONITORING_DATA_DIR: dataDir, MONITORING_PORT: '0', MONITORING_ADMIN_TOKEN: ADMIN_TOKEN,
+      MONITORING_LOG_LEVEL: 'info', ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`engine did not start:\n${out}`)), 30_000);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    proc.on('exit', (code) => reject(new Error(`engine exited with ${code}:\n${out}`)));
+  });
+  return { url, proc };
+}
