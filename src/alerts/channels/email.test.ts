@@ -80,10 +80,17 @@ interface Captured {
   to: string[];
 }
 
-async function startSmtp(extra: Partial<SMTPServerOptions> = {}): Promise<{ server: SMTPServer; port: number; mails: Captured[] }> {
+async function startSmtp(
+  extra: Partial<SMTPServerOptions> = {},
+): Promise<{ server: SMTPServer; port: number; mails: Captured[]; connections: () => number }> {
   const mails: Captured[] = [];
+  let connections = 0;
   const server = new SMTPServer({
     authOptional: true,
+    onConnect(_session, cb) {
+      connections++;
+      cb();
+    },
     disabledCommands: ['STARTTLS'],
     logger: false,
     onData(stream, session, callback) {
@@ -102,7 +109,7 @@ async function startSmtp(extra: Partial<SMTPServerOptions> = {}): Promise<{ serv
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.server.address() as AddressInfo).port;
-  return { server, port, mails };
+  return { server, port, mails, connections: () => connections };
 }
 
 function smtpError(code: number, message: string): Error {
@@ -191,6 +198,7 @@ describe('email channel against a real SMTP server', () => {
     const r2 = await senders.send('email', cfg(ok.port), notification({ id: 'a2', state: 'test' }));
     expect(r1.ok && r2.ok).toBe(true);
     expect(ok.mails.length).toBe(before + 2);
+    expect(ok.connections()).toBe(1); // one pooled connection carried all three messages
     expect(decodeWords(splitMessage(ok.mails.at(-2)!.raw).headers.get('subject')!)).toMatch(/^\[RESOLVED\] project pf_123: /);
     expect(decodeWords(splitMessage(ok.mails.at(-1)!.raw).headers.get('subject')!)).toMatch(/^\[TEST\] project pf_123: /);
   });
