@@ -27,7 +27,8 @@ withSettings(program.command('serve').description('run the engine (HTTP API, sto
   const cfg = config(opts);
   const engine = await createEngine(cfg);
   const address = await engine.app.listen({ host: cfg.host, port: cfg.port });
-  engine.app.log.info({ address, dataDir: cfg.dataDir }, `listening on ${address}`);
+  // printed whatever the log level: with port 0 this is how the caller learns the port
+  console.log(`puraify-monitoring listening on ${address} (data in ${cfg.dataDir})`);
   if (cfg.adminTokenGenerated) {
     console.log(`\nAdmin token (generated now, kept in ${cfg.dataDir}/admin-token; shown once):\n  ${cfg.adminToken}\n`);
   }

@@ -10,6 +10,12 @@ import {
   type FingerprintInput,
 } from './fingerprint.js';
 
+/** Literal replacement (String#replace would treat '$$' in the replacement specially). */
+const sub = (s: string, from: string, to: string): string => {
+  if (!s.includes(from)) throw new Error(`test bug: ${from} not in input`);
+  return s.split(from).join(to);
+};
+
 const ev = (over: Partial<FingerprintInput>): FingerprintInput => ({
   error_type: 'Error',
   engine: 'execution',
@@ -288,15 +294,18 @@ describe('fingerprintOf', () => {
     [
       'python: different line numbers and site-packages frames',
       PYTHON_STACK,
-      PYTHON_STACK.replace('line 88', 'line 90').replace('line 41', 'line 44').replace('/usr/local/lib/python3.11/site-packages/requests/api.py", line 115, in post', '/usr/local/lib/python3.12/site-packages/httpx/_client.py", line 1001, in send'),
+      sub(sub(sub(PYTHON_STACK, 'line 88', 'line 90'), 'line 41', 'line 44'),
+        '/usr/local/lib/python3.11/site-packages/requests/api.py", line 115, in post',
+        '/usr/local/lib/python3.12/site-packages/httpx/_client.py", line 1001, in send'),
     ],
     [
       'java: different line numbers, lambda addresses and "... n more"',
       JAVA_STACK,
-      JAVA_STACK.replace('FlowExecutor.java:118', 'FlowExecutor.java:121')
-        .replace('$$Lambda$14/0x0000000800066840', '$$Lambda$97/0x00000008001a2c40')
-        .replace('$$a1b2c3d4', '$$99ffee01')
-        .replace('... 12 more', '... 14 more'),
+      sub(
+        sub(sub(sub(JAVA_STACK, 'FlowExecutor.java:118', 'FlowExecutor.java:121'), '$$Lambda$14/0x0000000800066840', '$$Lambda$97/0x00000008001a2c40'),
+          '$$a1b2c3d4', '$$99ffee01'),
+        '... 12 more', '... 14 more',
+      ),
     ],
   ];
 
@@ -340,8 +349,8 @@ describe('fingerprintOf', () => {
       nodeStack('boom', [nodeAt('handle', '/app/src/notion.js', 42, 17)]),
       nodeStack('boom', [nodeAt('handle', '/app/src/slack.js', 42, 17)]),
     ],
-    ['python: different innermost function', PYTHON_STACK, PYTHON_STACK.replace('in <lambda>', 'in serialize')],
-    ['java: different method', JAVA_STACK, JAVA_STACK.replace('FlowExecutor.execute(', 'FlowExecutor.executeStep(')],
+    ['python: different innermost function', PYTHON_STACK, sub(PYTHON_STACK, 'in <lambda>', 'in serialize')],
+    ['java: different method', JAVA_STACK, sub(JAVA_STACK, 'FlowExecutor.execute(', 'FlowExecutor.executeStep(')],
     ['same stack, different error_type', NODE_STACK, NODE_STACK, 'RangeError'],
   ];
 

@@ -55,7 +55,16 @@ export async function collectorRoutes(app: FastifyInstance, opts: CollectorRoute
     return reply.send({ accepted: r.accepted, ids: r.ids, rejected: r.rejected.slice(0, 1000), duplicates: r.duplicates, dropped_attributes: r.dropped_attributes });
   };
 
+  // Tell the writer a request is on its way before its body is read (see GroupCommitWriter.announce).
+  const arrivals = new WeakMap<object, () => void>();
+  app.addHook('onRequest', async (req) => {
+    if (req.method === 'POST') arrivals.set(req, opts.collector.announce());
+  });
+  app.addHook('onResponse', async (req) => arrivals.get(req)?.());
+  app.addHook('onRequestAbort', async (req) => arrivals.get(req)?.());
+
   app.post('/monitoring/logs', { config: { scope: 'ingest' } }, async (req, reply) => {
+    arrivals.get(req)?.();
     const parsed = parseBody(req.body, req.headers['content-type']);
     if (!parsed.ok) throw rejectParsed(parsed);
     if (opts.takeEvents) {
@@ -67,6 +76,7 @@ export async function collectorRoutes(app: FastifyInstance, opts: CollectorRoute
   });
 
   app.post('/monitoring/alert', { config: { scope: 'ingest' } }, async (req, reply) => {
+    arrivals.get(req)?.();
     const parsed = parseBody(req.body, req.headers['content-type']);
     if (!parsed.ok) throw rejectParsed(parsed);
     if (parsed.items.length !== 1) {

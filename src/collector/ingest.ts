@@ -38,6 +38,10 @@ export class Collector {
     private readonly processors: readonly RowProcessor[],
   ) {}
 
+  announce(): () => void {
+    return this.writer.announce();
+  }
+
   /** Validates and prepares rows; stores nothing. */
   prepare(items: readonly unknown[], principal: Principal, opts: IngestOptions = {}): Prepared {
     const receivedAt = Date.now();

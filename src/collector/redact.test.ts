@@ -54,6 +54,7 @@ const REDACTED_CASES: [string, string, string][] = [
   ['URL with empty user', 'redis://:hunter2@cache:6379', 'redis://:[REDACTED:url_password]@cache:6379'],
   ['Visa card with spaces', 'charge 4111 1111 1111 1111 declined', 'charge [REDACTED:credit_card] declined'],
   ['Mastercard with dashes', 'card=5555-5555-5555-4444', 'card=[REDACTED:credit_card]'],
+  ['Amex grouped 4-6-5', 'amex 3782 822463 10005 on file', 'amex [REDACTED:credit_card] on file'],
   ['Amex and Visa plain', 'amex 378282246310005 visa 4012888888881881', 'amex [REDACTED:credit_card] visa [REDACTED:credit_card]'],
   ['PEM private key', `key loaded: ${PEM} (rsa)`, 'key loaded: [REDACTED:private_key] (rsa)'],
   ['truncated PEM private key', j('-----BEGIN ', 'PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC'), '[REDACTED:private_key]'],
@@ -67,6 +68,8 @@ const UNCHANGED_CASES: [string, string][] = [
   ['basic as a word', 'basic authentication failed for user bob'],
   ['auth-param, not a token', 'WWW-Authenticate: Bearer realm="example"'],
   ['UUID', 'trace 550e8400-e29b-41d4-a716-446655440000 finished'],
+  ['UUID whose leading groups are digits that pass Luhn', 'GET /api/v1/flows/50668122-8741-7339-a0e8-8ea14f7ade3f returned 200'],
+  ['digits grouped unlike a card', 'ref 4111-11111111-1111 and 411 1111 1111 1111 1'],
   ['UUIDv7 and trace id', 'id 01890a5d-ac96-774b-bcce-b302099a8057 span 4bf92f3577b34da6a3ce929d0e0e4736'],
   ['digits failing Luhn', 'card 4111 1111 1111 1112 rejected, ref 4111111111111112'],
   ['epoch milliseconds', 'ts=1721916060000 deadline 1721916065123'],
@@ -207,5 +210,31 @@ describe('per-project rules', () => {
     expect(() => compileRedactor({ patterns: [{ name: 'sticky', regex: 'x', flags: 'y' }] })).toThrow(/"sticky": unsupported flags/);
     expect(() => compileRedactor({ patterns: [{ name: 'bad name!', regex: 'x' }] })).toThrow(/"bad name!": name must be/);
     expect(() => compileRedactor({ secretKeys: [''] })).toThrow(/secret key/);
+  });
+});
+
+describe('adversarial input', () => {
+  // ~100 KB strings built to make backtracking regexes blow up; linear patterns finish in milliseconds.
+  const N = 100_000;
+  const cases: [string, string][] = [
+    ['jwt-like run', 'eyJ-'.repeat(N / 4)],
+    ['jwt parts without a signature dot', `${'eyJa.'.repeat(N / 5)}`],
+    ['key run', `password${'a'.repeat(N)}`],
+    ['many keys without values', 'token='.repeat(N / 6)],
+    ['unclosed JSON quotes', '"secret":"'.repeat(N / 10)],
+    ['digits and spaces', '4 '.repeat(N / 2)],
+    ['long digit run', '4'.repeat(N)],
+    ['url without @', `https://u:${'p:'.repeat(N / 2)}`],
+    ['bearer with a long token before a quote', `Bearer ${'a'.repeat(N)}"`],
+    ['slack-like run', 'xoxb-'.repeat(N / 5)],
+    ['long digit key before a colon', `token${'1'.repeat(N)}: x`],
+    ['long suffix chain before an equals sign', `token${'_value'.repeat(N / 6)}=x`],
+    ['many colons', 'a:'.repeat(N / 2)],
+    ['many unterminated PEM headers', '-----BEGIN RSA PRIVATE KEY----- '.repeat(N / 32)],
+  ];
+  it.each(cases)('%s stays fast', (_name, input) => {
+    const t0 = performance.now();
+    redactor.redactText(input);
+    expect(performance.now() - t0).toBeLessThan(1000);
   });
 });

@@ -3,9 +3,9 @@
 // was, so the event remains searchable and fingerprints stay stable ("access failed for token
 // [REDACTED:slack_token]" groups with every other token's failure).
 //
-// Pure (no I/O). The hot path is text without secrets: one case-insensitive precheck regex per
-// string decides whether the specific rules run at all, and a string that passes untouched is
-// returned as is (no allocation). Every pattern is linear: no nested quantifiers over
+// Pure (no I/O). The hot path is text without secrets: a single pass over the characters (no
+// regex, no allocation) decides whether the specific rules run at all, and a string without
+// secrets is returned as is. Every pattern is linear: no nested quantifiers over
 // overlapping character classes, bounded repetition where a class is followed by a lookahead.
 import type { EventRow } from '../event.js';
 
@@ -101,6 +101,16 @@ function matchKey(segs: readonly string[], matchers: ReadonlyMap<string, readonl
   return null;
 }
 
+/** Case-insensitive: does s[end - word.length, end) spell `word` (lowercase ASCII letters)? */
+function endsWithWord(s: string, end: number, word: string): boolean {
+  const start = end - word.length;
+  if (start < 0) return false;
+  for (let k = 0; k < word.length; k++) {
+    if ((s.charCodeAt(start + k) | 0x20) !== word.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 }
@@ -184,7 +194,8 @@ const RULES: readonly Rule[] = [
   },
   {
     kind: 'jwt',
-    re: /\beyJ[A-Za-z0-9_-]{2,}\.eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*/g,
+    // not \b: in a run like "eyJ-eyJ-eyJ…" every start would rescan the run (quadratic)
+    re: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{2,}\.eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*/g,
     hints: ['eyJ'],
     replace: whole('jwt'),
   },
@@ -324,8 +335,27 @@ function plausibleCard(d: string): boolean {
   }
 }
 
+/**
+ * Separated digits must be grouped like a printed card: 4-4-4-4 (a shorter or extra last group
+ * allowed) or 4-6-4/4-6-5 (Amex, Diners), with one kind of separator. This keeps UUIDs whose first
+ * groups happen to be digits ("50668122-8741-7339-…") out.
+ */
+function cardGrouping(m: string): boolean {
+  const sep = m.includes(' ') ? ' ' : '-';
+  if (sep === ' ' && m.includes('-')) return false;
+  const g = m.split(sep);
+  if (g[0].length !== 4) return false;
+  if (g.length === 3 && g[1].length === 6) return g[2].length === 4 || g[2].length === 5;
+  for (let i = 1; i < g.length - 1; i++) if (g[i].length !== 4) return false;
+  return g[g.length - 1].length <= 4;
+}
+
 function replaceCard(m: string): string {
-  const digits = m.includes(' ') || m.includes('-') ? m.replace(/[ -]/g, '') : m;
+  let digits = m;
+  if (m.includes(' ') || m.includes('-')) {
+    if (!cardGrouping(m)) return m;
+    digits = m.replace(/[ -]/g, '');
+  }
   if (!plausibleCard(digits) || !luhnValid(digits)) return m;
   hits++;
   return CARD_MARK;
@@ -423,8 +453,8 @@ export class Redactor {
   /** Exact (lowercased) extra key names, for names that do not split into segments cleanly. */
   private readonly exactKeys: Map<string, string> = new Map();
   private readonly extraPatterns: ExtraPattern[];
-  /** Cheap test: may this text contain anything a built-in rule redacts? */
-  private readonly precheck: RegExp;
+  /** Sticky lookbehind: does the text before lastIndex end like a secret key name? */
+  private readonly keyEnd: RegExp;
   /** May this text contain a `secret-key = value` pair? */
   private readonly pairPrecheck: RegExp;
   /** May this key name a secret? (before the allocation of splitting it) */
@@ -467,19 +497,10 @@ export class Redactor {
     const keyWords = `(?:${hintWords.join('|')})`;
     this.keyHint = new RegExp(keyWords, 'i');
     this.pairPrecheck = new RegExp(`${keyWords}[\\w.-]{0,64}\\\\?["']?[ \\t]*[:=]`, 'i');
-    this.precheck = new RegExp(
-      [
-        `${keyWords}[\\w.-]{0,64}\\\\?["']?[ \\t]*[:=]`, // key = value
-        '-----BEGIN ',
-        ':\\/\\/[^\\s/@:]*:[^\\s/@]*@', // user:password@
-        'eyJ', '\\bxox[abeprs]-', '\\bxapp-', 'hooks\\.slack\\.com', '\\bgh[pousr]_', '\\bgithub_pat_',
-        '\\ba[ks]ia[a-z0-9]{16}', '\\b[rs]k_(?:live|test)_', '\\bpk_live_', '\\baiza', '\\bsk-', '\\bnpm_',
-        '\\bsg\\.', '\\bsecret_', '\\bsk[0-9a-f]{32}',
-        'bearer[ \\t]', '\\bbasic[ \\t]+[a-z0-9+/]{4}',
-        '[2-6][0-9]{3}[ -]?[0-9]{4}', // card digits
-      ].join('|'),
-      'i',
-    );
+    // A secret word, then only harmless suffixes (as matchKey requires), ending where the scan is.
+    // one digit per repetition: `[0-9]+` inside the star could split a digit run exponentially
+    const suffixes = [...SECRET_SUFFIXES, '[0-9]'].join('|');
+    this.keyEnd = new RegExp(`(?<=${keyWords}(?:[_.\\-]?(?:${suffixes}))*)`, 'iy');
   }
 
   /** Returns `s` with every secret replaced; the same string instance when there is none. */
@@ -533,9 +554,91 @@ export class Redactor {
   }
 
   private apply(s: string): string {
-    if (s.length >= MIN_LENGTH && this.precheck.test(s)) s = this.applyBuiltins(s);
+    if (s.length >= MIN_LENGTH && this.mayContainSecret(s)) s = this.applyBuiltins(s);
     for (const p of this.extraPatterns) s = s.replace(p.re, p.replace);
     return s;
+  }
+
+  /**
+   * The hot-path filter: one pass over the characters, stopping only at the few that can start,
+   * end or separate a secret, and checking a literal or two around them. It accepts everything
+   * a built-in rule could match (a false positive only costs the slow path) and allocates nothing.
+   */
+  private mayContainSecret(s: string): boolean {
+    const n = s.length;
+    let run = 0; // digits in the current card-like run (single spaces/dashes allowed)
+    let first = 0; // its first digit
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 48 && c <= 57) {
+        if (run === 0) first = c;
+        if (++run >= 13 && first >= 50 && first <= 54) return true; // 13+ digits starting 2-6
+        continue;
+      }
+      if (run > 0 && (c === 32 || c === 45)) {
+        const next = s.charCodeAt(i + 1);
+        if (next >= 48 && next <= 57) continue;
+      }
+      run = 0;
+      switch (c) {
+        case 58: // :
+        case 61: // =
+          if (this.secretKeyBefore(s, i)) return true;
+          break;
+        case 64: // @ of scheme://user:password@host
+          if (s.includes('://')) return true;
+          break;
+        case 45: // -
+          if (s.charCodeAt(i + 1) === 45 && s.startsWith('-----BEGIN', i)) return true;
+          if (s.charCodeAt(i - 1) === 107 && s.charCodeAt(i - 2) === 115) return true; // sk-
+          if (s.startsWith('xox', i - 4) || s.startsWith('xapp', i - 4)) return true;
+          break;
+        case 95: {
+          // _ of sk_ rk_ pk_ gh?_ npm_ secret_ github_pat_
+          const p1 = s.charCodeAt(i - 1);
+          const p2 = s.charCodeAt(i - 2);
+          if (p1 === 107 && (p2 === 115 || p2 === 114 || p2 === 112)) return true;
+          if (p2 === 104 && s.charCodeAt(i - 3) === 103) return true;
+          if (s.startsWith('npm', i - 3) || s.startsWith('secret', i - 6) || s.startsWith('github', i - 6)) return true;
+          break;
+        }
+        case 74: // J of eyJ
+          if (s.charCodeAt(i - 1) === 121 && s.charCodeAt(i - 2) === 101) return true;
+          break;
+        case 65: // A of AKIA, ASIA, AIza
+          if (s.startsWith('AKIA', i) || s.startsWith('ASIA', i) || s.startsWith('AIza', i)) return true;
+          break;
+        case 46: // . of SG. and hooks.slack.com
+          if (s.charCodeAt(i - 1) === 71 && s.charCodeAt(i - 2) === 83) return true;
+          if (s.startsWith('.slack.com', i)) return true;
+          break;
+        case 75: // K of SK…
+          if (s.charCodeAt(i - 1) === 83) return true;
+          break;
+        case 32: // space or tab after Bearer / Basic
+        case 9: {
+          const p1 = s.charCodeAt(i - 1) | 0x20;
+          if (p1 === 114 && endsWithWord(s, i, 'bearer')) return true;
+          if (p1 === 99 && endsWithWord(s, i, 'basic')) return true;
+          break;
+        }
+      }
+    }
+    return false;
+  }
+
+  /** Whether the text before a ':' or '=' at `sep` ends in a secret key name (quotes allowed). */
+  private secretKeyBefore(s: string, sep: number): boolean {
+    let j = sep;
+    while (j > 0 && (s.charCodeAt(j - 1) === 32 || s.charCodeAt(j - 1) === 9)) j--;
+    const q = s.charCodeAt(j - 1);
+    if (q === 34 || q === 39) {
+      j--;
+      if (s.charCodeAt(j - 1) === 92) j--;
+    }
+    if (j < 3) return false;
+    this.keyEnd.lastIndex = j;
+    return this.keyEnd.test(s);
   }
 
   private applyBuiltins(s: string): string {

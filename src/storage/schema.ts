@@ -17,7 +17,6 @@ export const KEY_KINDS = {
   session_id: 'session',
   trace_id: 'trace',
   user_id: 'user',
-  flow_id: 'flow',
   fingerprint: 'fingerprint',
 } as const;
 export type KeyedField = keyof typeof KEY_KINDS;

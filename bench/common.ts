@@ -1,0 +1,95 @@
+// Shared pieces of the benchmarks: a realistic event generator, an engine in a child process,
+// percentiles and a machine line. Benchmarks print figures; they assert nothing.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+
+export const ADMIN = 'bench-admin-token-0123456789';
+
+const PLATFORMS = ['Slack', 'Notion', 'Gmail', 'HubSpot', 'Stripe', 'Airtable'];
+const ACTIONS = ['send_message', 'create_page', 'send_email', 'update_contact', 'charge', 'append_row'];
+const ENGINES = ['execution', 'validation', 'vault', 'platform_builder', 'feedback_loop', 'engine_control'];
+const ERRORS = ['api_timeout', 'token_expired', 'rate_limited', 'validation_failed', 'not_found'];
+
+/** A deterministic pseudo-random generator so every run ingests the same events. */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function makeEvent(r: () => number, i: number, opts: { projects?: number; start?: number; spanMs?: number } = {}): Record<string, unknown> {
+  const projects = opts.projects ?? 50;
+  const start = opts.start ?? Date.now() - 7 * 24 * 3600 * 1000;
+  const span = opts.spanMs ?? 7 * 24 * 3600 * 1000;
+  const p = Math.floor(r() * PLATFORMS.length);
+  const failed = r() < 0.08;
+  const e: Record<string, unknown> = {
+    project_id: `pf_${Math.floor(r() * projects)}`,
+    event_type: failed ? 'action_error' : 'execution',
+    engine: ENGINES[Math.floor(r() * ENGINES.length)],
+    platform: PLATFORMS[p],
+    action: ACTIONS[p],
+    status: failed ? 'error' : 'success',
+    duration_ms: Math.round(20 + r() * r() * 3000),
+    retries: failed ? Math.floor(r() * 4) : 0,
+    flow_id: `flow_${Math.floor(r() * 200)}`,
+    session_id: `sess_${Math.floor(i / 20)}`,
+    user_id: `user_${Math.floor(r() * 5000)}`,
+    timestamp: start + Math.floor((i / 1e7) * span + r() * 1000),
+    message: failed ? `Failed to call ${PLATFORMS[p]} after ${Math.round(r() * 5000)} ms` : `${ACTIONS[p]} ok`,
+  };
+  if (failed) e.error_type = ERRORS[Math.floor(r() * ERRORS.length)];
+  return e;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[idx];
+}
+
+export function machine(): string {
+  const c = cpus();
+  return `${c.length} × ${c[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+}
+
+export async function spawnEngine(dataDir: string, env: Record<string, string> = {}): Promise<{ url: string; proc: ChildProcess; stop(): Promise<void> }> {
+  const proc = spawn(process.execPath, [join(import.meta.dirname, '..', 'src', 'cli.js'), 'serve'], {
+    env: { ...process.env, MONITORING_DATA_DIR: dataDir, MONITORING_PORT: '0', MONITORING_ADMIN_TOKEN: ADMIN, MONITORING_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    proc.on('exit', (code) => reject(new Error(`engine exited with ${code}: ${out}`)));
+  });
+  return {
+    url, proc,
+    stop: () => new Promise<void>((r) => {
+      proc.once('exit', () => r());
+      proc.kill('SIGTERM');
+    }),
+  };
+}
+
+export async function post(url: string, path: string, body: string, contentType = 'application/json'): Promise<number> {
+  const res = await fetch(url + path, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': contentType }, body });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+export async function get(url: string, path: string): Promise<{ status: number; body: any }> {
+  const res = await fetch(url + path, { headers: { authorization: `Bearer ${ADMIN}` } });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
