@@ -13,20 +13,35 @@ import { GroupCommitWriter } from './collector/writer.js';
 import { Collector, type RowProcessor } from './collector/ingest.js';
 import { collectorRoutes } from './collector/http.js';
 import { queryRoutes } from './query/http.js';
-import { queryLimiter } from './query/limiter.js';
+import { queryLimiter, type QueryLimiter } from './query/limiter.js';
+import { fingerprintRow } from './aggregator/processor.js';
+import { GroupSignals } from './aggregator/signals.js';
+import { adminActionRecorder, type AdminActionRecorder } from './audit/admin-actions.js';
+import type { Principal } from './auth/principal.js';
 import { KeyStore } from './auth/key-store.js';
 import { authPlugin } from './auth/http.js';
 import { installErrorHandler } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 
-export interface Engine {
-  app: FastifyInstance;
+/** What every stage's route plugin and service may depend on; passed in, never global. */
+export interface EngineDeps {
   config: Config;
   events: EventStore;
   meta: SqlDb;
   writer: GroupCommitWriter;
   collector: Collector;
   keys: KeyStore;
+  limiter: QueryLimiter;
+  /** new_group / regression, raised by the aggregator after the events are durable. */
+  signals: GroupSignals;
+  /** Records an admin action in the audit trail. */
+  recordAdminAction: AdminActionRecorder;
+  /** Called by close(), last registered first: stages stop their timers and loops here. */
+  onClose(fn: () => Promise<void> | void): void;
+}
+
+export interface Engine extends EngineDeps {
+  app: FastifyInstance;
   close(): Promise<void>;
 }
 
@@ -42,10 +57,18 @@ export async function createEngine(config: Config): Promise<Engine> {
     intervalMs: config.flushIntervalMs,
     maxQueued: config.maxQueuedEvents,
   });
-  const processors: RowProcessor[] = [];
+  const processors: RowProcessor[] = [fingerprintRow];
   const collector = new Collector(writer, processors);
   const keys = new KeyStore(meta, config.adminToken);
   const limiter = queryLimiter(config.maxConcurrentQueries);
+  const system: Principal = { name: 'monitoring', scopes: new Set(['ingest']), projects: '*' };
+  const closers: (() => Promise<void> | void)[] = [];
+  const deps: EngineDeps = {
+    config, events, meta, writer, collector, keys, limiter,
+    signals: new GroupSignals(),
+    recordAdminAction: adminActionRecorder(collector, system),
+    onClose: (fn) => closers.push(fn),
+  };
 
   const app = Fastify({
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
@@ -65,9 +88,11 @@ export async function createEngine(config: Config): Promise<Engine> {
   await app.register(queryRoutes, { events, limiter });
 
   return {
-    app, config, events, meta, writer, collector, keys,
+    ...deps,
+    app,
     async close() {
       await app.close();
+      for (const fn of closers.reverse()) await fn();
       await writer.close();
       await events.close();
       await meta.close();

@@ -76,6 +76,7 @@ export const StoredEvent = Type.Object({
   retries: Type.Union([Type.Integer(), Type.Null()]),
   fingerprint: Type.String(),
   alert: Type.Boolean(),
+  sampled: Type.Boolean(),
   attributes: Type.Record(Type.String(), Type.String()),
 });
 export type StoredEvent = Static<typeof StoredEvent>;
@@ -108,6 +109,8 @@ export interface EventRow {
   retries: number | null;
   fingerprint: string;
   alert: number;
+  /** 1 when flood protection kept only the counting fields of this event (see aggregator/flood.ts). */
+  sampled: number;
   attr_keys: string[];
   attr_values: string[];
 }
@@ -116,7 +119,7 @@ export const EVENT_COLUMNS = [
   'id', 'timestamp', 'received_at', 'project_id', 'event_type', 'engine', 'triggered_by',
   'flow_id', 'session_id', 'user_id', 'trace_id', 'span_id', 'platform', 'action', 'status',
   'severity', 'error_type', 'message', 'stack', 'duration_ms', 'retries', 'fingerprint', 'alert',
-  'attr_keys', 'attr_values',
+  'sampled', 'attr_keys', 'attr_values',
 ] as const satisfies readonly (keyof EventRow)[];
 
 /** Columns a query can filter on with exact match. */
@@ -254,6 +257,7 @@ export function normalize(input: unknown, receivedAt: number): NormalizeResult {
     retries: ev.retries ?? null,
     fingerprint: ev.fingerprint ?? '',
     alert: 0,
+    sampled: 0,
     attr_keys: attrKeys,
     attr_values: attrValues,
   };
@@ -314,6 +318,7 @@ export function toStoredEvent(row: EventRow): StoredEvent {
     retries: row.retries === null ? null : Number(row.retries),
     fingerprint: row.fingerprint,
     alert: Number(row.alert) === 1,
+    sampled: Number(row.sampled) === 1,
     attributes,
   };
 }

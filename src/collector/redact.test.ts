@@ -119,6 +119,48 @@ function row(partial: Partial<EventRow> = {}): EventRow {
   };
 }
 
+describe('secret key names in text', () => {
+  const keys = [
+    'password', 'passwd', 'pwd', 'passphrase', 'secret', 'client_secret', 'clientSecret', 'secret_key',
+    'secretKey', 'token', 'access_token', 'refresh_token', 'id_token', 'auth_token', 'session_token',
+    'api_token', 'jwt', 'bearer', 'authorization', 'Authorization', 'apikey', 'api_key', 'api-key', 'apiKey',
+    'access_key', 'accesskey', 'private_key', 'privateKey', 'signing_key', 'encryption_key', 'master_key',
+    'cookie', 'set-cookie', 'credential', 'credentials', 'password_confirmation', 'password2',
+    'token_value', 'DB_PASSWORD', 'SLACK_BOT_TOKEN', 'x-api-key',
+  ];
+  it.each(keys)('%s=… and "%s": "…" are redacted', (key) => {
+    for (const text of [`${key}=v4lue-123 next`, `{"${key}": "v4lue-123"}`, `${key}: v4lue-123`]) {
+      const out = redactor.redactText(text);
+      expect(out, text).toContain('[REDACTED:');
+      expect(out, text).not.toContain('v4lue');
+    }
+  });
+});
+
+describe('hot-path filter', () => {
+  // The character scan must let through everything the rules would change: compare against
+  // running the rules unconditionally on every sample embedded in random surroundings.
+  const unfiltered = redactor as unknown as { applyBuiltins(s: string): string };
+  const pieces = [
+    ...REDACTED_CASES.map((c) => c[1]), ...UNCHANGED_CASES.map((c) => c[1]),
+    ' ', ':', '=', '"', '-', '_', '.', '@', 'x', 'A', 'S', 'K', '4111', '1111', 'a\n', 'Bearer', 'basic',
+  ];
+  let seed = 42;
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  it('never skips a string the rules would redact', () => {
+    for (let i = 0; i < 3000; i++) {
+      let s = '';
+      const parts = 1 + rand(4);
+      for (let k = 0; k < parts; k++) s += pieces[rand(pieces.length)];
+      const expected = unfiltered.applyBuiltins(s);
+      expect(redactor.redactText(s), JSON.stringify(s)).toBe(expected);
+    }
+  });
+});
+
 describe('Redactor.redactRow', () => {
   it('redacts message, stack, error_type and attribute text, counting each secret', () => {
     const r = row({

@@ -58,7 +58,7 @@ const SECRET_SUFFIXES: ReadonlySet<string> = new Set([
 /** Words for the cheap "may contain a secret key" tests (case-insensitive substrings). */
 const KEY_HINT_WORDS = [
   'passw(?:or)?d', 'passphrase', 'pwd', 'secret', 'token', 'jwt', 'bearer', 'authori[sz]ation',
-  'cookie', 'credential', '(?:api|access|private|signing|encryption|master)[_.\\- ]?key',
+  'cookie', 'credentials?', '(?:api|access|private|secret|signing|encryption|master)[_.\\- ]?key',
 ];
 
 interface KeyMatcher {
@@ -100,6 +100,10 @@ function matchKey(segs: readonly string[], matchers: ReadonlyMap<string, readonl
   }
   return null;
 }
+
+/** ASCII characters the hot-path scan can skip: everything but digits and the few that anchor a check. */
+const BORING = new Uint8Array(128).fill(1);
+for (const ch of ':=@-_JA.K \t0123456789') BORING[ch.charCodeAt(0)] = 0;
 
 /** Case-insensitive: does s[end - word.length, end) spell `word` (lowercase ASCII letters)? */
 function endsWithWord(s: string, end: number, word: string): boolean {
@@ -570,6 +574,10 @@ export class Redactor {
     let first = 0; // its first digit
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
+      if (c > 127 || BORING[c] === 1) {
+        run = 0;
+        continue;
+      }
       if (c >= 48 && c <= 57) {
         if (run === 0) first = c;
         if (++run >= 13 && first >= 50 && first <= 54) return true; // 13+ digits starting 2-6

@@ -2,7 +2,9 @@
 import { HttpError } from '../http/errors.js';
 import { QueryTimeoutError } from '../storage/transport.js';
 
-export function queryLimiter(max: number) {
+export type QueryLimiter = (<T>(fn: () => Promise<T>) => Promise<T>) & { readonly running: number };
+
+export function queryLimiter(max: number): QueryLimiter {
   let running = 0;
   const limiter = async <T>(fn: () => Promise<T>): Promise<T> => {
     if (running >= max) {

@@ -44,7 +44,7 @@ export class EventStore {
       lines[i] = JSON.stringify([
         r.id, r.timestamp, r.received_at, r.project_id, r.event_type, r.engine, r.triggered_by,
         r.flow_id, r.session_id, r.user_id, r.trace_id, r.span_id, r.platform, r.action, r.status,
-        r.severity, r.error_type, r.message, r.stack, r.duration_ms, r.retries, r.fingerprint, r.alert,
+        r.severity, r.error_type, r.message, r.stack, r.duration_ms, r.retries, r.fingerprint, r.alert, r.sampled,
         r.attr_keys, r.attr_values,
       ]);
     }

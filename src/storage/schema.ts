@@ -46,6 +46,7 @@ export function schemaStatements(): string[] {
     'retries Nullable(UInt32)',
     'fingerprint String',
     'alert UInt8',
+    'sampled UInt8',
     'attr_keys Array(String)',
     'attr_values Array(String)',
   ];
