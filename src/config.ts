@@ -21,6 +21,14 @@ export interface Config {
   queryTimeoutMs: number;
   allowPrivateWebhooks: boolean;
   publicUrl: string;
+  /** Alerts: how often windowed rules are evaluated and firing groups checked for repeat/resolve. */
+  alertEvalIntervalMs: number;
+  /** Alerts: first retry delay of a failed delivery (doubles per attempt, with jitter). */
+  alertRetryBaseMs: number;
+  /** Alerts: attempts before a delivery is given up. */
+  alertMaxAttempts: number;
+  /** Alerts: longest one delivery attempt may take. */
+  alertSendTimeoutMs: number;
   /** Per-key defaults; a key can override them. */
   rateLimitRequestsPerMinute: number;
   rateLimitEventsPerMinute: number;
@@ -79,6 +87,10 @@ export const SETTINGS = {
   queryTimeoutMs: { env: 'MONITORING_QUERY_TIMEOUT_MS', flag: 'query-timeout-ms', describe: 'longest a query may run', parse: int(100, 600_000), default: 30_000 },
   allowPrivateWebhooks: { env: 'MONITORING_ALLOW_PRIVATE_WEBHOOKS', flag: 'allow-private-webhooks', describe: 'allow alert webhooks to loopback/private addresses', parse: bool, default: false },
   publicUrl: { env: 'MONITORING_PUBLIC_URL', flag: 'public-url', describe: 'the dashboard\'s address, for links in alerts', parse: str, default: '' },
+  alertEvalIntervalMs: { env: 'MONITORING_ALERT_EVAL_INTERVAL_MS', flag: 'alert-eval-interval-ms', describe: 'how often windowed alert rules are evaluated', parse: int(50, 3_600_000), default: 10_000 },
+  alertRetryBaseMs: { env: 'MONITORING_ALERT_RETRY_BASE_MS', flag: 'alert-retry-base-ms', describe: 'first retry delay of a failed alert delivery (doubles per attempt)', parse: int(10, 600_000), default: 1000 },
+  alertMaxAttempts: { env: 'MONITORING_ALERT_MAX_ATTEMPTS', flag: 'alert-max-attempts', describe: 'delivery attempts before an alert delivery is given up', parse: int(1, 100), default: 12 },
+  alertSendTimeoutMs: { env: 'MONITORING_ALERT_SEND_TIMEOUT_MS', flag: 'alert-send-timeout-ms', describe: 'longest one alert delivery attempt may take', parse: int(100, 120_000), default: 10_000 },
   rateLimitRequestsPerMinute: { env: 'MONITORING_RATE_LIMIT_REQUESTS', flag: 'rate-limit-requests', describe: 'default requests per minute per key (0 = unlimited)', parse: int(0, 100_000_000), default: 0 },
   rateLimitEventsPerMinute: { env: 'MONITORING_RATE_LIMIT_EVENTS', flag: 'rate-limit-events', describe: 'default events per minute per key (0 = unlimited)', parse: int(0, 1_000_000_000), default: 0 },
 } satisfies Record<string, Spec<unknown>>;

@@ -16,6 +16,11 @@ import { queryRoutes } from './query/http.js';
 import { queryLimiter, type QueryLimiter } from './query/limiter.js';
 import { fingerprintRow } from './aggregator/processor.js';
 import { GroupSignals } from './aggregator/signals.js';
+import { ErrorGroups } from './aggregator/groups.js';
+import { errorRoutes } from './aggregator/http.js';
+import { FloodGuard } from './aggregator/flood.js';
+import { ProjectSettingsStore } from './collector/project-settings.js';
+import { settingsRoutes } from './collector/settings-http.js';
 import { adminActionRecorder, type AdminActionRecorder } from './audit/admin-actions.js';
 import type { Principal } from './auth/principal.js';
 import { KeyStore } from './auth/key-store.js';
@@ -34,6 +39,10 @@ export interface EngineDeps {
   limiter: QueryLimiter;
   /** new_group / regression, raised by the aggregator after the events are durable. */
   signals: GroupSignals;
+  /** Per-project redaction rules and flood ceiling. */
+  projectSettings: ProjectSettingsStore;
+  /** Error-group state (open / resolved / ignored, regressions). */
+  errorGroups: ErrorGroups;
   /** Records an admin action in the audit trail. */
   recordAdminAction: AdminActionRecorder;
   /** Called by close(), last registered first: stages stop their timers and loops here. */
@@ -57,15 +66,25 @@ export async function createEngine(config: Config): Promise<Engine> {
     intervalMs: config.flushIntervalMs,
     maxQueued: config.maxQueuedEvents,
   });
-  const processors: RowProcessor[] = [fingerprintRow];
+  const projectSettings = new ProjectSettingsStore(meta);
+  await projectSettings.init();
+  const flood = new FloodGuard((p) => projectSettings.get(p));
+  // order matters: secrets go before anything reads the text; flood needs the fingerprint
+  const processors: RowProcessor[] = [
+    (row) => void projectSettings.redactorFor(row.project_id).redactRow(row),
+    fingerprintRow,
+    flood.process,
+  ];
   const collector = new Collector(writer, processors);
   const keys = new KeyStore(meta, config.adminToken);
   const limiter = queryLimiter(config.maxConcurrentQueries);
   const system: Principal = { name: 'monitoring', scopes: new Set(['ingest']), projects: '*' };
   const closers: (() => Promise<void> | void)[] = [];
+  const signals = new GroupSignals();
+  const errorGroups = new ErrorGroups(meta, signals);
+  await errorGroups.init();
   const deps: EngineDeps = {
-    config, events, meta, writer, collector, keys, limiter,
-    signals: new GroupSignals(),
+    config, events, meta, writer, collector, keys, limiter, signals, errorGroups, projectSettings,
     recordAdminAction: adminActionRecorder(collector, system),
     onClose: (fn) => closers.push(fn),
   };
@@ -82,10 +101,15 @@ export async function createEngine(config: Config): Promise<Engine> {
     logController: new LogController({ disableRequestLogging: true }),
   });
   installErrorHandler(app);
+  writer.onWritten((rows) => {
+    errorGroups.observe(rows).catch((err) => app.log.error({ err }, 'error-group bookkeeping failed'));
+  });
   await app.register(authPlugin, { keys });
   await app.register(healthRoutes, { events });
   await app.register(collectorRoutes, { collector });
   await app.register(queryRoutes, { events, limiter });
+  await app.register(errorRoutes, deps);
+  await app.register(settingsRoutes, deps);
 
   return {
     ...deps,
@@ -93,6 +117,7 @@ export async function createEngine(config: Config): Promise<Engine> {
     async close() {
       await app.close();
       for (const fn of closers.reverse()) await fn();
+      projectSettings.stop();
       await writer.close();
       await events.close();
       await meta.close();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { EventRow } from '../event.js';
+import { normalize, type EventRow } from '../event.js';
 import { Redactor, compileRedactor } from './redact.js';
 
 // Fake credentials are assembled from pieces so that secret scanners do not flag this file.
@@ -109,14 +109,11 @@ describe('Redactor.redactText', () => {
   });
 });
 
+/** A stored row as normalize() builds it (so new EventRow fields need no fixture update), then overrides. */
 function row(partial: Partial<EventRow> = {}): EventRow {
-  return {
-    id: 'e1', timestamp: 0, received_at: 0, project_id: 'p1', event_type: 'error', engine: 'vault',
-    triggered_by: '', flow_id: '', session_id: '', user_id: '', trace_id: '', span_id: '',
-    platform: '', action: '', status: 'failed', severity: '', error_type: '', message: '', stack: '',
-    duration_ms: null, retries: null, fingerprint: '', alert: 0, attr_keys: [], attr_values: [],
-    ...partial,
-  };
+  const res = normalize({ project_id: 'p1', engine: 'vault', status: 'failed' }, Date.now());
+  if (!res.ok) throw new Error('fixture event does not normalize');
+  return { ...res.row, attr_keys: [], attr_values: [], ...partial };
 }
 
 describe('secret key names in text', () => {

@@ -16,6 +16,8 @@ export interface EventFilter {
   alert?: boolean;
   /** Only events with a duration (performance views). */
   hasDuration?: boolean;
+  /** Only events the aggregator fingerprinted (error groups). */
+  hasFingerprint?: boolean;
 }
 
 export function emptyFilter(): EventFilter {
@@ -74,6 +76,7 @@ export function whereClause(f: EventFilter, bag: ParamBag): string {
   }
   if (f.alert !== undefined) parts.push(`alert = ${f.alert ? 1 : 0}`);
   if (f.hasDuration) parts.push('isNotNull(duration_ms)');
+  if (f.hasFingerprint) parts.push("fingerprint != ''");
   return parts.length ? parts.join(' AND ') : '1';
 }
 

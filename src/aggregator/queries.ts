@@ -1,0 +1,152 @@
+// Error-group SQL: groups are the events GROUP BY fingerprint, so counts are always exact and need no
+// second copy of the data. The builders are pure (filter in, SQL + params out); run() does the I/O.
+import type { EventStore } from '../storage/event-store.js';
+import { EVENTS_TABLE } from '../storage/schema.js';
+import { ParamBag, whereClause, type EventFilter } from '../query/filters.js';
+
+export type GroupSort = 'count' | 'last_seen' | 'first_seen' | 'users';
+export const GROUP_SORTS: readonly GroupSort[] = ['count', 'last_seen', 'first_seen', 'users'];
+
+export interface GroupRow {
+  project_id: string;
+  fingerprint: string;
+  error_type: string;
+  message: string;
+  engine: string;
+  platform: string;
+  count: number;
+  sampled_out: number;
+  users: number;
+  sessions: number;
+  first_seen: number;
+  last_seen: number;
+}
+
+// Aggregates get aliases of their own: ClickHouse lets an alias shadow a column in WHERE.
+const GROUP_COLUMNS = `project_id, fingerprint,
+  argMax(error_type, timestamp) AS g_error_type,
+  argMax(message, timestamp) AS g_message,
+  argMax(engine, timestamp) AS g_engine,
+  argMax(platform, timestamp) AS g_platform,
+  count() AS count,
+  sum(sampled) AS sampled_out,
+  uniqExactIf(user_id, user_id != '') AS users,
+  uniqExactIf(session_id, session_id != '') AS sessions,
+  min(timestamp) AS first_seen,
+  max(timestamp) AS last_seen`;
+
+const SORT_SQL: Record<GroupSort, string> = {
+  count: 'count DESC',
+  last_seen: 'last_seen DESC',
+  first_seen: 'first_seen DESC',
+  users: 'users DESC, count DESC',
+};
+
+function errorsOnly(f: EventFilter): EventFilter {
+  return { ...f, hasFingerprint: true };
+}
+
+export async function listGroups(events: EventStore, f: EventFilter, sort: GroupSort, limit: number): Promise<GroupRow[]> {
+  const bag = new ParamBag();
+  const where = whereClause(errorsOnly(f), bag);
+  const rows = await events.query<GroupRow>(
+    `SELECT ${GROUP_COLUMNS} FROM ${EVENTS_TABLE} WHERE ${where}
+     GROUP BY project_id, fingerprint ORDER BY ${SORT_SQL[sort]}, fingerprint LIMIT ${limit}`,
+    bag.params,
+  );
+  return rows.map(numbers);
+}
+
+/** All-time totals for the given groups (the listing's counts are for the asked range). */
+export async function groupTotals(events: EventStore, projects: readonly string[], fingerprints: readonly string[]): Promise<Map<string, GroupRow>> {
+  if (fingerprints.length === 0) return new Map();
+  const f: EventFilter = { projects, eq: { fingerprint: [...fingerprints] }, attrs: [] };
+  const bag = new ParamBag();
+  const rows = await events.query<GroupRow>(
+    `SELECT ${GROUP_COLUMNS} FROM ${EVENTS_TABLE} WHERE ${whereClause(errorsOnly(f), bag)} GROUP BY project_id, fingerprint`,
+    bag.params,
+  );
+  return new Map(rows.map((r) => [`${r.project_id}\u0000${r.fingerprint}`, numbers(r)]));
+}
+
+/** Counts per bucket for each group; buckets with no events are filled with 0 by the caller. */
+export async function groupTrends(
+  events: EventStore, f: EventFilter, fingerprints: readonly string[], intervalMs: number,
+): Promise<Map<string, Map<number, number>>> {
+  const out = new Map<string, Map<number, number>>();
+  if (fingerprints.length === 0) return out;
+  const bag = new ParamBag();
+  const where = whereClause({ ...errorsOnly(f), eq: { ...f.eq, fingerprint: [...fingerprints] } }, bag);
+  const iv = bag.add(intervalMs, 'Int64');
+  const rows = await events.query<{ project_id: string; fingerprint: string; b: number; c: number }>(
+    `SELECT project_id, fingerprint, intDiv(timestamp, ${iv}) * ${iv} AS b, count() AS c FROM ${EVENTS_TABLE}
+     WHERE ${where} GROUP BY project_id, fingerprint, b`,
+    bag.params,
+  );
+  for (const r of rows) {
+    const k = `${r.project_id}\u0000${r.fingerprint}`;
+    let m = out.get(k);
+    if (!m) out.set(k, (m = new Map()));
+    m.set(Number(r.b), Number(r.c));
+  }
+  return out;
+}
+
+export interface TopValue {
+  dimension: string;
+  value: string;
+  count: number;
+}
+
+/** The platforms, actions, flows and users a group hit most. */
+export async function groupTop(events: EventStore, f: EventFilter, perDimension = 5): Promise<TopValue[]> {
+  const bag = new ParamBag();
+  const where = whereClause(errorsOnly(f), bag);
+  const rows = await events.query<{ dimension: string; value: string; count: number }>(
+    `SELECT k.1 AS dimension, k.2 AS value, count() AS count FROM ${EVENTS_TABLE}
+     ARRAY JOIN [('platform', platform), ('action', action), ('flow_id', flow_id), ('user_id', user_id), ('engine', engine)] AS k
+     WHERE ${where} AND k.2 != ''
+     GROUP BY dimension, value ORDER BY dimension, count DESC, value LIMIT ${perDimension} BY dimension`,
+    bag.params,
+  );
+  return rows.map((r) => ({ dimension: r.dimension, value: r.value, count: Number(r.count) }));
+}
+
+/** Which visible projects have this fingerprint. */
+export async function projectsWithFingerprint(events: EventStore, projects: readonly string[] | undefined, fingerprint: string): Promise<string[]> {
+  const bag = new ParamBag();
+  const where = whereClause({ projects, eq: { fingerprint: [fingerprint] }, attrs: [] }, bag);
+  const rows = await events.query<{ project_id: string }>(
+    `SELECT DISTINCT project_id FROM ${EVENTS_TABLE} WHERE ${where} LIMIT 100`,
+    bag.params,
+  );
+  return rows.map((r) => r.project_id);
+}
+
+type RawGroupRow = GroupRow & { g_error_type: string; g_message: string; g_engine: string; g_platform: string };
+
+function numbers(raw: GroupRow): GroupRow {
+  const r = raw as RawGroupRow;
+  return {
+    project_id: r.project_id, fingerprint: r.fingerprint,
+    error_type: r.g_error_type, message: r.g_message, engine: r.g_engine, platform: r.g_platform,
+    count: Number(r.count), sampled_out: Number(r.sampled_out), users: Number(r.users), sessions: Number(r.sessions),
+    first_seen: Number(r.first_seen), last_seen: Number(r.last_seen),
+  };
+}
+
+/** Buckets of `intervalMs` from `from` to `to`, each with its count (0 when empty). */
+export function fillBuckets(counts: Map<number, number> | undefined, from: number, to: number, intervalMs: number): { t: number; count: number }[] {
+  const out: { t: number; count: number }[] = [];
+  const start = Math.floor(from / intervalMs) * intervalMs;
+  for (let t = start; t < to; t += intervalMs) out.push({ t, count: counts?.get(t) ?? 0 });
+  return out;
+}
+
+/** An interval giving at most maxPoints buckets, rounded to a readable step. */
+export function autoInterval(from: number, to: number, maxPoints = 500): number {
+  const steps = [1, 5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 604800].map((s) => s * 1000);
+  const span = Math.max(1, to - from);
+  for (const s of steps) if (span / s <= maxPoints) return s;
+  return Math.ceil(span / maxPoints / 86_400_000) * 86_400_000;
+}

@@ -1,0 +1,94 @@
+// Per-project ingest settings: extra redaction rules and the flood ceiling. Read on the hot path from
+// memory; written through the control store and refreshed periodically so every node agrees.
+import { Type, type Static } from '@sinclair/typebox';
+import type { SqlDb } from '../storage/sql-db.js';
+import { compileRedactor, Redactor, type RedactionRules } from './redact.js';
+
+export const ProjectSettingsSchema = Type.Object({
+  flood_ceiling_per_minute: Type.Union([Type.Integer({ minimum: 1, maximum: 100_000_000 }), Type.Null()], {
+    description: 'fully stored events per error group and minute; past it events are counted but only sampled ones kept in full (null = store everything)',
+  }),
+  flood_sample_every: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'past the ceiling, one event in this many is still stored in full' }),
+  redaction: Type.Object({
+    patterns: Type.Array(Type.Object({
+      name: Type.String({ pattern: '^[a-z0-9_]{1,40}$' }),
+      regex: Type.String({ minLength: 1, maxLength: 1000 }),
+      flags: Type.Optional(Type.String({ pattern: '^[imsuv]{0,5}$' })),
+    }, { additionalProperties: false }), { maxItems: 50 }),
+    secret_keys: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 100 }),
+  }, { additionalProperties: false }),
+}, { additionalProperties: false });
+export type ProjectSettings = Static<typeof ProjectSettingsSchema>;
+
+export const DEFAULT_SETTINGS: ProjectSettings = {
+  flood_ceiling_per_minute: null,
+  flood_sample_every: 100,
+  redaction: { patterns: [], secret_keys: [] },
+};
+
+export const SETTINGS_TABLES = [
+  `CREATE TABLE IF NOT EXISTS project_settings (
+     project_id TEXT PRIMARY KEY,
+     settings TEXT NOT NULL,
+     updated_at BIGINT NOT NULL,
+     updated_by TEXT
+   )`,
+];
+
+export class ProjectSettingsStore {
+  private readonly settings = new Map<string, ProjectSettings>();
+  private readonly redactors = new Map<string, Redactor>();
+  readonly defaultRedactor = compileRedactor();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly db: SqlDb) {}
+
+  async init(refreshMs = 10_000): Promise<void> {
+    for (const s of SETTINGS_TABLES) await this.db.run(s);
+    await this.reload();
+    this.timer = setInterval(() => void this.reload().catch(() => undefined), refreshMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  private async reload(): Promise<void> {
+    const rows = await this.db.all<{ project_id: string; settings: string }>('SELECT project_id, settings FROM project_settings');
+    for (const r of rows) {
+      const s = JSON.parse(r.settings) as ProjectSettings;
+      const prev = this.settings.get(r.project_id);
+      if (prev && JSON.stringify(prev) === r.settings) continue;
+      this.apply(r.project_id, s);
+    }
+  }
+
+  private apply(project: string, s: ProjectSettings): void {
+    this.settings.set(project, s);
+    const rules: RedactionRules = { patterns: s.redaction.patterns, secretKeys: s.redaction.secret_keys };
+    if (rules.patterns!.length || rules.secretKeys!.length) this.redactors.set(project, compileRedactor(rules));
+    else this.redactors.delete(project);
+  }
+
+  get(project: string): ProjectSettings {
+    return this.settings.get(project) ?? DEFAULT_SETTINGS;
+  }
+
+  redactorFor(project: string): Redactor {
+    return this.redactors.get(project) ?? this.defaultRedactor;
+  }
+
+  /** Validates the redaction patterns (throws with the bad one named), then stores. */
+  async put(project: string, s: ProjectSettings, by: string): Promise<ProjectSettings> {
+    compileRedactor({ patterns: s.redaction.patterns, secretKeys: s.redaction.secret_keys });
+    const json = JSON.stringify(s);
+    await this.db.run(
+      `INSERT INTO project_settings (project_id, settings, updated_at, updated_by) VALUES (?, ?, ?, ?)
+       ON CONFLICT (project_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+      [project, json, Date.now(), by],
+    );
+    this.apply(project, s);
+    return s;
+  }
+}
