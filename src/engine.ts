@@ -21,7 +21,9 @@ import { errorRoutes } from './aggregator/http.js';
 import { FloodGuard } from './aggregator/flood.js';
 import { ProjectSettingsStore } from './collector/project-settings.js';
 import { settingsRoutes } from './collector/settings-http.js';
+import { performanceRoutes } from './performance/http.js';
 import { adminActionRecorder, type AdminActionRecorder } from './audit/admin-actions.js';
+import { auditRoutes } from './audit/http.js';
 import type { Principal } from './auth/principal.js';
 import { KeyStore } from './auth/key-store.js';
 import { authPlugin } from './auth/http.js';
@@ -108,8 +110,10 @@ export async function createEngine(config: Config): Promise<Engine> {
   await app.register(healthRoutes, { events });
   await app.register(collectorRoutes, { collector });
   await app.register(queryRoutes, { events, limiter });
+  await app.register(auditRoutes, deps);
   await app.register(errorRoutes, deps);
   await app.register(settingsRoutes, deps);
+  await app.register(performanceRoutes, deps);
 
   return {
     ...deps,

@@ -1,0 +1,119 @@
+// Performance Monitor routes: /monitoring/performance, /monitoring/timeseries, /monitoring/load,
+// and the engine's own /metrics in Prometheus text format.
+import type { FastifyInstance } from 'fastify';
+import type { FieldError } from '../event.js';
+import { badRequest } from '../http/errors.js';
+import type { EngineDeps } from '../engine.js';
+import { readFilter } from '../query/http.js';
+import { asInt, asSingle } from '../query/filters.js';
+import { autoInterval } from '../aggregator/queries.js';
+import { range } from '../aggregator/http.js';
+import { DEFAULT_SPIKE, GROUP_DIMENSIONS, load, METRICS, performance, timeseries, type Dimension, type Metric } from './queries.js';
+
+function parseGroupBy(raw: unknown, errors: FieldError[]): Dimension[] {
+  const s = asSingle(raw, 'group_by', errors);
+  if (!s) return [];
+  const dims = s.split(',').map((d) => d.trim()).filter(Boolean);
+  if (dims.length > 3) errors.push({ field: 'group_by', message: 'at most 3 dimensions' });
+  for (const d of dims) {
+    if (!(GROUP_DIMENSIONS as readonly string[]).includes(d)) errors.push({ field: 'group_by', message: `${d.slice(0, 40)} is not one of ${GROUP_DIMENSIONS.join(', ')}` });
+  }
+  return [...new Set(dims)] as Dimension[];
+}
+
+export async function performanceRoutes(app: FastifyInstance, deps: EngineDeps): Promise<void> {
+  const { events, limiter, writer, collector } = deps;
+
+  app.get('/monitoring/performance', { config: { scope: 'read' } }, async (req) => {
+    const errors: FieldError[] = [];
+    const q = req.query as Record<string, unknown>;
+    const f = readFilter(req, ['group_by', 'spike_window', 'spike_baseline', 'spike_factor', 'limit'], errors);
+    const groupBy = parseGroupBy(q.group_by ?? 'platform,action', errors);
+    const windowS = asInt(q.spike_window, 'spike_window', 10, 86400, errors);
+    const baselineS = asInt(q.spike_baseline, 'spike_baseline', 10, 30 * 86400, errors);
+    const factorRaw = asSingle(q.spike_factor, 'spike_factor', errors);
+    const factor = factorRaw === undefined ? DEFAULT_SPIKE.factor : Number(factorRaw);
+    if (!(factor > 1 && factor <= 1000)) errors.push({ field: 'spike_factor', message: 'must be a number above 1 and at most 1000' });
+    const limit = asInt(q.limit, 'limit', 1, 1000, errors) ?? 100;
+    if (errors.length) throw badRequest(errors);
+    const r = range(f);
+    const spike = { ...DEFAULT_SPIKE, factor, windowMs: (windowS ?? 300) * 1000, baselineMs: (baselineS ?? 3600) * 1000 };
+    const groups = await limiter(() => performance(events, f, groupBy, r, spike, limit));
+    return { from: new Date(r.from).toISOString(), to: new Date(r.to).toISOString(), group_by: groupBy, groups };
+  });
+
+  app.get('/monitoring/timeseries', { config: { scope: 'read' } }, async (req) => {
+    const errors: FieldError[] = [];
+    const q = req.query as Record<string, unknown>;
+    const f = readFilter(req, ['metric', 'interval', 'group_by'], errors);
+    const metric = (asSingle(q.metric, 'metric', errors) ?? 'count') as Metric;
+    if (!METRICS.includes(metric)) errors.push({ field: 'metric', message: `must be one of ${METRICS.join(', ')}` });
+    const groupBy = parseGroupBy(q.group_by, errors);
+    const intervalS = asInt(q.interval, 'interval', 1, 30 * 86400, errors);
+    if (errors.length) throw badRequest(errors);
+    const r = range(f);
+    const interval = intervalS ? intervalS * 1000 : autoInterval(r.from, r.to, 500);
+    if ((r.to - r.from) / interval > 5000) throw badRequest([{ field: 'interval', message: 'gives more than 5000 points; choose a longer interval' }]);
+    const series = await limiter(() => timeseries(events, f, metric, groupBy, r, interval));
+    return { metric, interval_s: interval / 1000, from: new Date(r.from).toISOString(), to: new Date(r.to).toISOString(), series };
+  });
+
+  app.get('/monitoring/load', { config: { scope: 'read' } }, async (req) => {
+    const errors: FieldError[] = [];
+    const q = req.query as Record<string, unknown>;
+    const f = readFilter(req, ['window'], errors);
+    const windowS = asInt(q.window, 'window', 10, 3600, errors) ?? 300;
+    if (errors.length) throw badRequest(errors);
+    const l = await limiter(() => load(events, f, windowS * 1000));
+    return {
+      window_s: windowS,
+      ...l,
+      ingest: {
+        queue_depth: writer.queued,
+        flushes: writer.stats.flushes,
+        rows_written: writer.stats.rowsWritten,
+        last_flush_rows: writer.stats.lastFlushRows,
+        last_flush_ms: Math.round(writer.stats.lastFlushMs * 10) / 10,
+        accepted: collector.stats.accepted,
+        rejected: collector.stats.rejected,
+        running_queries: limiter.running,
+      },
+    };
+  });
+
+  app.get('/metrics', { config: { scope: 'read' } }, async (_req, reply) => {
+    const lines = [
+      '# HELP puraify_monitoring_events_accepted_total Events accepted by ingest.',
+      '# TYPE puraify_monitoring_events_accepted_total counter',
+      `puraify_monitoring_events_accepted_total ${collector.stats.accepted}`,
+      '# HELP puraify_monitoring_events_rejected_total Events rejected by validation.',
+      '# TYPE puraify_monitoring_events_rejected_total counter',
+      `puraify_monitoring_events_rejected_total ${collector.stats.rejected}`,
+      '# HELP puraify_monitoring_attributes_dropped_total Attributes dropped over the per-event limit.',
+      '# TYPE puraify_monitoring_attributes_dropped_total counter',
+      `puraify_monitoring_attributes_dropped_total ${collector.stats.droppedAttributes}`,
+      '# HELP puraify_monitoring_events_duplicate_total Resent events not stored twice.',
+      '# TYPE puraify_monitoring_events_duplicate_total counter',
+      `puraify_monitoring_events_duplicate_total ${writer.stats.duplicates}`,
+      '# HELP puraify_monitoring_flushes_total Storage inserts made by the group-commit writer.',
+      '# TYPE puraify_monitoring_flushes_total counter',
+      `puraify_monitoring_flushes_total ${writer.stats.flushes}`,
+      '# HELP puraify_monitoring_flush_failures_total Storage inserts that failed.',
+      '# TYPE puraify_monitoring_flush_failures_total counter',
+      `puraify_monitoring_flush_failures_total ${writer.stats.failures}`,
+      '# HELP puraify_monitoring_ingest_queue_depth Events waiting for storage.',
+      '# TYPE puraify_monitoring_ingest_queue_depth gauge',
+      `puraify_monitoring_ingest_queue_depth ${writer.queued}`,
+      '# HELP puraify_monitoring_last_flush_seconds Duration of the last storage insert.',
+      '# TYPE puraify_monitoring_last_flush_seconds gauge',
+      `puraify_monitoring_last_flush_seconds ${(writer.stats.lastFlushMs / 1000).toFixed(4)}`,
+      '# HELP puraify_monitoring_running_queries Queries running now.',
+      '# TYPE puraify_monitoring_running_queries gauge',
+      `puraify_monitoring_running_queries ${limiter.running}`,
+      '# HELP process_resident_memory_bytes Resident memory size in bytes.',
+      '# TYPE process_resident_memory_bytes gauge',
+      `process_resident_memory_bytes ${process.memoryUsage.rss()}`,
+    ];
+    return reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n');
+  });
+}
