@@ -32,6 +32,11 @@ export interface Config {
   /** Per-key defaults; a key can override them. */
   rateLimitRequestsPerMinute: number;
   rateLimitEventsPerMinute: number;
+  /** The admin token's budgets (0 = unlimited, the default). */
+  rateLimitAdminRequestsPerMinute: number;
+  rateLimitAdminEventsPerMinute: number;
+  /** Longest a client may take to send a whole request (headers and body); then 408 and the connection is closed. */
+  requestTimeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -93,6 +98,9 @@ export const SETTINGS = {
   alertSendTimeoutMs: { env: 'MONITORING_ALERT_SEND_TIMEOUT_MS', flag: 'alert-send-timeout-ms', describe: 'longest one alert delivery attempt may take', parse: int(100, 120_000), default: 10_000 },
   rateLimitRequestsPerMinute: { env: 'MONITORING_RATE_LIMIT_REQUESTS', flag: 'rate-limit-requests', describe: 'default requests per minute per key (0 = unlimited)', parse: int(0, 100_000_000), default: 0 },
   rateLimitEventsPerMinute: { env: 'MONITORING_RATE_LIMIT_EVENTS', flag: 'rate-limit-events', describe: 'default events per minute per key (0 = unlimited)', parse: int(0, 1_000_000_000), default: 0 },
+  rateLimitAdminRequestsPerMinute: { env: 'MONITORING_RATE_LIMIT_ADMIN_REQUESTS', flag: 'rate-limit-admin-requests', describe: 'requests per minute for the admin token (0 = unlimited)', parse: int(0, 100_000_000), default: 0 },
+  rateLimitAdminEventsPerMinute: { env: 'MONITORING_RATE_LIMIT_ADMIN_EVENTS', flag: 'rate-limit-admin-events', describe: 'events per minute for the admin token (0 = unlimited)', parse: int(0, 1_000_000_000), default: 0 },
+  requestTimeoutMs: { env: 'MONITORING_REQUEST_TIMEOUT_MS', flag: 'request-timeout-ms', describe: 'longest a client may take to send a whole request before 408', parse: int(100, 3_600_000), default: 60_000 },
 } satisfies Record<string, Spec<unknown>>;
 
 type Settings = typeof SETTINGS;

@@ -27,8 +27,12 @@ import { auditRoutes } from './audit/http.js';
 import type { Principal } from './auth/principal.js';
 import { KeyStore } from './auth/key-store.js';
 import { authPlugin } from './auth/http.js';
+import { keysRoutes } from './auth/keys-http.js';
+import { effectiveLimit, RateLimiter } from './auth/rate-limit.js';
 import { installErrorHandler } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
+import { AlertService } from './alerts/service.js';
+import { alertRoutes } from './alerts/http.js';
 
 /** What every stage's route plugin and service may depend on; passed in, never global. */
 export interface EngineDeps {
@@ -79,7 +83,9 @@ export async function createEngine(config: Config): Promise<Engine> {
   ];
   const collector = new Collector(writer, processors);
   const keys = new KeyStore(meta, config.adminToken);
-  const limiter = queryLimiter(config.maxConcurrentQueries);
+  const limiter = queryLimiter(config.maxConcurrentQueries, config.queryTimeoutMs);
+  // per-key budgets (src/auth/rate-limit.ts): requests in the auth hook, events in the collector
+  const budgets = new RateLimiter();
   const system: Principal = { name: 'monitoring', scopes: new Set(['ingest']), projects: '*' };
   const closers: (() => Promise<void> | void)[] = [];
   const signals = new GroupSignals();
@@ -90,13 +96,23 @@ export async function createEngine(config: Config): Promise<Engine> {
     recordAdminAction: adminActionRecorder(collector, system),
     onClose: (fn) => closers.push(fn),
   };
+  const alerts = new AlertService(deps);
+  await alerts.init();
+  deps.onClose(() => alerts.close());
 
   const app = Fastify({
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
     bodyLimit: LIMITS.maxBodyBytes,
     // a slow client may not hold a connection open forever while sending its body
-    requestTimeout: 60_000,
+    requestTimeout: config.requestTimeoutMs,
     connectionTimeout: 0,
+    // Node checks request deadlines on a timer (30 s by default): check often enough that the
+    // timeout holds, and let headers take no longer than the whole request may
+    http: {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: Math.min(60_000, config.requestTimeoutMs),
+      connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(config.requestTimeoutMs / 4))),
+    },
     keepAliveTimeout: 65_000,
     routerOptions: { maxParamLength: 512 },
     // one log line per request would cost more than ingesting its events
@@ -106,14 +122,26 @@ export async function createEngine(config: Config): Promise<Engine> {
   writer.onWritten((rows) => {
     errorGroups.observe(rows).catch((err) => app.log.error({ err }, 'error-group bookkeeping failed'));
   });
-  await app.register(authPlugin, { keys });
+  await app.register(authPlugin, {
+    keys,
+    requests: {
+      limiter: budgets,
+      perMinute: (p) => effectiveLimit(p.requestsPerMinute, !p.keyId, config.rateLimitRequestsPerMinute, config.rateLimitAdminRequestsPerMinute),
+    },
+  });
   await app.register(healthRoutes, { events });
-  await app.register(collectorRoutes, { collector });
+  await app.register(collectorRoutes, {
+    collector, alerts,
+    takeEvents: (keyId, own, n) => budgets.take(`ev:${keyId ?? 'admin-token'}`,
+      effectiveLimit(own, !keyId, config.rateLimitEventsPerMinute, config.rateLimitAdminEventsPerMinute), n).retryAfterS,
+  });
+  await app.register(keysRoutes, deps);
   await app.register(queryRoutes, { events, limiter });
   await app.register(auditRoutes, deps);
   await app.register(errorRoutes, deps);
   await app.register(settingsRoutes, deps);
   await app.register(performanceRoutes, deps);
+  await app.register(alertRoutes, { service: alerts });
 
   return {
     ...deps,

@@ -103,7 +103,11 @@ export class Dispatcher {
   private attempt(id: string): Promise<void> {
     const existing = this.inFlight.get(id);
     if (existing) return existing;
-    const p = this.claimAndSend(id).finally(() => this.inFlight.delete(id));
+    const p = this.claimAndSend(id)
+      .catch((e) => {
+        if (!this.stopped) this.opts.log?.('alert delivery attempt failed', { delivery: id, err: String((e as Error)?.message ?? e) });
+      })
+      .finally(() => this.inFlight.delete(id));
     this.inFlight.set(id, p);
     return p;
   }

@@ -53,11 +53,12 @@ function joinPath(prefix: string, key: string): string {
   return `${prefix}[${JSON.stringify(key)}]`;
 }
 
-/** Leaves of a value by dotted path. A non-empty object is never a leaf; `{}` is. */
+/** Leaves of a value by dotted path. A non-empty object is never a leaf; `{}` is, except at the root. */
 export function flattenConfig(value: unknown, root = '', maxDepth = 32): Map<string, unknown> {
   const out = new Map<string, unknown>();
   const walk = (v: unknown, path: string, depth: number): void => {
-    if (isPlainObject(v) && depth < maxDepth && Object.keys(v).length > 0) {
+    if (isPlainObject(v) && depth < maxDepth && (Object.keys(v).length > 0 || depth === 0)) {
+      // an empty config at the root has no leaves; an empty object inside one is a value
       for (const k of Object.keys(v)) walk(v[k], joinPath(path, k), depth + 1);
     } else {
       out.set(path === '' ? ROOT_PATH : path, v);

@@ -5,6 +5,7 @@ import fp from 'fastify-plugin';
 import { HttpError } from '../http/errors.js';
 import { hasScope, type Principal, type Scope } from './principal.js';
 import type { KeyStore } from './key-store.js';
+import type { RateLimiter } from './rate-limit.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -15,7 +16,16 @@ declare module 'fastify' {
   }
 }
 
-export const authPlugin = fp(async (app: FastifyInstance, opts: { keys: KeyStore }) => {
+export interface AuthOptions {
+  keys: KeyStore;
+  /** Per-key request budget: the bucket store and the requests/minute that apply to a principal (0 = unlimited). */
+  requests?: { limiter: RateLimiter; perMinute: (p: Principal) => number };
+}
+
+/** The bucket a principal's budgets are kept in: the key's id, or the admin token's name. */
+export const budgetKey = (p: Principal): string => p.keyId ?? p.name;
+
+export const authPlugin = fp(async (app: FastifyInstance, opts: AuthOptions) => {
   app.decorateRequest('principal', null as unknown as Principal);
   app.addHook('onRequest', async (req: FastifyRequest) => {
     const scope = req.routeOptions.config?.scope;
@@ -31,6 +41,14 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { keys: KeyStore
     }
     if (!hasScope(principal, scope)) {
       throw new HttpError(403, 'forbidden', `this key lacks the "${scope}" scope`);
+    }
+    if (opts.requests) {
+      const limit = opts.requests.perMinute(principal);
+      const r = opts.requests.limiter.take(`req:${budgetKey(principal)}`, limit, 1);
+      if (r.retryAfterS > 0) {
+        throw new HttpError(429, 'rate_limited', `this key may make ${limit} requests a minute; retry in ${r.retryAfterS} s`,
+          { limit_per_minute: limit, retry_after_s: r.retryAfterS }, { 'Retry-After': String(r.retryAfterS) });
+      }
     }
     req.principal = principal;
   });

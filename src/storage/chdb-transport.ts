@@ -19,7 +19,8 @@ export class ChdbTransport implements ClickHouseTransport {
   }
 
   async query<T>(sql: string, params: Params = {}, opts: QueryOptions = {}): Promise<T[]> {
-    const text = opts.timeoutMs ? `${sql} SETTINGS max_execution_time = ${Math.ceil(opts.timeoutMs / 1000)}` : sql;
+    // fractional seconds: chDB honours a 0.2 s limit, so MONITORING_QUERY_TIMEOUT_MS means what it says
+    const text = opts.timeoutMs ? `${sql} SETTINGS max_execution_time = ${(opts.timeoutMs / 1000).toFixed(3)}` : sql;
     try {
       const res = await this.session.queryBindAsync(text, params, { format: 'JSONEachRow' });
       return parseJsonEachRow<T>(res.text());

@@ -8,9 +8,10 @@ export const KEYS_TABLE = 'event_keys';
 
 /**
  * `event_keys` is a narrow lookup table filled by a materialized view on every insert. It is sorted by
- * (project_id, kind, value), so finding a session's, trace's, user's or fingerprint's events, or
- * whether an id was already stored, reads a few granules instead of scanning every event; the
- * (project_id, timestamp) pairs it returns then hit the events table's primary key.
+ * (kind, value, project_id), so finding a session's, trace's, user's or fingerprint's events, or
+ * whether an id was already stored, reads a few granules instead of scanning every event — with or
+ * without a project named; the (project_id, timestamp) pairs it returns then hit the events
+ * table's primary key.
  */
 export const KEY_KINDS = {
   id: 'id',
@@ -62,7 +63,7 @@ export function schemaStatements(): string[] {
     `CREATE TABLE IF NOT EXISTS ${KEYS_TABLE} (project_id String, kind String, value String, timestamp Int64, id String)
      ENGINE = MergeTree()
      PARTITION BY toYYYYMM(toDateTime(intDiv(timestamp, 1000)))
-     ORDER BY (project_id, kind, value, timestamp)`,
+     ORDER BY (kind, value, project_id, timestamp)`,
     `CREATE MATERIALIZED VIEW IF NOT EXISTS ${KEYS_TABLE}_mv TO ${KEYS_TABLE} AS
      SELECT project_id, k.1 AS kind, k.2 AS value, timestamp, id
      FROM ${EVENTS_TABLE} ARRAY JOIN [${pairs}] AS k

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs from Debian: Chromium (dashboard tests, driven by playwright-core)
+# and clickhouse-server (the server transport's tests). Idempotent; needs root (CI runs as root).
+set -euo pipefail
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/bin/clickhouse ] || need+=(clickhouse-server clickhouse-client)
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+echo "system deps: chromium $(chromium --version 2>/dev/null | awk '{print $2}'), clickhouse $(clickhouse-server --version 2>/dev/null | grep -o '[0-9][0-9.]*' | head -1)"
