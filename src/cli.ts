@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { ConfigError, loadConfig, SETTINGS } from './config.js';
 import { createEngine } from './engine.js';
+import { addKeysCommand } from './auth/keys-cli.js';
 
 const program = new Command('puraify-monitoring').description('PURAIFY Monitoring & Logs Engine');
 
@@ -43,5 +44,7 @@ withSettings(program.command('serve').description('run the engine (HTTP API, sto
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 });
+
+addKeysCommand(program);
 
 await program.parseAsync(process.argv);

@@ -1,6 +1,8 @@
-// Builds the engine once before the suite: process-level tests (kill -9, restart) run the built CLI.
+// Before the suite: build the engine once (process-level tests run the built CLI), and make sure
+// the Debian packages some tests drive (Chromium, clickhouse-server) are there.
 import { execSync } from 'node:child_process';
 
 export default function setup(): void {
   execSync('node scripts/build-if-needed.mjs', { stdio: 'inherit' });
+  execSync('bash scripts/install-system-deps.sh', { stdio: 'inherit' });
 }
