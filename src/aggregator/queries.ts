@@ -3,6 +3,7 @@
 import type { EventStore } from '../storage/event-store.js';
 import { EVENTS_TABLE } from '../storage/schema.js';
 import { ParamBag, whereClause, type EventFilter } from '../query/filters.js';
+import { groupStates, MERGED_COLUMNS, trendCounts } from './rollup.js';
 
 export type GroupSort = 'count' | 'last_seen' | 'first_seen' | 'users';
 export const GROUP_SORTS: readonly GroupSort[] = ['count', 'last_seen', 'first_seen', 'users'];
@@ -22,35 +23,17 @@ export interface GroupRow {
   last_seen: number;
 }
 
-// Aggregates get aliases of their own: ClickHouse lets an alias shadow a column in WHERE.
-const GROUP_COLUMNS = `project_id, fingerprint,
-  argMax(error_type, timestamp) AS g_error_type,
-  argMax(message, timestamp) AS g_message,
-  argMax(engine, timestamp) AS g_engine,
-  argMax(platform, timestamp) AS g_platform,
-  count() AS count,
-  sum(sampled) AS sampled_out,
-  uniqExactIf(user_id, user_id != '') AS users,
-  uniqExactIf(session_id, session_id != '') AS sessions,
-  min(timestamp) AS first_seen,
-  max(timestamp) AS last_seen`;
-
 const SORT_SQL: Record<GroupSort, string> = {
   count: 'count DESC',
-  last_seen: 'last_seen DESC',
-  first_seen: 'first_seen DESC',
-  users: 'users DESC, count DESC',
+  last_seen: 'last_seen_ DESC',
+  first_seen: 'first_seen_ DESC',
+  users: 'users_ DESC, count DESC',
 };
-
-function errorsOnly(f: EventFilter): EventFilter {
-  return { ...f, hasFingerprint: true };
-}
 
 export async function listGroups(events: EventStore, f: EventFilter, sort: GroupSort, limit: number): Promise<GroupRow[]> {
   const bag = new ParamBag();
-  const where = whereClause(errorsOnly(f), bag);
-  const rows = await events.query<GroupRow>(
-    `SELECT ${GROUP_COLUMNS} FROM ${EVENTS_TABLE} WHERE ${where}
+  const rows = await events.query<RawGroupRow>(
+    `SELECT ${MERGED_COLUMNS} FROM (${groupStates(f, bag)})
      GROUP BY project_id, fingerprint ORDER BY ${SORT_SQL[sort]}, fingerprint LIMIT ${limit}`,
     bag.params,
   );
@@ -62,8 +45,8 @@ export async function groupTotals(events: EventStore, projects: readonly string[
   if (fingerprints.length === 0) return new Map();
   const f: EventFilter = { projects, eq: { fingerprint: [...fingerprints] }, attrs: [] };
   const bag = new ParamBag();
-  const rows = await events.query<GroupRow>(
-    `SELECT ${GROUP_COLUMNS} FROM ${EVENTS_TABLE} WHERE ${whereClause(errorsOnly(f), bag)} GROUP BY project_id, fingerprint`,
+  const rows = await events.query<RawGroupRow>(
+    `SELECT ${MERGED_COLUMNS} FROM (${groupStates(f, bag)}) GROUP BY project_id, fingerprint`,
     bag.params,
   );
   return new Map(rows.map((r) => [`${r.project_id}\u0000${r.fingerprint}`, numbers(r)]));
@@ -76,11 +59,9 @@ export async function groupTrends(
   const out = new Map<string, Map<number, number>>();
   if (fingerprints.length === 0) return out;
   const bag = new ParamBag();
-  const where = whereClause({ ...errorsOnly(f), eq: { ...f.eq, fingerprint: [...fingerprints] } }, bag);
-  const iv = bag.add(intervalMs, 'Int64');
+  const source = trendCounts({ ...f, eq: { ...f.eq, fingerprint: [...fingerprints] } }, bag, intervalMs);
   const rows = await events.query<{ project_id: string; fingerprint: string; b: number; c: number }>(
-    `SELECT project_id, fingerprint, intDiv(timestamp, ${iv}) * ${iv} AS b, count() AS c FROM ${EVENTS_TABLE}
-     WHERE ${where} GROUP BY project_id, fingerprint, b`,
+    `SELECT project_id, fingerprint, b, sum(n) AS c FROM (${source}) GROUP BY project_id, fingerprint, b`,
     bag.params,
   );
   for (const r of rows) {
@@ -101,7 +82,7 @@ export interface TopValue {
 /** The platforms, actions, flows and users a group hit most. */
 export async function groupTop(events: EventStore, f: EventFilter, perDimension = 5): Promise<TopValue[]> {
   const bag = new ParamBag();
-  const where = whereClause(errorsOnly(f), bag);
+  const where = whereClause({ ...f, hasFingerprint: true }, bag);
   const rows = await events.query<{ dimension: string; value: string; count: number }>(
     `SELECT k.1 AS dimension, k.2 AS value, count() AS count FROM ${EVENTS_TABLE}
      ARRAY JOIN [('platform', platform), ('action', action), ('flow_id', flow_id), ('user_id', user_id), ('engine', engine)] AS k
@@ -123,15 +104,18 @@ export async function projectsWithFingerprint(events: EventStore, projects: read
   return rows.map((r) => r.project_id);
 }
 
-type RawGroupRow = GroupRow & { g_error_type: string; g_message: string; g_engine: string; g_platform: string };
+// Merged columns carry a trailing underscore: ClickHouse lets an alias shadow a column in WHERE.
+interface RawGroupRow {
+  project_id: string; fingerprint: string; error_type_: string; message_: string; engine_: string; platform_: string;
+  count: number; sampled_out_: number; users_: number; sessions_: number; first_seen_: number; last_seen_: number;
+}
 
-function numbers(raw: GroupRow): GroupRow {
-  const r = raw as RawGroupRow;
+function numbers(r: RawGroupRow): GroupRow {
   return {
     project_id: r.project_id, fingerprint: r.fingerprint,
-    error_type: r.g_error_type, message: r.g_message, engine: r.g_engine, platform: r.g_platform,
-    count: Number(r.count), sampled_out: Number(r.sampled_out), users: Number(r.users), sessions: Number(r.sessions),
-    first_seen: Number(r.first_seen), last_seen: Number(r.last_seen),
+    error_type: r.error_type_, message: r.message_, engine: r.engine_, platform: r.platform_,
+    count: Number(r.count), sampled_out: Number(r.sampled_out_), users: Number(r.users_), sessions: Number(r.sessions_),
+    first_seen: Number(r.first_seen_), last_seen: Number(r.last_seen_),
   };
 }
 

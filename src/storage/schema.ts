@@ -68,5 +68,43 @@ export function schemaStatements(): string[] {
      SELECT project_id, k.1 AS kind, k.2 AS value, timestamp, id
      FROM ${EVENTS_TABLE} ARRAY JOIN [${pairs}] AS k
      WHERE k.2 != ''`,
+    ...rollupStatements(),
+  ];
+}
+
+export const ROLLUP_TABLE = 'error_rollup';
+export const HOUR_MS = 3_600_000;
+
+/**
+ * The error rollup's state columns, in order, with the expression that makes each state from raw
+ * events. The aggregator reads them (aggregator/rollup.ts); the materialized view below writes them.
+ */
+export const ROLLUP_STATES: readonly (readonly [name: string, type: string, fromEvents: string])[] = [
+  ['c', 'AggregateFunction(count)', 'countState()'],
+  ['sampled_out', 'AggregateFunction(sum, UInt8)', 'sumState(sampled)'],
+  ['users', 'AggregateFunction(uniqExactIf, String, UInt8)', "uniqExactIfState(user_id, user_id != '')"],
+  ['sessions', 'AggregateFunction(uniqExactIf, String, UInt8)', "uniqExactIfState(session_id, session_id != '')"],
+  ['first_seen', 'AggregateFunction(min, Int64)', 'minState(timestamp)'],
+  ['last_seen', 'AggregateFunction(max, Int64)', 'maxState(timestamp)'],
+  ['g_error_type', 'AggregateFunction(argMax, String, Int64)', 'argMaxState(error_type, timestamp)'],
+  ['g_message', 'AggregateFunction(argMax, String, Int64)', 'argMaxState(message, timestamp)'],
+  ['g_engine', 'AggregateFunction(argMax, String, Int64)', 'argMaxState(engine, timestamp)'],
+  ['g_platform', 'AggregateFunction(argMax, String, Int64)', 'argMaxState(platform, timestamp)'],
+];
+
+/**
+ * `error_rollup`: per (project, fingerprint, hour) aggregate states, filled as events are inserted,
+ * so listing error groups over days reads a few thousand rows instead of every error event.
+ */
+function rollupStatements(): string[] {
+  return [
+    `CREATE TABLE IF NOT EXISTS ${ROLLUP_TABLE} (project_id String, fingerprint String, hour Int64, ${ROLLUP_STATES.map(([n, t]) => `${n} ${t}`).join(', ')})
+     ENGINE = AggregatingMergeTree()
+     PARTITION BY toYYYYMM(toDateTime(intDiv(hour, 1000)))
+     ORDER BY (project_id, fingerprint, hour)`,
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${ROLLUP_TABLE}_mv TO ${ROLLUP_TABLE} AS
+     SELECT project_id, fingerprint, intDiv(timestamp, ${HOUR_MS}) * ${HOUR_MS} AS hour, ${ROLLUP_STATES.map(([n, , e]) => `${e} AS ${n}`).join(', ')}
+     FROM ${EVENTS_TABLE} WHERE fingerprint != ''
+     GROUP BY project_id, fingerprint, hour`,
   ];
 }
