@@ -1,0 +1,632 @@
+// The scale-out transport: the same event SQL on a ClickHouse server (or cluster) over its HTTP
+// interface, with node:http and an agent of its own, so every setting sent is one we chose (the
+// official client sends settings old servers reject) and close() really closes the connections.
+// Debian's clickhouse-server 18.16, which CI runs, knows no query parameters and no
+// JSONCompactEachRow input; both are detected at connect time:
+//  - parameters: sent natively as `param_<name>` when the server takes them, else bound client-side
+//    into escaped literals by bindLiterals() (also used when native ones would not fit in a URL);
+//  - inserts: JSONCompactEachRow as given when the server reads it, else converted to JSONEachRow.
+// Numbers come back as JSON numbers (output_format_json_quote_64bit_integers=0), as chDB gives them.
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import { StringDecoder } from 'node:string_decoder';
+import { schemaStatements, EVENTS_TABLE } from './schema.js';
+import { QueryTimeoutError, type ClickHouseTransport, type Params, type QueryOptions } from './transport.js';
+
+export interface HttpTransportOptions {
+  /** e.g. http://127.0.0.1:8123 (credentials in the URL are taken as user/password). */
+  url: string;
+  user?: string;
+  password?: string;
+  /** Created when missing; the server's default database when unset. */
+  database?: string;
+  /** Set when the tables are local tables on every shard with Distributed tables over them: exec()
+   *  shards each CREATE (see shardStatement). */
+  cluster?: string;
+  /** false: cluster DDL without ON CLUSTER, for servers without distributed DDL (run it on each). */
+  onCluster?: boolean;
+  /** auto (default): native parameters when the server supports them. */
+  params?: 'auto' | 'native' | 'literal';
+  /** Longest connect, DDL and an insert may take (queries have their own timeout). Default 120 s. */
+  requestTimeoutMs?: number;
+  /** Connections kept to the server at most. Default 32. */
+  maxSockets?: number;
+}
+
+/** An error the server reported; the message is the server's, without its stack trace. */
+export class ClickHouseServerError extends Error {
+  constructor(message: string, readonly clickhouseCode: number | undefined, readonly httpStatus: number) {
+    super(message);
+    this.name = 'ClickHouseServerError';
+  }
+}
+
+const TIMEOUT_EXCEEDED = 159;
+/** Above this many characters of encoded native parameters, bind literals into the body instead. */
+const MAX_URL_PARAMS_CHARS = 32 * 1024;
+/** ClickHouse's default max_query_size; longer statements raise it for themselves. */
+const DEFAULT_MAX_QUERY_SIZE = 262_144;
+
+interface RequestOptions {
+  params?: Params;
+  settings?: Record<string, string>;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** false: without the configured database (it may not exist yet). */
+  database?: boolean;
+}
+
+export class HttpTransport implements ClickHouseTransport {
+  readonly name = 'clickhouse-http';
+  private readonly base: URL;
+  private readonly auth: string;
+  private readonly database: string | undefined;
+  private readonly timeoutMs: number;
+  private readonly agent: http.Agent;
+  private readonly lib: typeof http | typeof https;
+  /** Filled by connect(). */
+  version = '';
+  nativeParams = false;
+  compactInput = false;
+  private closed = false;
+
+  private constructor(private readonly opts: HttpTransportOptions) {
+    const u = new URL(opts.url);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`ClickHouse URL must be http(s): ${u.protocol}`);
+    const user = opts.user || decodeURIComponent(u.username) || 'default';
+    const password = opts.password ?? decodeURIComponent(u.password);
+    u.username = '';
+    u.password = '';
+    u.search = '';
+    u.hash = '';
+    this.base = u;
+    this.auth = 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64');
+    this.database = opts.database || undefined;
+    if (this.database !== undefined) checkIdentifier(this.database, 'database');
+    if (opts.cluster) checkIdentifier(opts.cluster, 'cluster');
+    this.timeoutMs = opts.requestTimeoutMs ?? 120_000;
+    this.lib = u.protocol === 'https:' ? https : http;
+    this.agent = new this.lib.Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? 32 });
+  }
+
+  /** Connects, reads the server's version and what it supports, creates the database if missing. */
+  static async connect(opts: HttpTransportOptions): Promise<HttpTransport> {
+    const t = new HttpTransport(opts);
+    try {
+      const [v] = await t.raw<{ v: string }>('SELECT version() AS v', { database: false, timeoutMs: t.timeoutMs });
+      t.version = v.v;
+      const mode = opts.params ?? 'auto';
+      t.nativeParams = mode === 'native' || (mode === 'auto' && (await t.probeNativeParams()));
+      const formats = await t.raw<{ n: number }>(
+        "SELECT count() AS n FROM system.formats WHERE name = 'JSONCompactEachRow' AND is_input = 1", { database: false, timeoutMs: t.timeoutMs });
+      t.compactInput = Number(formats[0]?.n) > 0;
+      if (t.database) {
+        const on = t.cluster && opts.onCluster !== false ? ` ON CLUSTER ${t.cluster}` : '';
+        await t.exec(`CREATE DATABASE IF NOT EXISTS ${t.database}${on}`, { database: false });
+      }
+      return t;
+    } catch (e) {
+      await t.close();
+      throw e;
+    }
+  }
+
+  get cluster(): string | undefined {
+    return this.opts.cluster || undefined;
+  }
+
+  private async probeNativeParams(): Promise<boolean> {
+    try {
+      const rows = await this.raw<{ x: number }>('SELECT {probe:UInt8} AS x', { database: false, timeoutMs: this.timeoutMs, settings: { param_probe: '7' }, native: true });
+      return Number(rows[0]?.x) === 7;
+    } catch (e) {
+      if (e instanceof ClickHouseServerError) return false; // "Unknown setting param_probe", or a syntax error
+      throw e;
+    }
+  }
+
+  /** DDL. On a cluster, CREATE TABLE / MATERIALIZED VIEW become shard-local tables with Distributed ones over them. */
+  async exec(sql: string, o: { database?: boolean } = {}): Promise<void> {
+    const stmts = this.cluster && o.database !== false
+      ? shardStatement(sql, this.cluster, this.database ?? (await this.currentDatabase()), { onCluster: this.opts.onCluster })
+      : [sql];
+    // servers before 19.x take LowCardinality columns only with this (newer ones ignore it)
+    const settings: Record<string, string> = Number(this.version.split('.')[0]) < 19 ? { allow_experimental_low_cardinality_type: '1' } : {};
+    for (const s of stmts) {
+      const res = await this.request(s, { database: o.database, timeoutMs: this.timeoutMs, settings });
+      await readAll(res.body);
+      res.done();
+    }
+  }
+
+  private dbName?: string;
+  private async currentDatabase(): Promise<string> {
+    this.dbName ??= (await this.raw<{ d: string }>('SELECT currentDatabase() AS d', { timeoutMs: this.timeoutMs }))[0].d;
+    return this.dbName;
+  }
+
+  async query<T = Record<string, unknown>>(sql: string, params: Params = {}, opts: QueryOptions = {}): Promise<T[]> {
+    return this.raw<T>(sql, { params, timeoutMs: opts.timeoutMs });
+  }
+
+  async *stream(sql: string, params: Params, signal?: AbortSignal): AsyncIterable<string> {
+    const res = await this.request(`${sql}\nFORMAT JSONEachRow`, { params, signal, settings: this.readSettings() });
+    const decoder = new StringDecoder('utf8');
+    let rest = '';
+    try {
+      for await (const chunk of res.body) {
+        const text = rest + decoder.write(chunk as Buffer);
+        const cut = text.lastIndexOf('\n');
+        if (cut === -1) {
+          rest = text;
+          continue;
+        }
+        rest = text.slice(cut + 1);
+        const whole = text.slice(0, cut + 1);
+        checkStreamText(whole);
+        yield whole;
+      }
+      rest += decoder.end();
+      if (rest.trim() !== '') {
+        checkStreamText(rest);
+        yield rest.endsWith('\n') ? rest : rest + '\n';
+      }
+    } catch (e) {
+      throw res.error(e);
+    } finally {
+      // the consumer may stop early: drop the connection so the server stops sending
+      if (!res.body.complete) res.body.destroy();
+      res.done();
+    }
+  }
+
+  async insertCompact(table: string, columns: readonly string[], payload: Buffer): Promise<void> {
+    checkIdentifier(table, 'table');
+    for (const c of columns) checkIdentifier(c, 'column');
+    const format = this.compactInput ? 'JSONCompactEachRow' : 'JSONEachRow';
+    const body = this.compactInput ? payload : compactToEachRow(columns, payload);
+    const settings: Record<string, string> = { query: `INSERT INTO ${table} (${columns.join(', ')}) FORMAT ${format}` };
+    // a Distributed table acknowledges only once every shard has the rows (acknowledged = durable)
+    if (this.cluster) settings.insert_distributed_sync = '1';
+    const res = await this.request(body, { settings, timeoutMs: this.timeoutMs });
+    await readAll(res.body);
+    res.done();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.agent.destroy();
+  }
+
+  // ---- HTTP ------------------------------------------------------------------------------------
+
+  private readSettings(): Record<string, string> {
+    const s: Record<string, string> = { output_format_json_quote_64bit_integers: '0' };
+    // event_keys rows live on the shard of their event, so IN-subqueries may read the local table
+    if (this.cluster) s.distributed_product_mode = 'local';
+    return s;
+  }
+
+  private async raw<T>(sql: string, o: RequestOptions & { native?: boolean } = {}): Promise<T[]> {
+    const settings = { ...this.readSettings(), wait_end_of_query: '1', ...(o.settings ?? {}) };
+    const res = await this.request(`${sql}\nFORMAT JSONEachRow`, { ...o, settings }, o.native);
+    try {
+      return parseRows<T>(await readAll(res.body));
+    } catch (e) {
+      throw res.error(e);
+    } finally {
+      res.done();
+    }
+  }
+
+  /**
+   * One POST. `body` is the SQL (parameters bound natively or as literals) or, for inserts, the
+   * data with the statement in `settings.query`. Resolves with a 200 response whose body is still
+   * to be read (then call done()); any other answer throws the server's error.
+   */
+  private async request(body: string | Buffer, o: RequestOptions, rawSql = false): Promise<Response> {
+    if (this.closed) throw new Error('the ClickHouse transport is closed');
+    const url = new URL(this.base);
+    const queryId = randomUUID();
+    url.searchParams.set('query_id', queryId);
+    if (this.database && o.database !== false) url.searchParams.set('database', this.database);
+    for (const [k, v] of Object.entries(o.settings ?? {})) url.searchParams.set(k, v);
+    let text = body;
+    if (typeof body === 'string' && o.params && !rawSql) {
+      const native = this.nativeParams ? encodeNativeParams(body, o.params) : undefined;
+      if (native && native.size <= MAX_URL_PARAMS_CHARS) {
+        for (const [k, v] of native.entries) url.searchParams.set(`param_${k}`, v);
+      } else {
+        text = bindLiterals(body, o.params);
+      }
+    }
+    const data = typeof text === 'string' ? Buffer.from(text) : text;
+    if (typeof text === 'string' && data.length > DEFAULT_MAX_QUERY_SIZE - 1024) {
+      url.searchParams.set('max_query_size', String(data.length + 4096));
+    }
+    if (o.timeoutMs) url.searchParams.set('max_execution_time', String(Math.max(1, Math.ceil(o.timeoutMs / 1000))));
+
+    const ctl = new AbortController();
+    let timedOut = false;
+    const timer = o.timeoutMs
+      ? setTimeout(() => {
+        // the server stops the query itself (whole seconds on old servers); this bounds the wait
+        timedOut = true;
+        ctl.abort();
+      }, o.timeoutMs)
+      : undefined;
+    const onAbort = () => ctl.abort();
+    if (o.signal?.aborted) ctl.abort();
+    else o.signal?.addEventListener('abort', onAbort, { once: true });
+    let finished = false;
+    const done = () => {
+      if (finished) return;
+      finished = true;
+      if (timer) clearTimeout(timer);
+      o.signal?.removeEventListener('abort', onAbort);
+    };
+    const error = (e: unknown): unknown => (timedOut && o.timeoutMs ? new QueryTimeoutError(o.timeoutMs) : e);
+    ctl.signal.addEventListener('abort', () => {
+      if (!finished) this.kill(queryId);
+    }, { once: true });
+
+    try {
+      let res: http.IncomingMessage;
+      try {
+        res = await this.post(url, data, ctl.signal);
+      } catch (e) {
+        // a kept-alive connection the server had just closed: the request never reached it
+        if (!ctl.signal.aborted && (e as { reusedSocket?: boolean }).reusedSocket) res = await this.post(url, data, ctl.signal);
+        else throw e;
+      }
+      if (res.statusCode !== 200) {
+        const msg = await readAll(res);
+        const err = serverError(msg, res.statusCode ?? 0, res.headers['x-clickhouse-exception-code'] as string | undefined);
+        if (o.timeoutMs && err.clickhouseCode === TIMEOUT_EXCEEDED) throw new QueryTimeoutError(o.timeoutMs);
+        throw err;
+      }
+      return { body: res, done, error };
+    } catch (e) {
+      done();
+      if (e instanceof ClickHouseServerError || e instanceof QueryTimeoutError) throw e;
+      if (timedOut) throw error(e);
+      if (ctl.signal.aborted) throw e;
+      throw new Error(`ClickHouse at ${this.base.host} did not answer: ${(e as { code?: string }).code ?? (e as Error).message}`);
+    }
+  }
+
+  private post(url: URL, data: Buffer, signal: AbortSignal): Promise<http.IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const req = this.lib.request(url, {
+        method: 'POST',
+        agent: this.agent,
+        signal,
+        headers: { authorization: this.auth, 'content-type': 'text/plain; charset=utf-8', 'content-length': data.length },
+      }, resolve);
+      req.on('error', (e) => reject(Object.assign(e, { reusedSocket: req.reusedSocket && !signal.aborted && isReset(e) })));
+      req.end(data);
+    });
+  }
+
+  /** Best effort: stops a query whose caller went away (the server would finish it otherwise). */
+  private kill(queryId: string): void {
+    if (this.closed) return;
+    const url = new URL(this.base);
+    url.searchParams.set('query', `KILL QUERY WHERE query_id = '${queryId}' ASYNC`);
+    const data = Buffer.alloc(0);
+    this.post(url, data, AbortSignal.timeout(5000)).then((r) => r.resume(), () => undefined);
+  }
+}
+
+interface Response {
+  body: http.IncomingMessage;
+  /** Ends the request's timeout and signal bookkeeping. */
+  done(): void;
+  /** The error to throw for a failure while reading the body (a QueryTimeoutError after the timeout). */
+  error(e: unknown): unknown;
+}
+
+function isReset(e: unknown): boolean {
+  const code = (e as { code?: string }).code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED';
+}
+
+async function readAll(body: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** "Code: 62, e.displayText() = DB::Exception: Syntax error…, e.what() = DB::Exception" (18.16) or "Code: 62. DB::Exception: …" (newer). */
+export function serverError(text: string, httpStatus: number, codeHeader?: string | null): ClickHouseServerError {
+  let msg = text.trim();
+  const st = msg.search(/\n\s*(Stack trace|0\. )/);
+  if (st > 0) msg = msg.slice(0, st);
+  const m = /^Code:\s*(\d+)/.exec(msg);
+  const code = codeHeader ? Number(codeHeader) : m ? Number(m[1]) : undefined;
+  msg = msg.replace(/, e\.what\(\) = DB::Exception\s*$/, '').replace(/e\.displayText\(\) = /, '');
+  if (msg.length > 2000) msg = msg.slice(0, 2000) + '…';
+  return new ClickHouseServerError(`ClickHouse: ${msg || `HTTP ${httpStatus}`}`, code, httpStatus);
+}
+
+/** A streamed body that already started can still carry an exception: ClickHouse appends it as text. */
+function checkStreamText(text: string): void {
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    if (end > start && text.charCodeAt(start) !== 123 /* { */) throw serverError(text.slice(start), 200);
+    start = end + 1;
+  }
+}
+
+function parseRows<T>(text: string): T[] {
+  const out: T[] = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    if (end > start) {
+      const line = text.slice(start, end);
+      if (line.charCodeAt(0) !== 123) throw serverError(text.slice(start), 200);
+      out.push(JSON.parse(line) as T);
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+/** JSONCompactEachRow lines (arrays in `columns` order) → JSONEachRow lines, for servers without the former. */
+export function compactToEachRow(columns: readonly string[], payload: Buffer): Buffer {
+  const keys = columns.map((c, i) => (i === 0 ? '{' : ',') + JSON.stringify(c) + ':');
+  const text = payload.toString('utf8');
+  const out: string[] = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    if (end > start) {
+      const row = JSON.parse(text.slice(start, end)) as unknown[];
+      if (!Array.isArray(row) || row.length !== columns.length) {
+        throw new Error(`insert row has ${Array.isArray(row) ? row.length : 'no'} values for ${columns.length} columns`);
+      }
+      let line = '';
+      for (let i = 0; i < row.length; i++) line += keys[i] + JSON.stringify(row[i] ?? null);
+      out.push(line + '}');
+    }
+    start = end + 1;
+  }
+  return Buffer.from(out.join('\n') + '\n');
+}
+
+// ---- schema on a cluster -----------------------------------------------------------------------
+
+/**
+ * One DDL statement for a sharded cluster: a table becomes `<name>_local` on every shard (created
+ * ON CLUSTER) with a Distributed table of the plain name over it, so every query and insert runs
+ * unchanged; a materialized view reads and writes the shard-local tables, so each shard's keys and
+ * rollups come from its own events (and IN-subqueries may stay local: distributed_product_mode=local).
+ * Other statements pass as they are. ON CLUSTER needs the servers' distributed DDL (ZooKeeper);
+ * `onCluster: false` gives the statements to run on every server by hand (or on a one-server test).
+ */
+export function shardStatement(stmt: string, cluster: string, database: string, o: { onCluster?: boolean } = {}): string[] {
+  checkIdentifier(cluster, 'cluster');
+  checkIdentifier(database, 'database');
+  const on = o.onCluster === false ? '' : ` ON CLUSTER ${cluster}`;
+  const local = (t: string) => `${t}_local`;
+  const text = stmt.trim();
+  const table = /^CREATE TABLE IF NOT EXISTS (\w+) \(/i.exec(text);
+  if (table) {
+    const t = table[1];
+    // only events are inserted into; the other tables are filled per shard by their views
+    const key = t === EVENTS_TABLE ? 'cityHash64(id)' : 'rand()';
+    return [
+      text.replace(table[0], `CREATE TABLE IF NOT EXISTS ${local(t)}${on} (`),
+      `CREATE TABLE IF NOT EXISTS ${t}${on} AS ${database}.${local(t)} ENGINE = Distributed(${cluster}, ${database}, ${local(t)}, ${key})`,
+    ];
+  }
+  const mv = /^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS(\s[\s\S]*?\bFROM\s+)(\w+)\b/i.exec(text);
+  if (mv) {
+    if (/\bFROM\b/i.test(text.slice(mv[0].length))) throw new Error(`cannot shard a view reading several tables: ${text.slice(0, 80)}`);
+    return [text.replace(mv[0], `CREATE MATERIALIZED VIEW IF NOT EXISTS ${mv[1]}${on} TO ${local(mv[2])} AS${mv[3]}${local(mv[4])}`)];
+  }
+  const alter = /^ALTER TABLE (\w+)\s/i.exec(text);
+  if (alter) return [text.replace(alter[0], `ALTER TABLE ${local(alter[1])}${on} `)];
+  if (/^(CREATE|ALTER|DROP|RENAME|TRUNCATE)\b/i.test(text)) throw new Error(`cannot shard this statement: ${text.slice(0, 80)}`);
+  return [stmt];
+}
+
+/** schema.ts's statements for a cluster (see shardStatement). */
+export function clusterSchemaStatements(cluster: string, database: string, o: { onCluster?: boolean } = {}): string[] {
+  return schemaStatements().flatMap((s) => shardStatement(s, cluster, database, o));
+}
+
+function checkIdentifier(s: string, what: string): void {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(s)) throw new Error(`${what} must be a plain identifier (letters, digits, _): ${JSON.stringify(s)}`);
+}
+
+// ---- parameters ------------------------------------------------------------------------------
+
+interface Placeholder {
+  start: number;
+  end: number;
+  name: string;
+  type: string;
+}
+
+/**
+ * The `{name:Type}` placeholders of a statement, outside string literals, quoted identifiers and
+ * comments (as the server's own parser sees them).
+ */
+export function placeholders(sql: string): Placeholder[] {
+  const out: Placeholder[] = [];
+  let i = 0;
+  const n = sql.length;
+  while (i < n) {
+    const c = sql[i];
+    if (c === "'" || c === '"' || c === '`') {
+      i++;
+      while (i < n && sql[i] !== c) {
+        if (sql[i] === '\\') i++;
+        i++;
+      }
+      i++;
+      continue;
+    }
+    if (c === '-' && sql[i + 1] === '-') {
+      while (i < n && sql[i] !== '\n') i++;
+      continue;
+    }
+    if (c === '/' && sql[i + 1] === '*') {
+      const e = sql.indexOf('*/', i + 2);
+      i = e === -1 ? n : e + 2;
+      continue;
+    }
+    if (c === '{') {
+      const m = /^\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([^{}]+?)\s*\}/.exec(sql.slice(i, i + 300));
+      if (m) {
+        out.push({ start: i, end: i + m[0].length, name: m[1], type: m[2].replace(/\s+/g, '') });
+        i += m[0].length;
+        continue;
+      }
+    }
+    i++;
+  }
+  return out;
+}
+
+/** Array elements bound after IN: up to this many as a tuple, more through one array literal. */
+const IN_TUPLE_MAX = 200;
+
+/**
+ * Binds `{name:Type}` placeholders as SQL literals, for servers without query parameters.
+ * Values are validated against the declared type: String (any JS string), Int8…Int64 and
+ * UInt8…UInt64 (safe integers or bigints in range), Float32/Float64 (finite numbers), Bool and
+ * Array(T) of those; anything else is an error. An array right after IN becomes `(a, b)` (old
+ * servers refuse `IN [a, b]`), `(SELECT arrayJoin([…]))` when long (cheaper to parse) and
+ * `(NULL)` when empty (matches nothing, like `IN []`).
+ */
+export function bindLiterals(sql: string, params: Params): string {
+  let out = '';
+  let pos = 0;
+  for (const p of placeholders(sql)) {
+    out += sql.slice(pos, p.start);
+    pos = p.end;
+    if (!Object.prototype.hasOwnProperty.call(params, p.name)) throw new Error(`query parameter ${p.name} is missing`);
+    const value = params[p.name];
+    const arrayType = /^Array\((.+)\)$/.exec(p.type);
+    if (arrayType && /\bIN\s*$/i.test(out) && Array.isArray(value)) {
+      const items = (value as unknown[]).map((v) => literal(v, arrayType[1], p.name));
+      out += items.length === 0 ? '(NULL)'
+        : items.length <= IN_TUPLE_MAX ? `(${items.join(', ')})`
+        : `(SELECT arrayJoin([${items.join(', ')}]))`;
+    } else {
+      out += literal(value, p.type, p.name);
+    }
+  }
+  return out + sql.slice(pos);
+}
+
+const INT_RANGE: Record<string, [bigint, bigint]> = {
+  Int8: [-(2n ** 7n), 2n ** 7n - 1n], Int16: [-(2n ** 15n), 2n ** 15n - 1n],
+  Int32: [-(2n ** 31n), 2n ** 31n - 1n], Int64: [-(2n ** 63n), 2n ** 63n - 1n],
+  UInt8: [0n, 2n ** 8n - 1n], UInt16: [0n, 2n ** 16n - 1n], UInt32: [0n, 2n ** 32n - 1n], UInt64: [0n, 2n ** 64n - 1n],
+};
+
+function literal(v: unknown, type: string, name: string): string {
+  const bad = (why: string) => new Error(`query parameter ${name} (${type}): ${why}`);
+  if (type === 'String') {
+    if (typeof v !== 'string') throw bad(`expected a string, got ${typeof v}`);
+    return quoteString(v);
+  }
+  if (type in INT_RANGE) {
+    const b = toBigInt(v);
+    if (b === undefined) throw bad(`expected an integer, got ${describe(v)}`);
+    const [lo, hi] = INT_RANGE[type];
+    if (b < lo || b > hi) throw bad(`${b} is out of range`);
+    return b < 0n ? `(${b})` : String(b);
+  }
+  if (type === 'Float64' || type === 'Float32') {
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`expected a finite number, got ${describe(v)}`);
+    const s = String(v);
+    const f = /[.e]/.test(s) ? s : `${s}.0`;
+    return v < 0 || Object.is(v, -0) ? `(${f.startsWith('-') ? f : '-' + f})` : f;
+  }
+  if (type === 'Bool') {
+    if (typeof v !== 'boolean') throw bad(`expected a boolean, got ${describe(v)}`);
+    return v ? '1' : '0';
+  }
+  const arr = /^Array\((.+)\)$/.exec(type);
+  if (arr) {
+    if (!Array.isArray(v)) throw bad(`expected an array, got ${describe(v)}`);
+    return `[${(v as unknown[]).map((x) => literal(x, arr[1], name)).join(', ')}]`;
+  }
+  throw bad('this type cannot be bound (String, Int*, UInt*, Float*, Bool and Array of them can)');
+}
+
+function toBigInt(v: unknown): bigint | undefined {
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
+  if (typeof v === 'boolean') return v ? 1n : 0n;
+  return undefined;
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'string') return `a string`;
+  return Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v;
+}
+
+/** A ClickHouse string literal: quote and backslash escaped, control characters as escapes. */
+export function quoteString(s: string): string {
+  let out = "'";
+  let from = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    let esc: string | undefined;
+    if (c === 39) esc = "\\'";
+    else if (c === 92) esc = '\\\\';
+    else if (c < 32 || c === 127) {
+      esc = c === 10 ? '\\n' : c === 9 ? '\\t' : c === 13 ? '\\r' : c === 0 ? '\\0' : `\\x${c.toString(16).padStart(2, '0')}`;
+    }
+    if (esc !== undefined) {
+      out += s.slice(from, i) + esc;
+      from = i + 1;
+    }
+  }
+  return out + s.slice(from) + "'";
+}
+
+/** Values as `param_<name>` URL parameters take them (the server's escaped text form). */
+export function encodeNativeParams(sql: string, params: Params): { entries: [string, string][]; size: number } {
+  const types = new Map<string, string>();
+  for (const p of placeholders(sql)) types.set(p.name, p.type);
+  const entries: [string, string][] = [];
+  let size = 0;
+  for (const [name, type] of types) {
+    if (!Object.prototype.hasOwnProperty.call(params, name)) throw new Error(`query parameter ${name} is missing`);
+    // validates exactly as the literal path does, so both modes accept the same values
+    literal(params[name], type, name);
+    const text = nativeText(params[name], true);
+    entries.push([name, text]);
+    size += encodeURIComponent(text).length + name.length + 8;
+  }
+  return { entries, size };
+}
+
+function nativeText(v: unknown, top: boolean): string {
+  if (typeof v === 'string') {
+    const esc = v.replace(/[\\'\t\n\r\0\b\f]/g, (c) => NATIVE_ESC[c]);
+    return top ? esc : `'${esc}'`;
+  }
+  if (typeof v === 'boolean') return v ? '1' : '0';
+  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+  if (Array.isArray(v)) return `[${v.map((x) => nativeText(x, false)).join(',')}]`;
+  throw new Error(`cannot send ${typeof v} as a query parameter`);
+}
+
+const NATIVE_ESC: Record<string, string> = {
+  '\\': '\\\\', "'": "\\'", '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0', '\b': '\\b', '\f': '\\f',
+};
