@@ -10,4 +10,4 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-echo "system deps: chromium $(chromium --version 2>/dev/null | awk '{print $2}'), clickhouse $(clickhouse-server --version 2>/dev/null | grep -o '[0-9][0-9.]*' | head -1)"
+echo "system deps: $(chromium --version 2>/dev/null | head -1); clickhouse-server at $(command -v clickhouse-server)"
