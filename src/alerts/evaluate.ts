@@ -32,6 +32,8 @@ export interface Verdict {
   firing: boolean;
   /** The measured value compared with the threshold (count, share, ms, ratio). */
   value: number;
+  /** A few words for the title, e.g. "error rate 60%". */
+  short: string;
   /** One line for the notification. */
   text: string;
 }
@@ -55,6 +57,7 @@ export function evaluateWindow(rule: EvalRule, s: WindowStats): Verdict {
       return {
         firing: s.count >= t,
         value: s.count,
+        short: `${s.count} events in ${w}`,
         text: `${s.count} matching events in the last ${w} (threshold ${t})`,
       };
     case 'error_rate': {
@@ -62,6 +65,7 @@ export function evaluateWindow(rule: EvalRule, s: WindowStats): Verdict {
       return {
         firing: s.count >= min && rate >= t,
         value: rate,
+        short: `error rate ${pct(rate)}`,
         text: `error rate ${pct(rate)} (${s.errors} of ${s.count}) over the last ${w} (threshold ${pct(t)}, minimum ${min} events)`,
       };
     }
@@ -70,6 +74,7 @@ export function evaluateWindow(rule: EvalRule, s: WindowStats): Verdict {
       return {
         firing: s.p95 !== null && s.count >= min && p95 >= t,
         value: p95,
+        short: `p95 ${Math.round(p95)} ms`,
         text: `p95 duration ${Math.round(p95)} ms over the last ${w} (threshold ${t} ms, ${s.count} samples)`,
       };
     }
@@ -80,11 +85,12 @@ export function evaluateWindow(rule: EvalRule, s: WindowStats): Verdict {
       return {
         firing: s.count >= min && s.count >= t * effective,
         value: ratio,
+        short: `${Math.round(ratio * 10) / 10}× the usual volume`,
         text: `${s.count} matching events in the last ${w}, ${Math.round(ratio * 10) / 10}× the baseline of ${Math.round(base * 10) / 10} per ${w} (threshold ${t}×, minimum ${min} events)`,
       };
     }
     default:
-      return { firing: false, value: 0, text: `kind ${rule.kind} is not windowed` };
+      return { firing: false, value: 0, short: '', text: `kind ${rule.kind} is not windowed` };
   }
 }
 

@@ -285,10 +285,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
     };
     if (c.type === 'ui') {
       const u: UiNotification = { id: `${n.id}:${c.id}`, notification_id: n.id, channel_id: c.id, project_id: n.project_id, payload: n, created_at: now, read_at: null };
-      await store.insertNotification(store.db, {
-        id: n.id, group_id: 'test', rule_id: 'test', rule_name: n.rule_name, project_id: n.project_id, state: 'firing', kind: 'firing',
-        silence_id: null, count: 0, payload: n, created_at: now,
-      }, [], [u]);
+      await store.insertUi(u);
       svc.uiEvents.emit('notification', u);
       return { ok: true, notification_id: n.id };
     }

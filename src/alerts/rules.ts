@@ -197,11 +197,6 @@ export function validateRule(input: unknown): { ok: true; spec: RuleSpec } | { o
   return { ok: true, spec };
 }
 
-/** The rule as a body again (for PATCH: merge the patch over this, then validate the result). */
-export function specToInput(s: RuleSpec): Record<string, unknown> {
-  return { ...s };
-}
-
 const FILTER_ONLY_FORBIDDEN: Record<string, string> = {
   project_id: "is set by the rule's project_id",
   from: 'is not used by rules (use window_s)',

@@ -60,6 +60,8 @@ export const DEFAULT_ROUTE: CompiledRule = {
 /** How long POST /monitoring/alert waits for the first delivery attempt before it answers. */
 export const ROUTE_WAIT_MS = 2000;
 const EVALUATOR_LEASE = 'alert-evaluator';
+/** Thrown inside a transaction to roll it back when another writer changed the group first. */
+const CONFLICT = new Error('alert group changed concurrently');
 // Mirrors isErrorLike() in event.ts (constants, not user input).
 const ERROR_EXPR = "(lower(status) IN ('error', 'failure', 'failed', 'timeout', 'fatal') OR lower(severity) IN ('error', 'high', 'critical', 'fatal', 'emergency', 'alert') OR event_type IN ('error', 'action_error'))";
 
@@ -298,7 +300,7 @@ export class AlertService implements AlertRouting {
       g.updated_at = now;
       const silenced = findSilence(silences, g.context, now) !== undefined;
       if (repeatDue(g, h.rule.repeat_interval_s, silenced, now)) out.push(await this.notify(g, h.rule, 'repeat', now, silences));
-      else await this.store.upsertGroup(g);
+      else await this.store.updateGroupStats(g);
     }
     return out.filter((q) => q.notification_id);
   }
@@ -306,6 +308,7 @@ export class AlertService implements AlertRouting {
   private async applyWindow(rule: CompiledRule, stats: WindowStats[], now: number): Promise<void> {
     if (this.closed || !this.rules.has(rule.id)) return;
     const firing = await this.store.firingGroups(rule.id);
+    const firingById = new Map(firing.map((g) => [g.id, g]));
     const stillFiring = new Set<string>();
     const silencesByProject = new Map<string, Silence[]>();
     const silencesOf = async (p: string) => {
@@ -319,8 +322,8 @@ export class AlertService implements AlertRouting {
       const id = groupId(rule.id, s.project_id, s.labels);
       stillFiring.add(id);
       const silences = await silencesOf(s.project_id);
-      const g = firing.find((x) => x.id === id);
-      const detail = s.last_message ? `${verdict.text}\nLast: ${s.last_message}` : verdict.text;
+      const g = firingById.get(id);
+      const detail = `${verdict.short}\n${verdict.text}${s.last_message ? `\nLast: ${s.last_message.replace(/\s+/g, ' ').slice(0, 300)}` : ''}`;
       if (!g) {
         const ctx = contextOf(rule, s.project_id, s.labels);
         const fresh = newGroup(id, rule.id, s.project_id, s.labels, ctx, now, s.first || now, s.last || now, s.count, verdict.value, detail);
@@ -334,7 +337,7 @@ export class AlertService implements AlertRouting {
       g.updated_at = now;
       const silenced = findSilence(silences, g.context, now) !== undefined;
       if (repeatDue(g, rule.repeat_interval_s, silenced, now)) await this.notify(g, rule, 'repeat', now, silences);
-      else await this.store.upsertGroup(g);
+      else await this.store.updateGroupStats(g);
     }
     for (const g of firing) {
       if (stillFiring.has(g.id)) continue;
@@ -350,10 +353,7 @@ export class AlertService implements AlertRouting {
       if (this.closed) return;
       const rule = this.ruleById(g.rule_id);
       if (!rule || !rule.enabled) {
-        g.state = 'resolved';
-        g.resolved_at = now;
-        g.updated_at = now;
-        await this.store.upsertGroup(g);
+        await this.endQuietly(g, now);
         continue;
       }
       if (!INSTANT_KINDS.has(rule.kind)) continue;
@@ -373,19 +373,20 @@ export class AlertService implements AlertRouting {
       await this.notify(g, rule, 'resolved', now, silences);
       return;
     }
+    await this.endQuietly(g, now);
+  }
+
+  /** Resolves a group without a notification (rule deleted or disabled, or no resolved message wanted). */
+  private async endQuietly(g: AlertGroup, now: number): Promise<void> {
+    const seq = g.seq;
     g.state = 'resolved';
     g.resolved_at = now;
     g.updated_at = now;
-    await this.store.upsertGroup(g);
+    await this.store.saveGroupIfSeq(g, seq);
   }
 
   private async endGroupsQuietly(ruleId: string, now: number): Promise<void> {
-    for (const g of await this.store.firingGroups(ruleId)) {
-      g.state = 'resolved';
-      g.resolved_at = now;
-      g.updated_at = now;
-      await this.store.upsertGroup(g);
-    }
+    for (const g of await this.store.firingGroups(ruleId)) await this.endQuietly(g, now);
   }
 
   /**
@@ -394,6 +395,9 @@ export class AlertService implements AlertRouting {
    */
   private async notify(g: AlertGroup, rule: CompiledRule, kind: NotificationKind, now: number, silences: Silence[]): Promise<Queued> {
     const silence = findSilence(silences, g.context, now);
+    // a group that never notified is being opened (new, or a new episode of a resolved one)
+    const opening = g.seq === 0;
+    const prevSeq = g.seq;
     g.seq += 1;
     const id = notificationId(g.id, g.episode_start, g.seq);
     if (kind === 'resolved') {
@@ -421,11 +425,18 @@ export class AlertService implements AlertRouting {
       state: silence ? 'silenced' : kind === 'resolved' ? 'resolved' : 'firing', kind, silence_id: silence?.id ?? null,
       count: g.count, payload, created_at: now,
     };
-    const inserted = await this.deps.meta.tx(async (db) => {
-      const ok = await this.store.insertNotification(db, record, deliveries, ui);
-      await this.store.upsertGroup(g, db);
-      return ok;
-    });
+    // the group's state change and its notification commit together, or not at all; a group that
+    // another writer changed meanwhile (another engine node) is left to that writer
+    const inserted = await this.deps.meta
+      .tx(async (db) => {
+        const won = opening ? await this.store.openGroup(db, g) : await this.store.saveGroupIfSeq(g, prevSeq, db);
+        if (!won || !(await this.store.insertNotification(db, record, deliveries, ui))) throw CONFLICT;
+        return true;
+      })
+      .catch((e) => {
+        if (e === CONFLICT) return false;
+        throw e;
+      });
     if (!inserted) return { notification_id: '', delivery_ids: [], channels: [] };
     for (const u of ui) this.uiEvents.emit('notification', u);
     const toSend = deliveries.filter((d) => d.status === 'pending').map((d) => d.id);
@@ -441,18 +452,14 @@ export class AlertService implements AlertRouting {
 
   private buildNotification(id: string, g: AlertGroup, rule: CompiledRule, kind: NotificationKind): Notification {
     const detailLines = g.detail.split('\n');
-    const headline = rule.kind === 'event' || rule.kind === 'new_group' || rule.kind === 'regression' ? detailLines[0] : '';
+    const headline = detailLines[0];
     const prefix = rule.kind === 'new_group' ? 'New error' : rule.kind === 'regression' ? 'Regression' : '';
     const title = [rule.name, prefix && headline ? `${prefix}: ${headline}` : headline].filter(Boolean).join(' – ');
     const summary: string[] = [];
     if (kind === 'resolved') summary.push(`Resolved after ${formatSpan(Date.now() - g.episode_start)}.`);
     else if (kind === 'repeat') summary.push(`Still firing since ${new Date(g.episode_start).toISOString()}.`);
-    if (rule.kind === 'event' || rule.kind === 'new_group' || rule.kind === 'regression') {
-      summary.push(`${g.count} matching event${g.count === 1 ? '' : 's'} so far.`);
-      if (detailLines.length > 1) summary.push(...detailLines.slice(1));
-    } else {
-      summary.push(...detailLines);
-    }
+    if (INSTANT_KINDS.has(rule.kind)) summary.push(`${g.count} matching event${g.count === 1 ? '' : 's'} so far.`);
+    summary.push(...detailLines.slice(1));
     const labels = Object.entries(g.labels).filter(([, v]) => v !== '');
     if (labels.length) summary.push(labels.map(([k, v]) => `${k}=${v}`).join(', '));
     const n: Notification = {

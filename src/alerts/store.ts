@@ -410,8 +410,12 @@ export class AlertStore {
     return rows.map((r) => this.group(r));
   }
 
-  async upsertGroup(g: AlertGroup, db: SqlDb = this.db): Promise<void> {
-    await db.run(
+  /**
+   * A new group, or a new firing episode of a resolved one. False when another writer (another
+   * engine node) opened it first: the group is already firing.
+   */
+  async openGroup(db: SqlDb, g: AlertGroup): Promise<boolean> {
+    const res = await db.run(
       `INSERT INTO alert_groups (id, rule_id, project_id, labels, context, state, episode_start, first_seen, last_seen, count, value,
          detail, seq, last_notified_at, last_silenced, episode_sent, resolved_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -419,9 +423,43 @@ export class AlertStore {
          first_seen = excluded.first_seen, last_seen = excluded.last_seen, count = excluded.count, value = excluded.value,
          detail = excluded.detail, seq = excluded.seq, last_notified_at = excluded.last_notified_at,
          last_silenced = excluded.last_silenced, episode_sent = excluded.episode_sent, resolved_at = excluded.resolved_at,
-         updated_at = excluded.updated_at`,
+         updated_at = excluded.updated_at
+       WHERE alert_groups.state = 'resolved'`,
       [g.id, g.rule_id, g.project_id, JSON.stringify(g.labels), JSON.stringify(g.context), g.state, g.episode_start, g.first_seen,
         g.last_seen, g.count, g.value, g.detail.slice(0, 2000), g.seq, g.last_notified_at, g.last_silenced, g.episode_sent, g.resolved_at, g.updated_at],
+    );
+    return res.changes === 1;
+  }
+
+  /**
+   * Writes a group's new state if nobody changed it since it was read (its seq is still `seq`):
+   * optimistic concurrency, so two nodes never both notify one state change.
+   */
+  async saveGroupIfSeq(g: AlertGroup, seq: number, db: SqlDb = this.db): Promise<boolean> {
+    const res = await db.run(
+      `UPDATE alert_groups SET context = ?, state = ?, episode_start = ?, first_seen = ?, last_seen = ?, count = ?, value = ?, detail = ?,
+         seq = ?, last_notified_at = ?, last_silenced = ?, episode_sent = ?, resolved_at = ?, updated_at = ?
+       WHERE id = ? AND seq = ?`,
+      [JSON.stringify(g.context), g.state, g.episode_start, g.first_seen, g.last_seen, g.count, g.value, g.detail.slice(0, 2000),
+        g.seq, g.last_notified_at, g.last_silenced, g.episode_sent, g.resolved_at, g.updated_at, g.id, seq],
+    );
+    return res.changes === 1;
+  }
+
+  /** Counts and detail of a firing group, without a state change. */
+  async updateGroupStats(g: AlertGroup): Promise<void> {
+    await this.db.run(
+      "UPDATE alert_groups SET count = ?, value = ?, last_seen = ?, detail = ?, updated_at = ? WHERE id = ? AND state = 'firing'",
+      [g.count, g.value, g.last_seen, g.detail.slice(0, 2000), g.updated_at, g.id],
+    );
+  }
+
+  /** An in-app notification that is not an alert (a channel test). */
+  async insertUi(u: UiNotification): Promise<void> {
+    await this.db.run(
+      `INSERT INTO alert_ui_notifications (id, notification_id, channel_id, project_id, payload, created_at, read_at)
+       VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (id) DO NOTHING`,
+      [u.id, u.notification_id, u.channel_id, u.project_id, JSON.stringify(u.payload), u.created_at],
     );
   }
 
