@@ -20,7 +20,8 @@ function newest(dir) {
 
 const sources = Math.max(newest(join(root, 'src')), newest(join(root, 'web')), newest(join(root, 'bench')),
   newest(join(root, 'client')), statSync(join(root, 'package.json')).mtimeMs, statSync(join(root, 'tsconfig.json')).mtimeMs);
-const built = existsSync(stamp) ? statSync(stamp).mtimeMs : 0;
+// a build that lost its dashboard (dist/web) is rebuilt too
+const built = existsSync(stamp) && existsSync(join(root, 'dist', 'web', 'index.html')) ? statSync(stamp).mtimeMs : 0;
 if (sources > built) {
   console.error('building…');
   execSync('npm run build', { cwd: root, stdio: 'inherit' });

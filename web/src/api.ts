@@ -1,0 +1,360 @@
+// The HTTP API, as the dashboard uses it: the bearer token from localStorage on every call, errors
+// as the API words them ({error: {code, message, details}}), and a 401 that asks for the token again.
+
+const TOKEN_KEY = 'puraify.monitoring.token';
+
+export type Params = Record<string, string | readonly string[] | undefined | null>;
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: { errors?: { field: string; message: string }[] } & Record<string, unknown>,
+  ) {
+    super(message);
+  }
+  /** The route is not served by this engine (404 from the router, not "no such group"). */
+  get noRoute(): boolean {
+    return this.status === 404 && this.message.startsWith('no route ');
+  }
+}
+
+let token: string | null = readStored();
+const unauthorizedListeners = new Set<(message: string) => void>();
+
+function readStored(): string | null {
+  try {
+    return localStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+export function getToken(): string | null {
+  return token;
+}
+
+export function setToken(t: string | null): void {
+  token = t;
+  try {
+    if (t) localStorage.setItem(TOKEN_KEY, t);
+    else localStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // private mode: the token lives for this page only
+  }
+}
+
+/** Called with the API's message whenever a call answers 401. */
+export function onUnauthorized(fn: (message: string) => void): () => void {
+  unauthorizedListeners.add(fn);
+  return () => unauthorizedListeners.delete(fn);
+}
+
+export function buildUrl(path: string, params: Params = {}): string {
+  const u = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined || v === null || v === '') continue;
+    if (typeof v === 'string') u.append(k, v);
+    else for (const x of v) if (x !== '') u.append(k, x);
+  }
+  const s = u.toString();
+  return s ? `${path}?${s}` : path;
+}
+
+function headers(extra: Record<string, string> = {}): Record<string, string> {
+  const h: Record<string, string> = { accept: 'application/json', ...extra };
+  if (token) h.authorization = `Bearer ${token}`;
+  return h;
+}
+
+async function toError(res: Response): Promise<ApiError> {
+  let body: unknown;
+  try {
+    body = await res.json();
+  } catch {
+    body = undefined;
+  }
+  const e = (body as { error?: { code?: string; message?: string; details?: ApiError['details'] } } | undefined)?.error;
+  const err = new ApiError(res.status, e?.code ?? `http_${res.status}`, e?.message ?? (res.statusText || `HTTP ${res.status}`), e?.details);
+  if (res.status === 401) for (const fn of unauthorizedListeners) fn(err.message);
+  return err;
+}
+
+export async function api<T>(path: string, params: Params = {}, init: { method?: string; body?: unknown; signal?: AbortSignal } = {}): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(buildUrl(path, params), {
+      method: init.method ?? 'GET',
+      headers: headers(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
+      signal: init.signal,
+    });
+  } catch (e) {
+    if ((e as Error).name === 'AbortError') throw e;
+    throw new ApiError(0, 'network', 'the engine did not answer (network error)');
+  }
+  if (!res.ok) throw await toError(res);
+  return (await res.json()) as T;
+}
+
+/** Whether a route is served: any answer but the router's 404 counts (a 400 for a bad probe parameter too). */
+export async function routeAnswers(path: string, params: Params = {}): Promise<boolean> {
+  const ctl = new AbortController();
+  try {
+    const res = await fetch(buildUrl(path, params), { headers: headers(), signal: ctl.signal });
+    if (res.status === 404) {
+      const err = await toError(res);
+      return !err.noRoute;
+    }
+    if (res.status === 401) await toError(res);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    ctl.abort(); // a stream answers 200 and never ends
+  }
+}
+
+/**
+ * Server-Sent Events over fetch, so the Authorization header goes along (EventSource cannot send
+ * one). Calls onEvent with each parsed `data:` payload; resolves when the stream ends or is aborted.
+ */
+export async function stream(path: string, params: Params, signal: AbortSignal, onEvent: (type: string, data: unknown) => void, onOpen?: () => void): Promise<void> {
+  const res = await fetch(buildUrl(path, params), { headers: headers({ accept: 'text/event-stream' }), signal });
+  if (!res.ok) throw await toError(res);
+  if (!res.body) throw new ApiError(0, 'no_stream', 'this browser cannot read a streamed response');
+  onOpen?.();
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  let type = 'message';
+  let data: string[] = [];
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buf += value;
+      let nl: number;
+      while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + (buf[nl] === '\r' && buf[nl + 1] === '\n' ? 2 : 1));
+        if (line === '') {
+          if (data.length) {
+            const text = data.join('\n');
+            let parsed: unknown = text;
+            try {
+              parsed = JSON.parse(text);
+            } catch {
+              // not JSON: passed on as text
+            }
+            onEvent(type, parsed);
+          }
+          type = 'message';
+          data = [];
+        } else if (line.startsWith(':')) {
+          // comment / heartbeat
+        } else {
+          const i = line.indexOf(':');
+          const field = i < 0 ? line : line.slice(0, i);
+          const v = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
+          if (field === 'data') data.push(v);
+          else if (field === 'event') type = v;
+        }
+      }
+    }
+  } catch (e) {
+    if ((e as Error).name !== 'AbortError') throw e;
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+// ---- the API's shapes (what the views read) ----------------------------------------------------
+
+export interface StoredEvent {
+  id: string;
+  timestamp: string;
+  received_at: string;
+  project_id: string;
+  event_type: string;
+  engine: string;
+  triggered_by: string;
+  flow_id: string;
+  session_id: string;
+  user_id: string;
+  trace_id: string;
+  span_id: string;
+  platform: string;
+  action: string;
+  status: string;
+  severity: string;
+  error_type: string;
+  message: string;
+  stack: string;
+  duration_ms: number | null;
+  retries: number | null;
+  fingerprint: string;
+  alert: boolean;
+  sampled: boolean;
+  attributes: Record<string, string>;
+}
+
+export interface LogsPage {
+  logs: StoredEvent[];
+  next_cursor: string | null;
+}
+
+export interface ErrorGroup {
+  project_id: string;
+  fingerprint: string;
+  error_type: string;
+  message: string;
+  engine: string;
+  platform: string;
+  count: number;
+  total_count: number;
+  sampled_out: number;
+  users_affected: number;
+  sessions_affected: number;
+  first_seen: string | null;
+  last_seen: string | null;
+  state: 'open' | 'resolved' | 'ignored';
+  regression: { at: string | null; count: number } | null;
+  resolved_at: string | null;
+}
+
+export interface ErrorList {
+  from: string;
+  to: string;
+  interval_s: number;
+  groups: (ErrorGroup & { trend: number[] })[];
+}
+
+export interface TopValue {
+  value: string;
+  count: number;
+}
+
+export interface SuspectChange {
+  reason: 'started' | 'spike';
+  change: StoredEvent;
+  diff?: { path: string; op: string; before?: unknown; after?: unknown }[];
+  onset: string;
+  lag_ms: number;
+  before?: number;
+  after?: number;
+}
+
+export interface ErrorDetail extends ErrorGroup {
+  interval_s: number;
+  trend: { t: number; count: number }[];
+  samples: StoredEvent[];
+  stack: string | null;
+  top: { platforms: TopValue[]; actions: TopValue[]; flows: TopValue[]; users: TopValue[]; engines?: TopValue[] };
+  suspect_changes: SuspectChange[];
+}
+
+export interface PerformanceGroup {
+  group: Record<string, string>;
+  count: number;
+  errors: number;
+  error_rate: number;
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+  max: number | null;
+  avg_retries: number | null;
+  max_retries: number | null;
+  timeouts: number;
+  throughput_per_min: number;
+  latency_spike: { spike: boolean; window_p95: number | null; baseline_p95: number | null; factor: number };
+}
+
+export interface Series {
+  group: Record<string, string>;
+  points: { t: number; value: number | null }[];
+}
+
+export interface Timeseries {
+  metric: string;
+  interval_s: number;
+  from: string;
+  to: string;
+  series: Series[];
+}
+
+export interface SessionItem {
+  id: string;
+  project_id: string;
+  start: string;
+  end: string;
+  duration_ms: number;
+  events: number;
+  errors: number;
+  has_error: boolean;
+  users: string[];
+  user_count: number;
+  flows: string[];
+  flow_count: number;
+}
+
+export interface ReplayStep extends StoredEvent {
+  step: number;
+  offset_ms: number;
+  gap_ms: number | null;
+  step_duration_ms: number | null;
+  step_duration_source: 'reported' | 'until_next' | null;
+  is_error: boolean;
+  first_error: boolean;
+  arrived_late: boolean;
+}
+
+export interface Replay {
+  session: { id: string; project_id: string; start: string; end: string; duration_ms: number; events: number; errors: number; users: string[]; flows: string[]; engines: string[] };
+  steps: ReplayStep[];
+  first_error: { step: number; id: string; timestamp: string; error_type: string; message: string; fingerprint: string; offset_ms: number } | null;
+  led_to: { step: number; id: string; timestamp: string; event_type: string; engine: string; platform: string; action: string; status: string; message: string; before_error_ms: number }[];
+  led_to_total: number;
+  truncated: boolean;
+}
+
+export interface Related {
+  fingerprints: { fingerprint: string; error_type: string; message: string; count: number }[];
+  sessions: { session_id: string; users: string[]; fingerprints: string[]; errors: number; first_seen: string; last_seen: string }[];
+  users: { user_id: string; sessions: string[]; fingerprints: string[]; errors: number; first_seen: string; last_seen: string }[];
+  truncated: boolean;
+}
+
+export interface AlertItem {
+  id: string;
+  group_id: string | null;
+  rule_id: string | null;
+  rule_name: string | null;
+  project_id: string | null;
+  state: string;
+  kind: string;
+  count: number;
+  severity: string;
+  title: string;
+  summary: string;
+  labels: Record<string, string> | null;
+  link: string | null;
+  first_seen: string | null;
+  last_seen: string | null;
+  created_at: string;
+  deliveries: { channel_id: string; channel_name: string; channel_type: string; status: string; attempts: number; last_error: string | null; delivered_at: string | null }[];
+}
+
+export interface UiNotification {
+  id: string;
+  project_id: string | null;
+  state: string;
+  severity: string;
+  title: string;
+  summary: string;
+  count: number;
+  rule_name: string | null;
+  link: string | null;
+  created_at: string;
+  read: boolean;
+}
