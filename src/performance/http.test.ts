@@ -89,6 +89,16 @@ describe('performance', () => {
     expect(lax.body.groups.find((g: any) => g.group.platform === 'Stripe').latency_spike.spike).toBe(false);
   });
 
+  it('says null, not 0, for groups without durations, and leaves admin actions out', async () => {
+    await call(t.url, 'POST', '/monitoring/logs', { body: [{ project_id: 'pf_nodur', platform: 'Vault', message: 'access checked' }] });
+    await call(t.url, 'PUT', '/monitoring/projects/pf_nodur/settings', { body: { flood_ceiling_per_minute: null, flood_sample_every: 100, redaction: { patterns: [], secret_keys: [] } } });
+    const r = await call(t.url, 'GET', `/monitoring/performance?${qs({ project_id: 'pf_nodur', group_by: 'platform' })}`);
+    expect(r.body.groups).toHaveLength(1);
+    expect(r.body.groups[0]).toMatchObject({ group: { platform: 'Vault' }, count: 1, p50: null, p95: null, p99: null, max: null });
+    const s = await call(t.url, 'GET', `/monitoring/timeseries?${qs({ project_id: 'pf_nodur', metric: 'p95', interval: 3600 })}`);
+    expect(s.body.series[0].points.every((p: any) => p.value === null)).toBe(true);
+  });
+
   it('isSpike needs enough events in the window', () => {
     expect(isSpike(1000, 100, 10, DEFAULT_SPIKE)).toBe(true);
     expect(isSpike(1000, 100, 2, DEFAULT_SPIKE)).toBe(false);

@@ -28,6 +28,7 @@ export async function performanceRoutes(app: FastifyInstance, deps: EngineDeps):
     const errors: FieldError[] = [];
     const q = req.query as Record<string, unknown>;
     const f = readFilter(req, ['group_by', 'spike_window', 'spike_baseline', 'spike_factor', 'limit'], errors);
+    if (!f.eq.event_type) f.excludeAudit = true;
     const groupBy = parseGroupBy(q.group_by ?? 'platform,action', errors);
     const windowS = asInt(q.spike_window, 'spike_window', 10, 86400, errors);
     const baselineS = asInt(q.spike_baseline, 'spike_baseline', 10, 30 * 86400, errors);
@@ -46,6 +47,7 @@ export async function performanceRoutes(app: FastifyInstance, deps: EngineDeps):
     const errors: FieldError[] = [];
     const q = req.query as Record<string, unknown>;
     const f = readFilter(req, ['metric', 'interval', 'group_by'], errors);
+    if (!f.eq.event_type) f.excludeAudit = true;
     const metric = (asSingle(q.metric, 'metric', errors) ?? 'count') as Metric;
     if (!METRICS.includes(metric)) errors.push({ field: 'metric', message: `must be one of ${METRICS.join(', ')}` });
     const groupBy = parseGroupBy(q.group_by, errors);

@@ -56,6 +56,7 @@ export async function performance(
        countIf(${inRange}) AS count,
        countIf(${inRange} AND ${IS_ERROR}) AS errors,
        quantilesExactIf(0.5, 0.95, 0.99)(duration_ms, ${inRange}) AS q,
+       countIf(${inRange} AND isNotNull(duration_ms)) AS timed,
        maxIf(duration_ms, ${inRange}) AS max,
        avgIf(retries, ${inRange}) AS avg_retries,
        maxIf(retries, ${inRange}) AS max_retries,
@@ -71,7 +72,8 @@ export async function performance(
   );
   const minutes = Math.max(1 / 60, (range.to - range.from) / 60_000);
   return rows.map((r) => {
-    const q = (r.q as (number | null)[] | null) ?? [];
+    // with no durations the quantiles come back as zeros: say "no data" instead
+    const q = Number(r.timed) > 0 ? ((r.q as (number | null)[] | null) ?? []) : [];
     const count = Number(r.count);
     const errors = Number(r.errors);
     const windowP95 = Number(r.window_n) > 0 ? num(r.window_p95) : null;
@@ -84,7 +86,7 @@ export async function performance(
       errors,
       error_rate: count ? errors / count : 0,
       p50: num(q[0]), p95: num(q[1]), p99: num(q[2]),
-      max: num(r.max),
+      max: Number(r.timed) > 0 ? num(r.max) : null,
       avg_retries: num(r.avg_retries),
       max_retries: num(r.max_retries),
       timeouts: Number(r.timeouts),
@@ -108,13 +110,18 @@ export function isSpike(windowP95: number | null, baselineP95: number | null, wi
 export const METRICS = ['count', 'errors', 'error_rate', 'p50', 'p95', 'p99', 'retries', 'timeouts', 'avg_duration'] as const;
 export type Metric = (typeof METRICS)[number];
 
+/** A duration statistic is null, not 0, for a bucket whose events carry no duration. */
+function timed(expr: string): string {
+  return `if(countIf(isNotNull(duration_ms)) = 0, NULL, ${expr})`;
+}
+
 const METRIC_SQL: Record<Metric, string> = {
   count: 'count()',
   errors: `countIf(${IS_ERROR})`,
   error_rate: `if(count() = 0, 0, countIf(${IS_ERROR}) / count())`,
-  p50: 'quantileExact(0.5)(duration_ms)',
-  p95: 'quantileExact(0.95)(duration_ms)',
-  p99: 'quantileExact(0.99)(duration_ms)',
+  p50: timed('quantileExact(0.5)(duration_ms)'),
+  p95: timed('quantileExact(0.95)(duration_ms)'),
+  p99: timed('quantileExact(0.99)(duration_ms)'),
   retries: 'sum(retries)',
   timeouts: `countIf(${IS_TIMEOUT})`,
   avg_duration: 'avg(duration_ms)',

@@ -18,6 +18,8 @@ export interface EventFilter {
   hasDuration?: boolean;
   /** Only events the aggregator fingerprinted (error groups). */
   hasFingerprint?: boolean;
+  /** Leave out the engine's own audit records (admin actions), e.g. from performance figures. */
+  excludeAudit?: boolean;
 }
 
 export function emptyFilter(): EventFilter {
@@ -77,6 +79,7 @@ export function whereClause(f: EventFilter, bag: ParamBag): string {
   if (f.alert !== undefined) parts.push(`alert = ${f.alert ? 1 : 0}`);
   if (f.hasDuration) parts.push('isNotNull(duration_ms)');
   if (f.hasFingerprint) parts.push("fingerprint != ''");
+  if (f.excludeAudit) parts.push("event_type != 'audit'");
   return parts.length ? parts.join(' AND ') : '1';
 }
 

@@ -23,5 +23,6 @@ export function matchesFilter(f: EventFilter, row: EventRow): boolean {
   if (f.alert !== undefined && (row.alert === 1) !== f.alert) return false;
   if (f.hasDuration && row.duration_ms === null) return false;
   if (f.hasFingerprint && !row.fingerprint) return false;
+  if (f.excludeAudit && row.event_type === 'audit') return false;
   return true;
 }
