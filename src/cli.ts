@@ -2,7 +2,6 @@
 // puraify-monitoring serve | keys
 import { Command } from 'commander';
 import { ConfigError, loadConfig, SETTINGS } from './config.js';
-import { createEngine } from './engine.js';
 import { addKeysCommand } from './auth/keys-cli.js';
 
 const program = new Command('puraify-monitoring').description('PURAIFY Monitoring & Logs Engine');
@@ -26,6 +25,8 @@ function config(flags: Record<string, string | undefined>) {
 
 withSettings(program.command('serve').description('run the engine (HTTP API, storage, dashboard)')).action(async (opts) => {
   const cfg = config(opts);
+  // imported here: `keys` and the other commands do not need storage engines loaded
+  const { createEngine } = await import('./engine.js');
   const engine = await createEngine(cfg);
   const address = await engine.app.listen({ host: cfg.host, port: cfg.port });
   // printed whatever the log level: with port 0 this is how the caller learns the port

@@ -37,6 +37,14 @@ export interface Config {
   rateLimitAdminEventsPerMinute: number;
   /** Longest a client may take to send a whole request (headers and body); then 408 and the connection is closed. */
   requestTimeoutMs: number;
+  /** Events on a ClickHouse server over HTTP instead of embedded chDB ('' = embedded). */
+  clickhouseUrl: string;
+  clickhouseUser: string;
+  clickhousePassword: string;
+  /** '' = the server's default database. */
+  clickhouseDatabase: string;
+  /** Shard the event tables over this cluster of the server's remote_servers ('' = one server). */
+  clickhouseCluster: string;
 }
 
 export class ConfigError extends Error {}
@@ -74,6 +82,20 @@ const level = (raw: string): string => {
   if (!ok.includes(raw)) throw new Error(`must be one of ${ok.join(', ')}`);
   return raw;
 };
+const httpUrl = (raw: string): string => {
+  let u: URL;
+  try {
+    u = new URL(raw.trim());
+  } catch {
+    throw new Error('must be a URL like http://127.0.0.1:8123');
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('must be an http:// or https:// URL');
+  return u.toString();
+};
+const identifier = (raw: string): string => {
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(raw)) throw new Error('must be a plain identifier (letters, digits, _)');
+  return raw;
+};
 const token = (raw: string): string => {
   if (raw.length < 16) throw new Error('must be at least 16 characters');
   return raw;
@@ -101,6 +123,11 @@ export const SETTINGS = {
   rateLimitAdminRequestsPerMinute: { env: 'MONITORING_RATE_LIMIT_ADMIN_REQUESTS', flag: 'rate-limit-admin-requests', describe: 'requests per minute for the admin token (0 = unlimited)', parse: int(0, 100_000_000), default: 0 },
   rateLimitAdminEventsPerMinute: { env: 'MONITORING_RATE_LIMIT_ADMIN_EVENTS', flag: 'rate-limit-admin-events', describe: 'events per minute for the admin token (0 = unlimited)', parse: int(0, 1_000_000_000), default: 0 },
   requestTimeoutMs: { env: 'MONITORING_REQUEST_TIMEOUT_MS', flag: 'request-timeout-ms', describe: 'longest a client may take to send a whole request before 408', parse: int(100, 3_600_000), default: 60_000 },
+  clickhouseUrl: { env: 'MONITORING_CLICKHOUSE_URL', flag: 'clickhouse-url', describe: 'keep events on this ClickHouse server (HTTP interface) instead of embedded chDB', parse: httpUrl, default: '' },
+  clickhouseUser: { env: 'MONITORING_CLICKHOUSE_USER', flag: 'clickhouse-user', describe: 'ClickHouse server user (default: default)', parse: str, default: '' },
+  clickhousePassword: { env: 'MONITORING_CLICKHOUSE_PASSWORD', flag: 'clickhouse-password', describe: 'ClickHouse server password', parse: (raw: string) => raw, default: '' },
+  clickhouseDatabase: { env: 'MONITORING_CLICKHOUSE_DATABASE', flag: 'clickhouse-database', describe: 'ClickHouse server database, created when missing (default: the server\'s)', parse: identifier, default: '' },
+  clickhouseCluster: { env: 'MONITORING_CLICKHOUSE_CLUSTER', flag: 'clickhouse-cluster', describe: 'shard the event tables over this ClickHouse cluster (local tables ON CLUSTER + Distributed)', parse: identifier, default: '' },
 } satisfies Record<string, Spec<unknown>>;
 
 type Settings = typeof SETTINGS;

@@ -6,6 +6,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { LIMITS } from './event.js';
 import { ChdbTransport } from './storage/chdb-transport.js';
+import { HttpTransport } from './storage/http-transport.js';
 import { EventStore } from './storage/event-store.js';
 import { SqliteDb, type SqlDb } from './storage/sql-db.js';
 import { migrateMeta } from './storage/meta-schema.js';
@@ -13,6 +14,7 @@ import { GroupCommitWriter } from './collector/writer.js';
 import { Collector, type RowProcessor } from './collector/ingest.js';
 import { collectorRoutes } from './collector/http.js';
 import { queryRoutes } from './query/http.js';
+import { streamRoutes } from './query/stream.js';
 import { queryLimiter, type QueryLimiter } from './query/limiter.js';
 import { fingerprintRow } from './aggregator/processor.js';
 import { GroupSignals } from './aggregator/signals.js';
@@ -29,8 +31,9 @@ import { KeyStore } from './auth/key-store.js';
 import { authPlugin } from './auth/http.js';
 import { keysRoutes } from './auth/keys-http.js';
 import { effectiveLimit, RateLimiter } from './auth/rate-limit.js';
-import { installErrorHandler } from './http/errors.js';
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
+import { dashboardRoutes } from './http/dashboard.js';
 import { AlertService } from './alerts/service.js';
 import { alertRoutes } from './alerts/http.js';
 
@@ -62,7 +65,14 @@ export interface Engine extends EngineDeps {
 
 export async function createEngine(config: Config): Promise<Engine> {
   mkdirSync(config.dataDir, { recursive: true });
-  const events = new EventStore(new ChdbTransport(join(config.dataDir, 'events')), config.queryTimeoutMs);
+  // events: embedded chDB, or a ClickHouse server / cluster over HTTP when MONITORING_CLICKHOUSE_URL is set
+  const transport = config.clickhouseUrl
+    ? await HttpTransport.connect({
+      url: config.clickhouseUrl, user: config.clickhouseUser || undefined, password: config.clickhousePassword || undefined,
+      database: config.clickhouseDatabase || undefined, cluster: config.clickhouseCluster || undefined,
+    })
+    : new ChdbTransport(join(config.dataDir, 'events'));
+  const events = new EventStore(transport, config.queryTimeoutMs);
   await events.init();
   const meta = new SqliteDb(join(config.dataDir, 'control.sqlite'));
   await migrateMeta(meta);
@@ -115,6 +125,8 @@ export async function createEngine(config: Config): Promise<Engine> {
     },
     keepAliveTimeout: 65_000,
     routerOptions: { maxParamLength: 512 },
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
     // one log line per request would cost more than ingesting its events
     logController: new LogController({ disableRequestLogging: true }),
   });
@@ -130,6 +142,7 @@ export async function createEngine(config: Config): Promise<Engine> {
     },
   });
   await app.register(healthRoutes, { events });
+  await app.register(dashboardRoutes);
   await app.register(collectorRoutes, {
     collector, alerts,
     takeEvents: (keyId, own, n) => budgets.take(`ev:${keyId ?? 'admin-token'}`,
@@ -137,6 +150,7 @@ export async function createEngine(config: Config): Promise<Engine> {
   });
   await app.register(keysRoutes, deps);
   await app.register(queryRoutes, { events, limiter });
+  await app.register(streamRoutes, { writer });
   await app.register(auditRoutes, deps);
   await app.register(errorRoutes, deps);
   await app.register(settingsRoutes, deps);

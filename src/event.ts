@@ -224,7 +224,14 @@ export function normalize(input: unknown, receivedAt: number): NormalizeResult {
       dropped++;
       return;
     }
-    const v = stringifyAttr(value);
+    let v: string;
+    try {
+      v = stringifyAttr(value);
+    } catch {
+      // JSON.stringify recurses: a value nested thousands deep overflows the stack
+      errors.push({ field: `attributes.${key.slice(0, 40)}`, message: 'is nested too deeply to store' });
+      return;
+    }
     attrKeys.push(key);
     attrValues.push(v);
     size += key.length + v.length;

@@ -14,7 +14,23 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     scope?: Scope;
   }
+  interface FastifyInstance {
+    /** Every route the app serves with the scope it needs (collected as routes are added). */
+    routeTable: RouteEntry[];
+  }
 }
+
+export interface RouteEntry {
+  method: string;
+  url: string;
+  /** undefined = public (health, readiness, dashboard assets). */
+  scope: Scope | undefined;
+  /** An API route that named no scope and was given `admin` (a bug in that route; fail closed meanwhile). */
+  defaulted?: true;
+}
+
+/** Paths that are API, never public: a route here that names no scope gets `admin` (fail closed). */
+const API_PATH = /^\/(?:monitoring|v1|metrics)(?:\/|$)/;
 
 export interface AuthOptions {
   keys: KeyStore;
@@ -27,6 +43,18 @@ export const budgetKey = (p: Principal): string => p.keyId ?? p.name;
 
 export const authPlugin = fp(async (app: FastifyInstance, opts: AuthOptions) => {
   app.decorateRequest('principal', null as unknown as Principal);
+  const routes: RouteEntry[] = [];
+  app.decorate('routeTable', routes);
+  app.addHook('onRoute', (r) => {
+    let scope = r.config?.scope;
+    const defaulted = !scope && API_PATH.test(r.url);
+    if (defaulted) {
+      scope = 'admin';
+      r.config = { ...(r.config ?? {}), scope } as typeof r.config;
+      app.log.warn({ method: r.method, url: r.url }, 'API route names no scope; it needs the admin scope');
+    }
+    for (const method of [r.method].flat()) routes.push({ method: String(method), url: r.url, scope, ...(defaulted ? { defaulted: true as const } : {}) });
+  });
   app.addHook('onRequest', async (req: FastifyRequest) => {
     const scope = req.routeOptions.config?.scope;
     if (!scope) return; // public route (health, dashboard assets)

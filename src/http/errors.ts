@@ -1,5 +1,6 @@
 // One error shape for every route: {error: {code, message, details?}}. Never a stack trace.
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { FieldError } from '../event.js';
 
 export class HttpError extends Error {
@@ -24,6 +25,37 @@ export function sendError(reply: FastifyReply, e: HttpError): FastifyReply {
   const body: { error: { code: string; message: string; details?: unknown } } = { error: { code: e.code, message: e.message } };
   if (e.details !== undefined) body.error.details = e.details;
   return reply.code(e.status).type('application/json').send(body);
+}
+
+/**
+ * Errors the router raises before any route runs (a malformed percent-escape in the path, a path
+ * parameter over maxParamLength): the same shape, and never the whole offending URL echoed back.
+ */
+export function frameworkErrorHandler(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+  const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+  const message = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is too long'
+    : err.code === 'FST_ERR_BAD_URL' ? 'the URL is not valid (malformed percent-encoding)'
+      : 'the request could not be routed';
+  void sendError(reply, new HttpError(status, (err.code ?? 'bad_request').replace(/^FST_ERR_/, '').toLowerCase(), message));
+}
+
+const CLIENT_ERRORS: Record<string, [number, string, string, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'request_timeout', 'the request (headers and body) was not received in time'],
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'headers_too_large', 'the request line and headers are larger than 16 KB; send long filters in fewer, shorter values'],
+};
+
+/**
+ * Connection-level errors Node raises before fastify sees a request (a body that trickles in past
+ * the request timeout, oversized headers, malformed HTTP): answered in the error shape, then closed.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, code, message] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'Bad Request', 'bad_request', 'the request is not valid HTTP'];
+  const body = JSON.stringify({ error: { code, message } });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
 }
 
 /** Maps fastify's own errors (body limit, content type, schema) onto the shape above. */

@@ -40,5 +40,8 @@ export function queryLimiter(max: number, timeoutMs?: number): QueryLimiter {
       running--;
     }
   };
-  return Object.assign(limiter, { get running() { return running; }, max });
+  // defineProperty, not Object.assign: assign would copy the getter's value (0) once
+  Object.defineProperty(limiter, 'running', { get: () => running, enumerable: true });
+  Object.defineProperty(limiter, 'max', { value: max, enumerable: true });
+  return limiter as QueryLimiter;
 }
