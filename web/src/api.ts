@@ -170,34 +170,13 @@ export async function stream(path: string, params: Params, signal: AbortSignal, 
 }
 
 // ---- the API's shapes (what the views read) ----------------------------------------------------
+// Shapes the server defines are imported from it (types only: nothing of the server is bundled).
 
-export interface StoredEvent {
-  id: string;
-  timestamp: string;
-  received_at: string;
-  project_id: string;
-  event_type: string;
-  engine: string;
-  triggered_by: string;
-  flow_id: string;
-  session_id: string;
-  user_id: string;
-  trace_id: string;
-  span_id: string;
-  platform: string;
-  action: string;
-  status: string;
-  severity: string;
-  error_type: string;
-  message: string;
-  stack: string;
-  duration_ms: number | null;
-  retries: number | null;
-  fingerprint: string;
-  alert: boolean;
-  sampled: boolean;
-  attributes: Record<string, string>;
-}
+export type { StoredEvent } from '../../src/event.js';
+export type { PerformanceGroup, Series } from '../../src/performance/queries.js';
+import type { StoredEvent } from '../../src/event.js';
+import type { Series } from '../../src/performance/queries.js';
+
 
 export interface LogsPage {
   logs: StoredEvent[];
@@ -254,26 +233,7 @@ export interface ErrorDetail extends ErrorGroup {
   suspect_changes: SuspectChange[];
 }
 
-export interface PerformanceGroup {
-  group: Record<string, string>;
-  count: number;
-  errors: number;
-  error_rate: number;
-  p50: number | null;
-  p95: number | null;
-  p99: number | null;
-  max: number | null;
-  avg_retries: number | null;
-  max_retries: number | null;
-  timeouts: number;
-  throughput_per_min: number;
-  latency_spike: { spike: boolean; window_p95: number | null; baseline_p95: number | null; factor: number };
-}
 
-export interface Series {
-  group: Record<string, string>;
-  points: { t: number; value: number | null }[];
-}
 
 export interface Timeseries {
   metric: string;
