@@ -28,7 +28,7 @@ async function generate(dir: string, rows: number, end: number): Promise<void> {
         concat('ev-', toString(number)) AS id,
         ${start} + intDiv(number * ${7 * DAY}, ${rows}) AS timestamp,
         ${start} + intDiv(number * ${7 * DAY}, ${rows}) + 50 AS received_at,
-        concat('pf_', toString(cityHash64(number, 1) % 50)) AS project_id,
+        concat('pf_', toString(cityHash64(intDiv(number, 20), 1) % 50)) AS project_id, -- a session stays in one project
         if(err, 'action_error', 'execution') AS event_type,
         ['execution','validation','vault','platform_builder','feedback_loop','engine_control'][1 + cityHash64(number, 2) % 6] AS engine,
         '' AS triggered_by,
@@ -81,6 +81,7 @@ function shapes(end: number): Shape[] {
     { name: 'performance: by flow_id, 1 day', path: () => `/monitoring/performance?project_id=${p()}&group_by=flow_id&${day}` },
     { name: 'timeseries: p95 by platform, 7 days', path: () => `/monitoring/timeseries?project_id=${p()}&metric=p95&group_by=platform&${week}` },
     { name: 'sessions: replay one session', path: () => `/monitoring/sessions/sess_${r(50_000)}` },
+    { name: 'audit: a user\'s timeline, 7 days', path: () => `/monitoring/audit?project_id=${p()}&user_id=user_${r(5000)}&${week}` },
   ];
 }
 

@@ -34,6 +34,8 @@ export async function startEngine(env: Record<string, string> = {}, dataDir = te
   return {
     url, token: ADMIN_TOKEN, engine, dataDir,
     async close() {
+      // fetch may keep an idle keep-alive socket open; it would hold close() until it times out
+      engine.app.server.closeAllConnections();
       await engine.close();
     },
   };

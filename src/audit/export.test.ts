@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { convertChunk, planCuts, windowsFromCuts } from './export.js';
+import { convertRows, planCuts, windowsFromCuts } from './export.js';
 import { CSV_COLUMNS } from './csv.js';
 import { row } from './test-rows.js';
 
@@ -18,16 +18,14 @@ describe('export windows', () => {
     expect(windowsFromCuts([], 1, 2)).toEqual([{ from: 1, to: 2 }]);
   });
 
-  it('converts a storage chunk to NDJSON timeline entries or CSV lines', () => {
+  it('converts rows to NDJSON timeline entries or CSV lines', () => {
     const rows = [row({ id: 'a', user_id: 'u' }), row({ id: 'b', message: '=1+1' })];
-    const text = rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
-    const nd = convertChunk(text, 'ndjson');
-    expect(nd.rows).toBe(2);
-    expect(nd.out.trimEnd().split('\n').map((l) => JSON.parse(l).id)).toEqual(['a', 'b']);
-    expect(JSON.parse(nd.out.split('\n')[0]).who.user_id).toBe('u');
-    const csv = convertChunk(text, 'csv');
-    expect(csv.out.split('\r\n')).toHaveLength(3);
-    expect(csv.out.split('\r\n')[1].split(',')[CSV_COLUMNS.indexOf('message')]).toBe("'=1+1");
-    expect(convertChunk('', 'csv')).toEqual({ out: '', rows: 0 });
+    const nd = convertRows(rows, 'ndjson');
+    expect(nd.trimEnd().split('\n').map((l) => JSON.parse(l).id)).toEqual(['a', 'b']);
+    expect(JSON.parse(nd.split('\n')[0]).who.user_id).toBe('u');
+    const csv = convertRows(rows, 'csv');
+    expect(csv.split('\r\n')).toHaveLength(3);
+    expect(csv.split('\r\n')[1].split(',')[CSV_COLUMNS.indexOf('message')]).toBe("'=1+1");
+    expect(convertRows([], 'csv')).toBe('');
   });
 });

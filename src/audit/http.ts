@@ -25,10 +25,14 @@ export interface AuditRouteOptions {
   events: EventStore;
   /** Bounds concurrent queries (query/limiter.ts). */
   limiter: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** An export whose client has not read for this long is closed (default EXPORT_STALL_MS). */
+  exportStallMs?: number;
 }
 
 /** Exports running at once (each holds a storage stream while its client reads); more get 429. */
 export const MAX_CONCURRENT_EXPORTS = 4;
+/** How long an export waits for a client that stopped reading. */
+export const EXPORT_STALL_MS = 120_000;
 const MAX_SESSION_ID = 256;
 const DAY = 86_400_000;
 
@@ -69,6 +73,7 @@ function attachmentName(filter: EventFilter, ext: string): string {
 
 export async function auditRoutes(app: FastifyInstance, opts: AuditRouteOptions): Promise<void> {
   const { events, limiter } = opts;
+  const stallMs = opts.exportStallMs ?? EXPORT_STALL_MS;
 
   app.get('/monitoring/audit', { config: { scope: 'read' } }, async (req) => {
     const errors: FieldError[] = [];
@@ -98,32 +103,49 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRouteOptions)
     }
     exporting++;
     let released = false;
-    const release = () => {
+    const abort = new AbortController();
+    const socket = reply.raw.socket;
+    let stallTimer: NodeJS.Timeout | undefined;
+    let progressAt = Date.now();
+    const onDrain = () => {
+      progressAt = Date.now();
+    };
+    // the reply's end, however it comes (done, client gone, stalled, failed): free the slot
+    reply.raw.once('close', () => {
+      if (stallTimer) clearInterval(stallTimer);
+      socket?.off('drain', onDrain);
+      abort.abort();
       if (!released) {
         released = true;
         exporting--;
       }
-    };
-    try {
-      // planned before the reply starts, so a storage failure here is still a proper error
-      const plan = await limiter(() => exportWindows(events, filter));
-      const abort = new AbortController();
-      const body = Readable.from(exportText(events, filter, format, plan.windows, { signal: abort.signal }), { objectMode: false });
-      body.once('close', release);
-      reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) abort.abort();
-      });
-      body.once('error', (err) => req.log.warn({ err }, 'audit export ended early'));
-      reply
-        .header('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
-        .header('content-disposition', `attachment; filename="${attachmentName(filter, format)}"`)
-        .header('cache-control', 'no-store')
-        .header('x-export-rows', String(plan.rows));
-      return reply.send(body);
-    } catch (e) {
-      release();
-      throw e;
+    });
+    // planned before the reply starts, so a storage failure here is still a proper error
+    const plan = await limiter(() => exportWindows(events, filter));
+    const body = Readable.from(exportText(events, filter, format, plan.windows, { signal: abort.signal }), { objectMode: false });
+    body.once('error', (err) => req.log.warn({ err }, 'audit export ended early'));
+    if (socket && !abort.signal.aborted) {
+      // A client that keeps the connection open but stops reading would keep its export (and the
+      // rows waiting for it) forever: with output pending and no progress for stallMs, close it.
+      socket.on('drain', onDrain);
+      stallTimer = setInterval(() => {
+        if (socket.destroyed) return;
+        if (socket.writableLength === 0) progressAt = Date.now();
+        else if (Date.now() - progressAt > stallMs) {
+          req.log.warn({ stallMs }, 'audit export: the client stopped reading; closing the connection');
+          abort.abort();
+          body.destroy();
+          socket.destroy();
+        }
+      }, Math.min(15_000, Math.max(50, stallMs / 4)));
+      stallTimer.unref();
     }
+    reply
+      .header('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
+      .header('content-disposition', `attachment; filename="${attachmentName(filter, format)}"`)
+      .header('cache-control', 'no-store')
+      .header('x-export-rows', String(plan.rows));
+    return reply.send(body);
   });
 
   app.get('/monitoring/sessions', { config: { scope: 'read' } }, async (req) => {

@@ -99,8 +99,8 @@ export async function listSessions(events: EventStore, filter: EventFilter, opts
   const rows = await events.query<SessionAggRow>(
     `SELECT project_id, session_id, min(timestamp) AS first_ts, max(timestamp) AS last_ts, count() AS events,
        countIf(fingerprint != '') AS errors,
-       groupUniqArrayIf(${LIST_CAP})(user_id, user_id != '') AS users, uniqExactIf(user_id, user_id != '') AS user_count,
-       groupUniqArrayIf(${LIST_CAP})(flow_id, flow_id != '') AS flows, uniqExactIf(flow_id, flow_id != '') AS flow_count
+       arraySlice(groupUniqArrayIf(user_id, user_id != ''), 1, ${LIST_CAP}) AS users, uniqExactIf(user_id, user_id != '') AS user_count,
+       arraySlice(groupUniqArrayIf(flow_id, flow_id != ''), 1, ${LIST_CAP}) AS flows, uniqExactIf(flow_id, flow_id != '') AS flow_count
      FROM ${EVENTS_TABLE} WHERE ${where}
      GROUP BY project_id, session_id
      ${having.length ? `HAVING ${having.join(' AND ')}` : ''}

@@ -7,7 +7,6 @@ import { QueryTimeoutError, type ClickHouseTransport, type Params, type QueryOpt
 export class ChdbTransport implements ClickHouseTransport {
   readonly name = 'chdb';
   private readonly session: Session;
-  private readonly streamLock = new Mutex();
 
   constructor(dir: string) {
     mkdirSync(dir, { recursive: true });
@@ -27,17 +26,6 @@ export class ChdbTransport implements ClickHouseTransport {
     } catch (e) {
       if (opts.timeoutMs && isTimeout(e)) throw new QueryTimeoutError(opts.timeoutMs);
       throw e;
-    }
-  }
-
-  async *stream(sql: string, params: Params, signal?: AbortSignal): AsyncIterable<string> {
-    // chDB allows one active stream per session: exports queue behind each other here.
-    const release = await this.streamLock.acquire();
-    try {
-      const s = this.session.queryStreamBind(sql, params, { format: 'JSONEachRow', signal });
-      for await (const chunk of s) yield chunk.text();
-    } finally {
-      release();
     }
   }
 
@@ -65,16 +53,4 @@ export function parseJsonEachRow<T>(text: string): T[] {
     start = end + 1;
   }
   return out;
-}
-
-/** A FIFO lock: acquire() resolves with the function that releases it. */
-class Mutex {
-  private tail: Promise<void> = Promise.resolve();
-  acquire(): Promise<() => void> {
-    let release!: () => void;
-    const next = new Promise<void>((r) => (release = r));
-    const ready = this.tail.then(() => release);
-    this.tail = this.tail.then(() => next);
-    return ready;
-  }
 }

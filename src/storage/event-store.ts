@@ -89,18 +89,6 @@ export class EventStore {
     return { rows, next };
   }
 
-  /** Streams matching rows in time order as JSONEachRow text, for exports of any size. */
-  stream(filter: EventFilter, order: 'asc' | 'desc', signal?: AbortSignal): AsyncIterable<string> {
-    const bag = new ParamBag();
-    const where = whereClause(filter, bag);
-    const dir = order === 'asc' ? 'ASC' : 'DESC';
-    return this.transport.stream(
-      `SELECT ${SELECT_COLUMNS} FROM ${EVENTS_TABLE} WHERE ${where} ORDER BY timestamp ${dir}, id ${dir}`,
-      bag.params,
-      signal,
-    );
-  }
-
   /** For the analysis stages (aggregator, performance, audit): their SQL, the shared timeout. */
   query<T = Record<string, unknown>>(sql: string, params: Params = {}, opts: QueryOptions = {}): Promise<T[]> {
     return this.transport.query<T>(sql, params, { timeoutMs: opts.timeoutMs ?? this.queryTimeoutMs });

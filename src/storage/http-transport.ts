@@ -10,7 +10,6 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import { StringDecoder } from 'node:string_decoder';
 import { schemaStatements, EVENTS_TABLE } from './schema.js';
 import { QueryTimeoutError, type ClickHouseTransport, type Params, type QueryOptions } from './transport.js';
 
@@ -148,37 +147,6 @@ export class HttpTransport implements ClickHouseTransport {
 
   async query<T = Record<string, unknown>>(sql: string, params: Params = {}, opts: QueryOptions = {}): Promise<T[]> {
     return this.raw<T>(sql, { params, timeoutMs: opts.timeoutMs });
-  }
-
-  async *stream(sql: string, params: Params, signal?: AbortSignal): AsyncIterable<string> {
-    const res = await this.request(`${sql}\nFORMAT JSONEachRow`, { params, signal, settings: this.readSettings() });
-    const decoder = new StringDecoder('utf8');
-    let rest = '';
-    try {
-      for await (const chunk of res.body) {
-        const text = rest + decoder.write(chunk as Buffer);
-        const cut = text.lastIndexOf('\n');
-        if (cut === -1) {
-          rest = text;
-          continue;
-        }
-        rest = text.slice(cut + 1);
-        const whole = text.slice(0, cut + 1);
-        checkStreamText(whole);
-        yield whole;
-      }
-      rest += decoder.end();
-      if (rest.trim() !== '') {
-        checkStreamText(rest);
-        yield rest.endsWith('\n') ? rest : rest + '\n';
-      }
-    } catch (e) {
-      throw res.error(e);
-    } finally {
-      // the consumer may stop early: drop the connection so the server stops sending
-      if (!res.body.complete) res.body.destroy();
-      res.done();
-    }
   }
 
   async insertCompact(table: string, columns: readonly string[], payload: Buffer): Promise<void> {
@@ -349,17 +317,6 @@ export function serverError(text: string, httpStatus: number, codeHeader?: strin
   msg = msg.replace(/, e\.what\(\) = DB::Exception\s*$/, '').replace(/e\.displayText\(\) = /, '');
   if (msg.length > 2000) msg = msg.slice(0, 2000) + '…';
   return new ClickHouseServerError(`ClickHouse: ${msg || `HTTP ${httpStatus}`}`, code, httpStatus);
-}
-
-/** A streamed body that already started can still carry an exception: ClickHouse appends it as text. */
-function checkStreamText(text: string): void {
-  let start = 0;
-  while (start < text.length) {
-    let end = text.indexOf('\n', start);
-    if (end === -1) end = text.length;
-    if (end > start && text.charCodeAt(start) !== 123 /* { */) throw serverError(text.slice(start), 200);
-    start = end + 1;
-  }
 }
 
 function parseRows<T>(text: string): T[] {

@@ -18,7 +18,6 @@ export class SqliteDb implements SqlDb {
   readonly dialect = 'sqlite' as const;
   private readonly db: Database.Database;
   private readonly cache = new Map<string, Database.Statement>();
-  private txDepth = 0;
   private txQueue: Promise<unknown> = Promise.resolve();
 
   constructor(file: string) {

@@ -13,8 +13,6 @@ export interface ClickHouseTransport {
   exec(sql: string): Promise<void>;
   /** Runs a SELECT with `{name:Type}` parameters bound by the engine; rows as objects. */
   query<T = Record<string, unknown>>(sql: string, params?: Params, opts?: QueryOptions): Promise<T[]>;
-  /** Streams a SELECT's result as JSONEachRow text chunks (rows never split across chunks). */
-  stream(sql: string, params: Params, signal?: AbortSignal): AsyncIterable<string>;
   /** Inserts rows given as JSONCompactEachRow lines in `columns` order. */
   insertCompact(table: string, columns: readonly string[], payload: Buffer): Promise<void>;
   close(): Promise<void>;
