@@ -20,6 +20,7 @@ import { fingerprintRow } from './aggregator/processor.js';
 import { GroupSignals } from './aggregator/signals.js';
 import { ErrorGroups } from './aggregator/groups.js';
 import { errorRoutes } from './aggregator/http.js';
+import { suspectChanges } from './audit/changes.js';
 import { FloodGuard } from './aggregator/flood.js';
 import { ProjectSettingsStore } from './collector/project-settings.js';
 import { settingsRoutes } from './collector/settings-http.js';
@@ -152,7 +153,7 @@ export async function createEngine(config: Config): Promise<Engine> {
   await app.register(queryRoutes, { events, limiter });
   await app.register(streamRoutes, { writer });
   await app.register(auditRoutes, deps);
-  await app.register(errorRoutes, deps);
+  await app.register(errorRoutes, { ...deps, suspects: (project, fingerprint) => suspectChanges(events, project, fingerprint) });
   await app.register(settingsRoutes, deps);
   await app.register(performanceRoutes, deps);
   await app.register(alertRoutes, { service: alerts });

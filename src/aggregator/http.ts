@@ -15,8 +15,8 @@ import {
 export const DEFAULT_RANGE_MS = 14 * 24 * 3600 * 1000;
 
 export interface ErrorRouteOptions extends EngineDeps {
-  /** Suspect changes for a group (from the audit stage), when it is there. */
-  suspects?: (project: string, fingerprint: string, firstSeen: number, flowId: string | undefined) => Promise<unknown[]>;
+  /** Suspect changes for a group (the audit stage's change correlation), injected so this stage does not depend on that one. */
+  suspects?: (project: string, fingerprint: string) => Promise<unknown[]>;
 }
 
 /** from/to with defaults: the last 14 days, like an issue tracker's default view. */
@@ -129,8 +129,6 @@ export async function errorRoutes(app: FastifyInstance, opts: ErrorRouteOptions)
       ]);
       const sampleEvents = page.rows.map(toStoredEvent);
       const latestWithStack = sampleEvents.find((e) => e.stack);
-      const firstSeen = Math.min(total?.first_seen ?? g.first_seen, status?.first_seen ?? Infinity);
-      const flow = top.find((t) => t.dimension === 'flow_id')?.value;
       return {
         ...describe(rows[0] ?? { ...g, count: 0 }, status, total),
         interval_s: interval / 1000,
@@ -144,7 +142,7 @@ export async function errorRoutes(app: FastifyInstance, opts: ErrorRouteOptions)
           users: top.filter((t) => t.dimension === 'user_id').map(({ value, count }) => ({ value, count })),
           engines: top.filter((t) => t.dimension === 'engine').map(({ value, count }) => ({ value, count })),
         },
-        suspect_changes: opts.suspects ? await opts.suspects(project, fingerprint, firstSeen, flow) : [],
+        suspect_changes: opts.suspects ? await opts.suspects(project, fingerprint) : [],
       };
     });
   });

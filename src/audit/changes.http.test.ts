@@ -138,6 +138,12 @@ describe('suspectChanges', () => {
     expect(s.map((x) => x.change.id)).not.toContain('C2');
   });
 
+  it('is named in the error-group detail', async () => {
+    const d = await call(t.url, 'GET', `/monitoring/errors/${fpNew}?project_id=${P}`);
+    expect(d.status).toBe(200);
+    expect(d.body.suspect_changes.map((x: any) => [x.reason, x.change.id])).toEqual([['started', 'C1']]);
+  });
+
   it('has none for an unknown group or another project', async () => {
     expect(await suspectChanges(t.engine.events, P, 'ffffffffffffffff')).toEqual([]);
     expect(await suspectChanges(t.engine.events, 'pf_a', fpNew)).toEqual([]);
