@@ -106,7 +106,7 @@ for (const rows of SIZES) {
       status = res.status;
       if (res.status !== 200) break;
       if (i >= 3) lat.push(ms); // the first runs warm the caches
-      lastRows = res.body.logs?.length ?? res.body.groups?.length ?? res.body.series?.length ?? res.body.events?.length ?? 0;
+      lastRows = res.body.logs?.length ?? res.body.groups?.length ?? res.body.series?.length ?? res.body.steps?.length ?? res.body.timeline?.length ?? 0;
     }
     if (status !== 200) {
       console.log(`| ${s.name} | (HTTP ${status}) | | |`);
