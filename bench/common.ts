@@ -93,3 +93,23 @@ export async function get(url: string, path: string): Promise<{ status: number; 
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
+
+export const alnum = (r: () => number, n: number): string => {
+  const cs = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  let s = '';
+  for (let i = 0; i < n; i++) s += cs[Math.floor(r() * cs.length)];
+  return s;
+};
+
+/** Messages that carry a secret of a common kind (for the redaction benchmarks). */
+export const SECRET_MESSAGES: ((r: () => number) => string)[] = [
+  (r) => `access failed for token xoxb-${Math.floor(r() * 1e12)}-${Math.floor(r() * 1e12)}-${alnum(r, 24)}`,
+  (r) => `upstream 401, Authorization: Bearer ${alnum(r, 32)}`,
+  (r) => `login failed for bob password=${alnum(r, 10)} from 10.0.0.1`,
+  (r) => `connect postgres://app:${alnum(r, 12)}@db.internal:5432/app failed`,
+  (r) => `github clone failed with ghp_${alnum(r, 36)}`,
+  (r) => `payload {"user":"bob","api_key":"${alnum(r, 24)}","n":1}`,
+  () => 'charge 4111 1111 1111 1111 declined',
+  (r) => `session eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.${alnum(r, 43)} expired`,
+  (r) => `using AKIA${alnum(r, 16).toUpperCase()} for s3 upload`,
+];

@@ -5,28 +5,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { machine, makeEvent, post, rng, spawnEngine } from './common.js';
+import { alnum, machine, makeEvent, post, rng, SECRET_MESSAGES, spawnEngine } from './common.js';
 
 const TOTAL = Number(process.env.EVENTS ?? 100_000);
 const CLIENTS = Number(process.env.CLIENTS ?? 8);
 const BATCH = Number(process.env.BATCH ?? 1000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 
-const alnum = (r: () => number, n: number): string => {
-  const cs = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-  let s = '';
-  for (let i = 0; i < n; i++) s += cs[Math.floor(r() * cs.length)];
-  return s;
-};
 
-const SECRETS: ((r: () => number) => string)[] = [
-  (r) => `access failed for token xoxb-${Math.floor(r() * 1e12)}-${Math.floor(r() * 1e12)}-${alnum(r, 24)}`,
-  (r) => `upstream 401, Authorization: Bearer ${alnum(r, 32)}`,
-  (r) => `login failed for bob password=${alnum(r, 10)} from 10.0.0.1`,
-  (r) => `connect postgres://app:${alnum(r, 12)}@db.internal:5432/app failed`,
-  (r) => `github clone failed with ghp_${alnum(r, 36)}`,
-  (r) => `payload {"user":"bob","api_key":"${alnum(r, 24)}","n":1}`,
-];
 
 function bodies(withSecrets: boolean, seed: number): string[] {
   const r = rng(seed);
@@ -36,7 +22,7 @@ function bodies(withSecrets: boolean, seed: number): string[] {
     for (let j = i; j < Math.min(TOTAL, i + BATCH); j++) {
       const e = makeEvent(r, j, { start: Date.now() - 3600_000, spanMs: 3600_000 });
       if (withSecrets) {
-        e.message = SECRETS[Math.floor(r() * SECRETS.length)](r);
+        e.message = SECRET_MESSAGES[Math.floor(r() * SECRET_MESSAGES.length)](r);
         if (r() < 0.33) e.attributes = { slack_token: `xoxb-${alnum(r, 30)}` };
       } else if (r() < 0.33) {
         e.attributes = { region: 'eu-west-1' };

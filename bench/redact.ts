@@ -7,21 +7,11 @@
 import { performance } from 'node:perf_hooks';
 import { normalize, type EventRow } from '../src/event.js';
 import { Redactor } from '../src/collector/redact.js';
+import { alnum, rng, SECRET_MESSAGES } from './common.js';
 
 const TOTAL = Number(process.argv[2] ?? 200_000);
 const ROUNDS = 3;
 
-// Deterministic PRNG (mulberry32), so runs are comparable.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ENGINES = ['vault', 'execution', 'gateway', 'builder', 'platform', 'validation'];
 const ACTIONS = ['send_message', 'create_issue', 'fetch_rows', 'run_flow', 'refresh_credentials', 'upload_file'];
@@ -31,12 +21,6 @@ const REGIONS = ['eu-west-1', 'us-east-1', 'ap-south-1'];
 const hex = (r: () => number, n: number): string => {
   let s = '';
   for (let i = 0; i < n; i++) s += '0123456789abcdef'[Math.floor(r() * 16)];
-  return s;
-};
-const alnum = (r: () => number, n: number): string => {
-  const cs = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-  let s = '';
-  for (let i = 0; i < n; i++) s += cs[Math.floor(r() * cs.length)];
   return s;
 };
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
@@ -55,17 +39,6 @@ const CLEAN_MESSAGES: ((r: () => number) => string)[] = [
   (r) => `job ${Math.floor(r() * 1e9)} queued at ${1721916060000 + Math.floor(r() * 1e6)}`,
 ];
 
-const SECRET_MESSAGES: ((r: () => number) => string)[] = [
-  (r) => `access failed for token xoxb-${Math.floor(r() * 1e12)}-${Math.floor(r() * 1e12)}-${alnum(r, 24)}`,
-  (r) => `upstream 401, Authorization: Bearer ${alnum(r, 32)}`,
-  (r) => `login failed for bob password=${alnum(r, 10)} from 10.0.0.1`,
-  (r) => `connect postgres://app:${alnum(r, 12)}@db.internal:5432/app failed`,
-  (r) => `github clone failed with ghp_${alnum(r, 36)}`,
-  (r) => `payload {"user":"bob","api_key":"${alnum(r, 24)}","n":1}`,
-  () => 'charge 4111 1111 1111 1111 declined',
-  (r) => `session eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.${alnum(r, 43)} expired`,
-  (r) => `using AKIA${alnum(r, 16).toUpperCase()} for s3 upload`,
-];
 
 const STACK = 'Error: upstream failed\n    at request (/app/dist/src/http/client.js:88:13)\n    at async runStep (/app/dist/src/flows/run.js:41:7)';
 

@@ -2,6 +2,7 @@
 // ordered steps with their timings, the first error and what led to it out.
 import { toStoredEvent, type EventRow, type StoredEvent } from '../event.js';
 import { isErrorRow } from './timeline.js';
+import type { SessionListItem } from './sessions.js';
 
 /**
  * Time order. Equal timestamps are broken by arrival (received_at), then by id, so the order is
@@ -44,18 +45,8 @@ export interface LedToStep {
   before_error_ms: number;
 }
 
-export interface SessionSummary {
-  id: string;
-  project_id: string;
-  start: string;
-  end: string;
-  duration_ms: number;
-  events: number;
-  errors: number;
-  users: string[];
-  flows: string[];
-  engines: string[];
-}
+/** The replay's header: a session list item's facts, plus the engines involved. */
+export type SessionSummary = Omit<SessionListItem, 'has_error' | 'user_count' | 'flow_count'> & { engines: string[] };
 
 export interface Replay {
   session: SessionSummary;

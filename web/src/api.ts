@@ -174,6 +174,11 @@ export async function stream(path: string, params: Params, signal: AbortSignal, 
 
 export type { StoredEvent } from '../../src/event.js';
 export type { PerformanceGroup, Series } from '../../src/performance/queries.js';
+export type { SessionListItem as SessionItem, Related } from '../../src/audit/sessions.js';
+export type { ReplayStep } from '../../src/audit/replay.js';
+import type { Replay as ReplayBody } from '../../src/audit/replay.js';
+/** GET /monitoring/sessions/:id: the replay, and whether the session had more events than shown. */
+export type Replay = ReplayBody & { truncated: boolean };
 import type { StoredEvent } from '../../src/event.js';
 import type { Series } from '../../src/performance/queries.js';
 
@@ -243,47 +248,9 @@ export interface Timeseries {
   series: Series[];
 }
 
-export interface SessionItem {
-  id: string;
-  project_id: string;
-  start: string;
-  end: string;
-  duration_ms: number;
-  events: number;
-  errors: number;
-  has_error: boolean;
-  users: string[];
-  user_count: number;
-  flows: string[];
-  flow_count: number;
-}
 
-export interface ReplayStep extends StoredEvent {
-  step: number;
-  offset_ms: number;
-  gap_ms: number | null;
-  step_duration_ms: number | null;
-  step_duration_source: 'reported' | 'until_next' | null;
-  is_error: boolean;
-  first_error: boolean;
-  arrived_late: boolean;
-}
 
-export interface Replay {
-  session: { id: string; project_id: string; start: string; end: string; duration_ms: number; events: number; errors: number; users: string[]; flows: string[]; engines: string[] };
-  steps: ReplayStep[];
-  first_error: { step: number; id: string; timestamp: string; error_type: string; message: string; fingerprint: string; offset_ms: number } | null;
-  led_to: { step: number; id: string; timestamp: string; event_type: string; engine: string; platform: string; action: string; status: string; message: string; before_error_ms: number }[];
-  led_to_total: number;
-  truncated: boolean;
-}
 
-export interface Related {
-  fingerprints: { fingerprint: string; error_type: string; message: string; count: number }[];
-  sessions: { session_id: string; users: string[]; fingerprints: string[]; errors: number; first_seen: string; last_seen: string }[];
-  users: { user_id: string; sessions: string[]; fingerprints: string[]; errors: number; first_seen: string; last_seen: string }[];
-  truncated: boolean;
-}
 
 export interface AlertItem {
   id: string;
