@@ -5,6 +5,7 @@ import { HttpError, badRequest } from '../http/errors.js';
 import { parseJsonBody, parseNdjsonBody, type ParsedBody } from './parse.js';
 import { OverloadedError } from './writer.js';
 import type { Collector, IngestResult } from './ingest.js';
+import { isProtobuf, otlpResponse, parseOtlpLogsJson } from './otlp.js';
 
 export interface AlertRouting {
   /** Routes an engine-raised alert that is already stored; answers who was told. */
@@ -73,6 +74,31 @@ export async function collectorRoutes(app: FastifyInstance, opts: CollectorRoute
     }
     const result = await opts.collector.ingest(parsed.items, req.principal, { lineErrors: parsed.lineErrors }).catch(overloaded);
     return answer(reply, result);
+  });
+
+  // OTLP/HTTP logs, JSON encoding (see otlp.ts). Answers per the OTLP spec: {} or {partialSuccess}.
+  app.post('/v1/logs', {
+    config: { scope: 'ingest' },
+    preParsing: async (req) => {
+      if (isProtobuf(req.headers['content-type'])) {
+        throw new HttpError(415, 'unsupported_media_type', 'OTLP protobuf is not supported; configure the exporter for http/json (OTEL_EXPORTER_OTLP_LOGS_PROTOCOL=http/json, Content-Type: application/json)');
+      }
+    },
+  }, async (req, reply) => {
+    arrivals.get(req)?.();
+    const parsed = parseOtlpLogsJson(typeof req.body === 'string' ? req.body : '');
+    if (!parsed.ok) throw rejectParsed(parsed);
+    if (parsed.items.length === 0) return reply.send({});
+    if (opts.takeEvents) {
+      const wait = opts.takeEvents(req.principal.keyId, req.principal.eventsPerMinute, parsed.items.length);
+      if (wait > 0) throw new HttpError(429, 'rate_limited', 'this key sent more events than its limit allows', undefined, { 'Retry-After': String(wait) });
+    }
+    const result = await opts.collector.ingest(parsed.items, req.principal, { lineErrors: parsed.recordErrors }).catch(overloaded);
+    const body = otlpResponse(result, parsed.paths);
+    if (result.accepted === 0) {
+      throw new HttpError(400, 'invalid_events', `no log record was accepted; ${body.partialSuccess?.errorMessage ?? ''}`, { accepted: 0, rejected: result.rejected.slice(0, 1000) });
+    }
+    return reply.send(body);
   });
 
   app.post('/monitoring/alert', { config: { scope: 'ingest' } }, async (req, reply) => {

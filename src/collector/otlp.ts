@@ -1,0 +1,277 @@
+// OTLP/HTTP logs (JSON encoding) → canonical event inputs. Pure: the route in http.ts hands the
+// mapped items to Collector.ingest, which validates, applies the tenant guard and the limits.
+// Spec: https://opentelemetry.io/docs/specs/otlp/#otlphttp and opentelemetry-proto logs.proto.
+import { LIMITS, type FieldError } from '../event.js';
+import type { IngestResult } from './ingest.js';
+
+/** Where the project id of a record is looked for, first match wins (record attributes, then resource). */
+export const PROJECT_KEYS = ['puraify.project_id', 'project_id', 'service.namespace'] as const;
+export const PROJECT_FIELD = 'resource.attributes.puraify.project_id';
+
+/** Attribute keys that become canonical fields (and are then not repeated as attributes). */
+const FIELD_KEYS: Record<string, string> = {
+  'service.name': 'engine',
+  'exception.type': 'error_type',
+  'exception.stacktrace': 'stack',
+  'session.id': 'session_id',
+  'enduser.id': 'user_id',
+  'user.id': 'user_id',
+  'puraify.flow_id': 'flow_id',
+  flow_id: 'flow_id',
+  'puraify.event_type': 'event_type',
+  'event.name': 'event_type',
+  duration_ms: 'duration_ms',
+  status: 'status',
+};
+const ID_FIELDS = new Set(['session_id', 'user_id', 'flow_id']);
+
+export type OtlpParsed =
+  | {
+    ok: true;
+    /** One canonical input per log record; `undefined` where the record was rejected here. */
+    items: (Record<string, unknown> | undefined)[];
+    /** Rejections found while mapping, by item index (the Collector's lineErrors). */
+    recordErrors: Map<number, FieldError[]>;
+    /** Each item's place in the request, for error messages. */
+    paths: string[];
+  }
+  | { ok: false; status: 400 | 413; code: string; message: string; errors: FieldError[] };
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** An OTLP AnyValue as a plain JSON value (int64 strings become numbers when they fit). */
+export function anyValue(v: unknown, depth = 0): unknown {
+  if (!isObj(v) || depth > 32) return undefined;
+  if ('stringValue' in v) return String(v.stringValue ?? '');
+  if ('boolValue' in v) return v.boolValue === true || v.boolValue === 'true';
+  if ('intValue' in v) {
+    const i = v.intValue;
+    if (typeof i === 'number') return i;
+    if (typeof i === 'string' && /^-?\d+$/.test(i)) return Number.isSafeInteger(Number(i)) ? Number(i) : i;
+    return i === undefined || i === null ? undefined : String(i);
+  }
+  if ('doubleValue' in v) {
+    const d = v.doubleValue;
+    return typeof d === 'number' ? d : typeof d === 'string' && d !== '' && Number.isFinite(Number(d)) ? Number(d) : d;
+  }
+  if ('bytesValue' in v) return String(v.bytesValue ?? ''); // base64 in the JSON encoding
+  if ('arrayValue' in v) {
+    const values = isObj(v.arrayValue) && Array.isArray(v.arrayValue.values) ? v.arrayValue.values : [];
+    return values.map((x) => anyValue(x, depth + 1) ?? null);
+  }
+  if ('kvlistValue' in v) {
+    const out: Obj = {};
+    const values = isObj(v.kvlistValue) && Array.isArray(v.kvlistValue.values) ? v.kvlistValue.values : [];
+    for (const kv of values) if (isObj(kv) && typeof kv.key === 'string') out[kv.key] = anyValue(kv.value, depth + 1);
+    return out;
+  }
+  return undefined;
+}
+
+/**
+ * OTLP KeyValue[] → flat key/value pairs: a kvlist value is spread into dotted keys
+ * (`http.request: {method: GET}` → `http.request.method`), an array stays an array.
+ */
+export function flattenAttributes(list: unknown): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  const put = (key: string, value: unknown, depth: number): void => {
+    if (isObj(value) && depth < 8) {
+      for (const k of Object.keys(value)) put(`${key}.${k}`, value[k], depth + 1);
+    } else if (value !== undefined) out.set(key, value);
+  };
+  if (Array.isArray(list)) {
+    for (const kv of list) if (isObj(kv) && typeof kv.key === 'string' && kv.key) put(kv.key, anyValue(kv.value), 0);
+  }
+  return out;
+}
+
+/** Unix nanoseconds (string or number) → epoch ms; undefined when absent or zero, null when malformed. */
+export function nanosToMs(v: unknown): number | undefined | null {
+  if (v === undefined || v === null || v === '' || v === 0 || v === '0') return undefined;
+  if (typeof v === 'string') return /^\d{1,30}$/.test(v) ? Number(BigInt(v) / 1_000_000n) : null;
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return Math.floor(v / 1e6);
+  return null;
+}
+
+/** OTLP SeverityNumber → the canonical severity scale. */
+export function severityFromNumber(n: number): string | undefined {
+  if (!Number.isInteger(n) || n < 1 || n > 24) return undefined;
+  if (n <= 8) return 'debug'; // TRACE 1-4, DEBUG 5-8
+  if (n <= 12) return 'info';
+  if (n <= 16) return 'warning';
+  if (n <= 20) return 'high'; // ERROR
+  return 'critical'; // FATAL
+}
+
+const SEVERITY_NAMES: Record<string, number> = {
+  SEVERITY_NUMBER_TRACE: 1, SEVERITY_NUMBER_DEBUG: 5, SEVERITY_NUMBER_INFO: 9, SEVERITY_NUMBER_WARN: 13,
+  SEVERITY_NUMBER_ERROR: 17, SEVERITY_NUMBER_FATAL: 21,
+};
+function severityNumber(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v !== 'string') return 0;
+  if (/^\d+$/.test(v)) return Number(v);
+  const m = /^(SEVERITY_NUMBER_[A-Z]+)([2-4])?$/.exec(v); // the enum name, e.g. SEVERITY_NUMBER_ERROR2
+  const base = m ? SEVERITY_NAMES[m[1]] : undefined;
+  return base === undefined ? 0 : base + (m![2] ? Number(m![2]) - 1 : 0);
+}
+
+const idString = (v: unknown): string | undefined => (typeof v === 'string' ? v.toLowerCase() || undefined : undefined);
+
+/** Maps one log record with its resource and scope onto a canonical input, or names why not. */
+export function mapLogRecord(rec: Obj, resourceAttrs: Map<string, unknown>, scope: Obj | undefined):
+  { ok: true; event: Obj } | { ok: false; errors: FieldError[] } {
+  const recAttrs = flattenAttributes(rec.attributes);
+  const lookup = (key: string): unknown => (recAttrs.has(key) ? recAttrs.get(key) : resourceAttrs.get(key));
+
+  let projectKey: string | undefined;
+  for (const k of PROJECT_KEYS) {
+    const v = lookup(k);
+    if (v !== undefined && v !== '') {
+      projectKey = k;
+      break;
+    }
+  }
+  if (!projectKey) {
+    return { ok: false, errors: [{ field: PROJECT_FIELD, message: `is required (or ${PROJECT_KEYS.slice(1).join(' or ')})` }] };
+  }
+  const ev: Obj = { project_id: String(lookup(projectKey)) };
+  const skip = new Set<string>(PROJECT_KEYS);
+
+  // canonical fields from well-known keys; the first key listed for a field wins
+  for (const [key, field] of Object.entries(FIELD_KEYS)) {
+    const v = lookup(key);
+    if (v === undefined || ev[field] !== undefined) continue;
+    if (field === 'duration_ms') {
+      const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+      if (!Number.isFinite(n)) continue; // not a number: kept as an attribute
+      ev.duration_ms = n;
+    } else if (ID_FIELDS.has(field)) {
+      ev[field] = typeof v === 'string' || Number.isInteger(v) ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    } else {
+      ev[field] = typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    }
+    skip.add(key);
+  }
+
+  const t = nanosToMs(rec.timeUnixNano);
+  const observed = nanosToMs(rec.observedTimeUnixNano);
+  if (t === null) return { ok: false, errors: [{ field: 'timeUnixNano', message: 'must be unix nanoseconds (a digit string or number)' }] };
+  if (t === undefined && observed === null) return { ok: false, errors: [{ field: 'observedTimeUnixNano', message: 'must be unix nanoseconds (a digit string or number)' }] };
+  const ms = t ?? observed;
+  if (ms !== undefined && ms !== null) ev.timestamp = ms;
+
+  const sevNum = severityNumber(rec.severityNumber);
+  const sevText = typeof rec.severityText === 'string' ? rec.severityText.trim().toLowerCase() : '';
+  // OTel's own short names (WARN, ERROR2, ...) name a number range: they go onto the same scale as the
+  // number would; any other text (notice, alert, ...) is kept, lowercased.
+  const otelName = /^(trace|debug|info|warn|error|fatal)([2-4])?$/.exec(sevText);
+  const severity = otelName ? severityFromNumber(severityNumber(`SEVERITY_NUMBER_${sevText.toUpperCase()}`))
+    : sevText || severityFromNumber(sevNum);
+  if (severity) ev.severity = severity;
+
+  const body = anyValue(rec.body);
+  if (typeof body === 'string' && body !== '') ev.message = body;
+  else if (body !== undefined && typeof body !== 'string') ev.message = JSON.stringify(body);
+  else {
+    const exMsg = lookup('exception.message');
+    if (exMsg !== undefined && exMsg !== '') {
+      ev.message = typeof exMsg === 'string' ? exMsg : JSON.stringify(exMsg);
+      skip.add('exception.message');
+    }
+  }
+  if (typeof rec.eventName === 'string' && rec.eventName && ev.event_type === undefined) ev.event_type = rec.eventName;
+  const traceId = idString(rec.traceId);
+  const spanId = idString(rec.spanId);
+  if (traceId) ev.trace_id = traceId;
+  if (spanId) ev.span_id = spanId;
+  if (ev.status === undefined && sevNum >= 17) ev.status = 'error';
+
+  // the rest: record attributes first (they are the specific ones, and win the attribute cap), then resource, then scope
+  const attributes: Obj = {};
+  for (const src of [recAttrs, resourceAttrs]) {
+    for (const [k, v] of src) if (!skip.has(k) && !(k in attributes)) attributes[k] = v;
+  }
+  if (scope && typeof scope.name === 'string' && scope.name && !('otel.scope.name' in attributes)) attributes['otel.scope.name'] = scope.name;
+  if (scope && typeof scope.version === 'string' && scope.version && !('otel.scope.version' in attributes)) attributes['otel.scope.version'] = scope.version;
+  if (Object.keys(attributes).length > 0) ev.attributes = attributes;
+  return { ok: true, event: ev };
+}
+
+/** An ExportLogsServiceRequest in the JSON encoding → canonical inputs, one per log record. */
+export function mapOtlpLogs(value: unknown): OtlpParsed {
+  const bad = (field: string, message: string): OtlpParsed => ({
+    ok: false, status: 400, code: 'invalid_otlp', message: `the body is not an OTLP logs request: ${field} ${message}`, errors: [{ field, message }],
+  });
+  if (!isObj(value)) return bad('(body)', 'must be an ExportLogsServiceRequest object');
+  const resourceLogs = value.resourceLogs ?? value.resource_logs;
+  if (!Array.isArray(resourceLogs)) return bad('resourceLogs', 'must be an array');
+
+  const items: (Obj | undefined)[] = [];
+  const recordErrors = new Map<number, FieldError[]>();
+  const paths: string[] = [];
+  for (let r = 0; r < resourceLogs.length; r++) {
+    const rl = resourceLogs[r];
+    if (!isObj(rl)) return bad(`resourceLogs[${r}]`, 'must be an object');
+    const resourceAttrs = flattenAttributes(isObj(rl.resource) ? rl.resource.attributes : undefined);
+    const scopeLogs = rl.scopeLogs ?? rl.scope_logs ?? [];
+    if (!Array.isArray(scopeLogs)) return bad(`resourceLogs[${r}].scopeLogs`, 'must be an array');
+    for (let s = 0; s < scopeLogs.length; s++) {
+      const sl = scopeLogs[s];
+      if (!isObj(sl)) return bad(`resourceLogs[${r}].scopeLogs[${s}]`, 'must be an object');
+      const records = sl.logRecords ?? sl.log_records ?? [];
+      if (!Array.isArray(records)) return bad(`resourceLogs[${r}].scopeLogs[${s}].logRecords`, 'must be an array');
+      for (let i = 0; i < records.length; i++) {
+        if (items.length >= LIMITS.maxEventsPerRequest) {
+          return {
+            ok: false, status: 413, code: 'too_many_events',
+            message: `at most ${LIMITS.maxEventsPerRequest} log records per request`,
+            errors: [{ field: '(body)', message: `more than ${LIMITS.maxEventsPerRequest} log records` }],
+          };
+        }
+        const path = `resourceLogs[${r}].scopeLogs[${s}].logRecords[${i}]`;
+        const rec = records[i];
+        const mapped = isObj(rec) ? mapLogRecord(rec, resourceAttrs, isObj(sl.scope) ? sl.scope : undefined)
+          : { ok: false as const, errors: [{ field: '(record)', message: 'a log record must be an object' }] };
+        if (mapped.ok) items.push(mapped.event);
+        else {
+          recordErrors.set(items.length, mapped.errors);
+          items.push(undefined);
+        }
+        paths.push(path);
+      }
+    }
+  }
+  return { ok: true, items, recordErrors, paths };
+}
+
+/** The body text → mapped records. */
+export function parseOtlpLogsJson(text: string): OtlpParsed {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, status: 400, code: 'invalid_json', message: 'the body is not valid JSON (OTLP/HTTP JSON encoding expected)', errors: [{ field: '(body)', message: (e as Error).message }] };
+  }
+  return mapOtlpLogs(value);
+}
+
+/** The OTLP answer for an ingest result: `{}` or a partialSuccess. Undefined when nothing was accepted. */
+export function otlpResponse(r: Pick<IngestResult, 'accepted' | 'rejected'>, paths: readonly string[]):
+  { partialSuccess?: { rejectedLogRecords: number; errorMessage: string } } {
+  if (r.rejected.length === 0) return {};
+  const first = r.rejected[0];
+  const where = paths[first.index] ?? `record ${first.index}`;
+  const e = first.errors[0];
+  const more = r.rejected.length > 1 ? ` (and ${r.rejected.length - 1} more)` : '';
+  return {
+    partialSuccess: {
+      rejectedLogRecords: r.rejected.length,
+      errorMessage: `${where}: ${e?.field ?? '(record)'} ${e?.message ?? 'was rejected'}${more}`,
+    },
+  };
+}
+
+/** True for the protobuf encoding, which this engine does not take. */
+export const isProtobuf = (contentType: string | undefined): boolean => /protobuf/i.test(contentType ?? '');
