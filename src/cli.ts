@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// puraify-monitoring serve | keys
+// puraify-monitoring serve | keys | query | tail
 import { Command } from 'commander';
 import { ConfigError, loadConfig, SETTINGS } from './config.js';
 import { addKeysCommand } from './auth/keys-cli.js';
+import { addRemoteCommands } from './cli/remote.js';
 
 const program = new Command('puraify-monitoring').description('PURAIFY Monitoring & Logs Engine');
 
@@ -47,5 +48,6 @@ withSettings(program.command('serve').description('run the engine (HTTP API, sto
 });
 
 addKeysCommand(program);
+addRemoteCommands(program);
 
 await program.parseAsync(process.argv);
