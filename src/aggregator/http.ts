@@ -28,6 +28,9 @@ export function range(f: EventFilter): { from: number; to: number } {
   return { from, to };
 }
 
+/** One error group as the API shows it (the dashboard reads this type too). */
+export type ErrorGroupSummary = ReturnType<typeof describe>;
+
 function describe(g: GroupRow, status: GroupStatus | undefined, total: GroupRow | undefined) {
   const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
   return {

@@ -108,13 +108,16 @@ export async function collectorRoutes(app: FastifyInstance, opts: CollectorRoute
     if (parsed.items.length !== 1) {
       throw badRequest([{ field: '(body)', message: 'send one alert object' }]);
     }
+    // An alert with no severity is still an alert: the engine raised it because it matters. Set it
+    // on the input, so validation, redaction and fingerprinting all see the event as stored.
     const item = parsed.items[0];
-    const prepared = opts.collector.prepare(parsed.items, req.principal, { alert: true });
+    const input = typeof item === 'object' && item !== null && !Array.isArray(item) && (item as { severity?: unknown }).severity === undefined
+      ? { ...item, severity: 'high' }
+      : item;
+    const prepared = opts.collector.prepare([input], req.principal, { alert: true });
     if (prepared.rejected.length > 0) {
       throw badRequest(prepared.rejected[0].errors);
     }
-    // An alert with no severity is still an alert: the engine raised it because it matters.
-    if (typeof item === 'object' && item && (item as { severity?: unknown }).severity === undefined) prepared.rows[0].severity = 'high';
     const row = prepared.rows[0];
     const res = await opts.collector.store(prepared).catch(overloaded);
     const routed = opts.alerts && res.duplicates === 0 ? await opts.alerts.route(row) : { notified: false, channels: [] };

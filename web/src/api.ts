@@ -188,24 +188,8 @@ export interface LogsPage {
   next_cursor: string | null;
 }
 
-export interface ErrorGroup {
-  project_id: string;
-  fingerprint: string;
-  error_type: string;
-  message: string;
-  engine: string;
-  platform: string;
-  count: number;
-  total_count: number;
-  sampled_out: number;
-  users_affected: number;
-  sessions_affected: number;
-  first_seen: string | null;
-  last_seen: string | null;
-  state: 'open' | 'resolved' | 'ignored';
-  regression: { at: string | null; count: number } | null;
-  resolved_at: string | null;
-}
+export type { ErrorGroupSummary as ErrorGroup } from '../../src/aggregator/http.js';
+import type { ErrorGroupSummary as ErrorGroup } from '../../src/aggregator/http.js';
 
 export interface ErrorList {
   from: string;
