@@ -8,14 +8,14 @@ import { LIMITS } from './event.js';
 import { ChdbTransport } from './storage/chdb-transport.js';
 import { HttpTransport } from './storage/http-transport.js';
 import { EventStore } from './storage/event-store.js';
-import { SqliteDb, type SqlDb } from './storage/sql-db.js';
+import { SqliteDb } from './storage/sql-db.js';
 import { migrateMeta } from './storage/meta-schema.js';
 import { GroupCommitWriter } from './collector/writer.js';
 import { Collector, type RowProcessor } from './collector/ingest.js';
 import { collectorRoutes } from './collector/http.js';
 import { queryRoutes } from './query/http.js';
 import { streamRoutes } from './query/stream.js';
-import { queryLimiter, type QueryLimiter } from './query/limiter.js';
+import { queryLimiter } from './query/limiter.js';
 import { fingerprintRow } from './aggregator/processor.js';
 import { GroupSignals } from './aggregator/signals.js';
 import { ErrorGroups } from './aggregator/groups.js';
@@ -25,7 +25,7 @@ import { FloodGuard } from './aggregator/flood.js';
 import { ProjectSettingsStore } from './collector/project-settings.js';
 import { settingsRoutes } from './collector/settings-http.js';
 import { performanceRoutes } from './performance/http.js';
-import { adminActionRecorder, type AdminActionRecorder } from './audit/admin-actions.js';
+import { adminActionRecorder } from './audit/admin-actions.js';
 import { auditRoutes } from './audit/http.js';
 import type { Principal } from './auth/principal.js';
 import { KeyStore } from './auth/key-store.js';
@@ -37,27 +37,9 @@ import { healthRoutes } from './http/health.js';
 import { dashboardRoutes } from './http/dashboard.js';
 import { AlertService } from './alerts/service.js';
 import { alertRoutes } from './alerts/http.js';
+import type { EngineDeps } from './engine-deps.js';
 
-/** What every stage's route plugin and service may depend on; passed in, never global. */
-export interface EngineDeps {
-  config: Config;
-  events: EventStore;
-  meta: SqlDb;
-  writer: GroupCommitWriter;
-  collector: Collector;
-  keys: KeyStore;
-  limiter: QueryLimiter;
-  /** new_group / regression, raised by the aggregator after the events are durable. */
-  signals: GroupSignals;
-  /** Per-project redaction rules and flood ceiling. */
-  projectSettings: ProjectSettingsStore;
-  /** Error-group state (open / resolved / ignored, regressions). */
-  errorGroups: ErrorGroups;
-  /** Records an admin action in the audit trail. */
-  recordAdminAction: AdminActionRecorder;
-  /** Called by close(), last registered first: stages stop their timers and loops here. */
-  onClose(fn: () => Promise<void> | void): void;
-}
+export type { EngineDeps } from './engine-deps.js';
 
 export interface Engine extends EngineDeps {
   app: FastifyInstance;

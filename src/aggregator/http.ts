@@ -1,9 +1,10 @@
 // Error groups: GET /monitoring/errors, GET|PATCH /monitoring/errors/:fingerprint.
+import type {} from '../auth/http.js'; // request.principal (the tenant guard's augmentation)
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { toStoredEvent, type FieldError } from '../event.js';
 import { badRequest, HttpError } from '../http/errors.js';
-import type { EngineDeps } from '../engine.js';
+import type { EngineDeps } from '../engine-deps.js';
 import { readFilter } from '../query/http.js';
 import { asInt, asSingle, type EventFilter } from '../query/filters.js';
 import { GROUP_STATES, statusKey, type GroupState, type GroupStatus } from './groups.js';

@@ -13,7 +13,7 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { EngineDeps } from '../engine.js';
+import type { EngineDeps } from '../engine-deps.js';
 import type { AlertRouting } from '../collector/http.js';
 import type { EventRow } from '../event.js';
 import type { GroupSignal } from '../aggregator/signals.js';

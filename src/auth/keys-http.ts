@@ -7,7 +7,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { FieldError } from '../event.js';
 import { badRequest, HttpError } from '../http/errors.js';
-import type { EngineDeps } from '../engine.js';
+import type { EngineDeps } from '../engine-deps.js';
 import { mayAccessProject, SCOPES, type Principal } from './principal.js';
 import type { ApiKey } from './key-store.js';
 

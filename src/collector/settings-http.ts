@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError, badRequest } from '../http/errors.js';
 import { mayAccessProject } from '../auth/principal.js';
-import type { EngineDeps } from '../engine.js';
+import type { EngineDeps } from '../engine-deps.js';
 import { ProjectSettingsSchema, type ProjectSettings } from './project-settings.js';
 
 const PROJECT = /^[A-Za-z0-9_.:-]{1,128}$/;

@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { FieldError } from '../event.js';
 import { badRequest } from '../http/errors.js';
-import type { EngineDeps } from '../engine.js';
+import type { EngineDeps } from '../engine-deps.js';
 import { readFilter } from '../query/http.js';
 import { asInt, asSingle } from '../query/filters.js';
 import { autoInterval } from '../aggregator/queries.js';

@@ -1,4 +1,5 @@
 // Query & Search API: GET /monitoring/logs with every filter, keyset cursors, text search.
+import type {} from '../auth/http.js'; // request.principal (the tenant guard's augmentation)
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { toStoredEvent, type FieldError } from '../event.js';
 import { badRequest, HttpError } from '../http/errors.js';
