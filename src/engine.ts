@@ -34,6 +34,7 @@ import { keysRoutes } from './auth/keys-http.js';
 import { effectiveLimit, RateLimiter } from './auth/rate-limit.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
+import { whoamiRoutes } from './http/whoami.js';
 import { dashboardRoutes } from './http/dashboard.js';
 import { AlertService } from './alerts/service.js';
 import { alertRoutes } from './alerts/http.js';
@@ -139,6 +140,7 @@ export async function createEngine(config: Config): Promise<Engine> {
   await app.register(settingsRoutes, deps);
   await app.register(performanceRoutes, deps);
   await app.register(alertRoutes, { service: alerts });
+  await app.register(whoamiRoutes);
 
   return {
     ...deps,

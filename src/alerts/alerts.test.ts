@@ -362,7 +362,7 @@ describe('event rules', () => {
     expect(JSON.stringify(msg)).toContain(history[0].id);
     expect(msg.blocks[0].text.text).toContain('Failed to send message – token expired');
     const button = msg.blocks.find((b: any) => b.type === 'actions').elements[0];
-    expect(button.url).toBe(`https://monitor.puraify.test/#/alerts?project_id=pf_flood&group_id=${history[0].group_id}`);
+    expect(button.url).toBe(`https://monitor.puraify.test/#/alerts?project=pf_flood&group=${history[0].group_id}`);
   });
 
   it('repeat: at most one per repeat_interval_s while firing, with the count so far', async () => {
@@ -493,7 +493,7 @@ describe('new_group and regression', () => {
     expect(n.title).toContain('New error');
     const fp = n.labels.fingerprint;
     expect(fp).toMatch(/.+/);
-    expect(n.link).toBe(`https://monitor.puraify.test/#/errors/${encodeURIComponent(fp)}?project_id=pf_ng`);
+    expect(n.link).toBe(`https://monitor.puraify.test/#/errors?project=pf_ng&fp=${encodeURIComponent(fp)}`);
     await send([err, err]);
     await settle();
     expect(rx.ok('/ng')).toHaveLength(1);
