@@ -1,4 +1,5 @@
 // Shared pieces: error and empty states, badges, an event's full detail, sparklines, top lists.
+import { useEffect, useState } from 'preact/hooks';
 import type { ComponentChildren } from 'preact';
 import { ApiError, type StoredEvent, type TopValue } from './api';
 import { fmtMs, fmtNum, fmtTime } from './format';
@@ -133,4 +134,22 @@ export function TopList({ title, items, href }: { title: string; items: TopValue
 
 export function Time({ iso, ms = true }: { iso: string | null | undefined; ms?: boolean }) {
   return <time dateTime={iso ?? undefined} title={iso ?? undefined}>{fmtTime(iso, ms)}</time>;
+}
+
+/** A destructive action asks once more in place (no browser dialog): the second click does it. */
+export function ConfirmButton({ label, confirm, onConfirm, name, disabled, title }: { label: string; confirm: string; onConfirm(): void; name: string; disabled?: boolean; title?: string }) {
+  const [asking, setAsking] = useState(false);
+  useEffect(() => {
+    if (!asking) return;
+    const t = setTimeout(() => setAsking(false), 4000);
+    return () => clearTimeout(t);
+  }, [asking]);
+  return asking
+    ? <button type="button" class="danger" onClick={() => { setAsking(false); onConfirm(); }} aria-label={`${confirm}: ${name}`}>{confirm}</button>
+    : <button type="button" disabled={disabled} title={title} onClick={() => setAsking(true)} aria-label={`${label} ${name}`}>{label}</button>;
+}
+
+/** Why a control is disabled, read out with it. */
+export function Denied({ reason }: { reason: string | null }) {
+  return reason ? <span class="muted small denied">{reason}</span> : null;
 }
