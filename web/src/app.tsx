@@ -201,7 +201,7 @@ function useUnread(project: string, epoch: number, enabled: boolean): number | n
 }
 
 /** Parameters that open a pane, per view: Esc removes them. */
-const PANE_PARAMS = ['fp', 'gp', 'sid', 'sp', 'group', 'edit', 'new', 'open'];
+const PANE_PARAMS = ['fp', 'gp', 'sid', 'sp', 'group', 'edit', 'new', 'dup'];
 
 export function App() {
   const route = useRoute();
