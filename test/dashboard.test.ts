@@ -139,6 +139,8 @@ describe.skipIf(!haveChromium)('dashboard', () => {
     await page().mouse.up();
     await poll(() => page().url()).toContain('range=custom');
     await poll(() => page().getByLabel('Range').inputValue()).toBe('custom');
+    // a fixed range has nothing to refresh
+    expect(await page().getByLabel('Auto-refresh').isDisabled()).toBe(true);
     await poll(() => logRows().count()).toBeLessThan(SEEDED);
     await page().getByLabel('Range').selectOption('24h');
     await poll(() => logRows().count()).toBe(SEEDED);

@@ -165,6 +165,7 @@ function RuleEditor({ route, existing, copy, channels, onDone }: { route: Route;
         {WINDOWED.has(d.kind) && d.kind !== 'threshold' && <label>Minimum events <input type="number" min={1} value={d.min_count} onInput={(e) => set('min_count', e.currentTarget.value)} /></label>}
       </div>
       <label>Group by <input value={d.group_by} placeholder="engine, platform, attr.region" onInput={(e) => set('group_by', e.currentTarget.value)} /></label>
+      <PreviewBox body={body} />
       <div class="row-fields">
         <label>Severity <select value={d.severity} onChange={(e) => set('severity', e.currentTarget.value)}>{SEVERITIES.map((s) => <option value={s}>{s}</option>)}</select></label>
         <label>Repeat every (s) <input type="number" min={0} value={d.repeat_interval_s} onInput={(e) => set('repeat_interval_s', e.currentTarget.value)} /></label>
@@ -179,7 +180,6 @@ function RuleEditor({ route, existing, copy, channels, onDone }: { route: Route;
       </fieldset>
       {d.kind !== 'new_group' && d.kind !== 'regression' && <label class="check"><input type="checkbox" checked={d.send_resolved} onChange={(e) => set('send_resolved', e.currentTarget.checked)} /> Send "resolved"</label>}
       <label class="check"><input type="checkbox" checked={d.enabled} onChange={(e) => set('enabled', e.currentTarget.checked)} /> Enabled</label>
-      <PreviewBox body={body} />
       <ErrorBox error={error} what="Not saved" />
       <div class="actions"><button type="submit" class="primary" disabled={busy}>Save rule</button></div>
     </form>
