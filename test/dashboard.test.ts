@@ -38,6 +38,8 @@ function seed(now: number) {
       project_id: BULK, engine: 'execution', platform: 'Stripe', status: 'error', error_type: `Failure${letters(i)}`,
       message: `charge failed ${letters(i)}`, timestamp: now - (i + 1) * 30_000,
     })),
+    // and 110 successes: more log rows than one page
+    ...Array.from({ length: 110 }, (_, i) => ({ project_id: BULK, engine: 'execution', platform: 'Stripe', status: 'success', message: `charge ok ${i}`, timestamp: now - i * 20_000 })),
   ];
 }
 const SEEDED = 17;
@@ -51,7 +53,7 @@ describe.skipIf(!haveChromium)('dashboard', () => {
     [te, w] = await Promise.all([startEngine(), openBrowser()]);
     const r = await call(te.url, 'POST', '/monitoring/logs', { body: seed(Date.now()) });
     expect(r.status).toBe(200);
-    expect(r.body.accepted).toBe(SEEDED + 60);
+    expect(r.body.accepted).toBe(SEEDED + 170);
   });
 
   afterAll(async () => {
@@ -156,6 +158,17 @@ describe.skipIf(!haveChromium)('dashboard', () => {
     expect(r.status).toBe(200);
     await poll(() => page().locator('tr.fresh', { hasText: 'arrived while watching' }).count()).toBe(1);
     await live.click();
+    expectNoProblems(w);
+  });
+
+  it('logs: the next page loads when the end of the table scrolls into view', async () => {
+    await page().getByRole('combobox', { name: 'Project' }).fill(BULK);
+    await page().getByRole('combobox', { name: 'Project' }).press('Enter');
+    await poll(() => logRows().count()).toBe(100);
+    await poll(() => page().locator('figure.chart figcaption').first().textContent()).toContain('170 in range');
+    await page().locator('.sentinel').scrollIntoViewIfNeeded();
+    await poll(() => logRows().count()).toBe(170);
+    await poll(() => page().getByText('End of results').count()).toBe(1);
     expectNoProblems(w);
   });
 

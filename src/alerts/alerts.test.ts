@@ -5,7 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, qs, removeDir, startEngine, type TestEngine } from '../../test/helpers.js';
+import { call, qs, removeDir, startEngine, sleep, until, type TestEngine } from '../../test/helpers.js';
 import { verifySignature } from './channels/index.js';
 
 // ---- receivers ----------------------------------------------------------------------------
@@ -164,19 +164,6 @@ afterAll(async () => {
   await rx?.close();
   await new Promise<void>((r) => (smtp ? smtp.server.close(() => r()) : r()));
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until fn returns a truthy value, or fails with `what` after the deadline. */
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(40);
-  }
-}
 
 /** Lets a few evaluation passes run (for "and nothing else happened" checks). */
 const settle = (ticks = 4) => sleep(TICK_MS * ticks);

@@ -4,25 +4,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, removeDir, startEngine, type TestEngine } from '../../test/helpers.js';
+import { call, removeDir, startEngine, sleep, until, type TestEngine } from '../../test/helpers.js';
 import { simulate, stepFor } from './preview.js';
 
 let t: TestEngine;
 let server: http.Server;
 let base = '';
 const got: { path: string; json: any }[] = [];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 8000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(40);
-  }
-}
-
 beforeAll(async () => {
   server = http.createServer((req, res) => {
     let body = '';

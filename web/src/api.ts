@@ -269,27 +269,9 @@ export interface UiNotification {
 
 export type { Preview, PreviewSeries } from '../../src/alerts/preview.js';
 
-export interface AlertRule {
-  id: string;
-  name: string;
-  project_id: string | null;
-  kind: string;
-  filter: Record<string, string | string[] | boolean>;
-  threshold: number | null;
-  window_s: number;
-  min_count: number | null;
-  baseline_window_s: number | null;
-  group_by: string[];
-  channels: string[];
-  severity: string;
-  repeat_interval_s: number;
-  send_resolved: boolean;
-  enabled: boolean;
-  user_message: string | null;
-  created_at: string;
-  updated_at: string;
-  created_by: string | null;
-}
+import type { Rule } from '../../src/alerts/rules.js';
+/** GET /monitoring/alert-rules: a rule as the API shows it (times as ISO strings). */
+export type AlertRule = Omit<Rule, 'created_at' | 'updated_at'> & { created_at: string; updated_at: string };
 
 export interface AlertChannel {
   id: string;

@@ -166,13 +166,17 @@ function useTheme(): [string, (t: string) => void] {
     }
   });
   useEffect(() => {
-    if (theme === 'system') document.documentElement.removeAttribute('data-theme');
-    else document.documentElement.setAttribute('data-theme', theme);
+    // "system" follows the OS setting, also when it changes while the page is open
+    const media = matchMedia('(prefers-color-scheme: dark)');
+    const apply = () => document.documentElement.setAttribute('data-theme', theme === 'system' ? (media.matches ? 'dark' : 'light') : theme);
+    apply();
+    media.addEventListener('change', apply);
     try {
       localStorage.setItem(THEME_KEY, theme);
     } catch {
       // private mode
     }
+    return () => media.removeEventListener('change', apply);
   }, [theme]);
   return [theme, setTheme];
 }

@@ -153,3 +153,16 @@ export function ConfirmButton({ label, confirm, onConfirm, name, disabled, title
 export function Denied({ reason }: { reason: string | null }) {
   return reason ? <span class="muted small denied">{reason}</span> : null;
 }
+
+/** A form in the side pane: its title, a close button, the fields. */
+export function FormPane({ label, title, onClose, onSubmit, children }: { label: string; title: string; onClose(): void; onSubmit(): void; children: ComponentChildren }) {
+  return (
+    <form class="pane detail-pane form-pane" aria-label={label} onSubmit={(e) => { e.preventDefault(); onSubmit(); }}>
+      <div class="pane-head">
+        <h2>{title}</h2>
+        <button type="button" class="close" aria-label="close" onClick={onClose}>×</button>
+      </div>
+      {children}
+    </form>
+  );
+}

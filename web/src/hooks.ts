@@ -36,3 +36,25 @@ export function useApi<T>(fn: ((signal: AbortSignal) => Promise<T>) | null, deps
   const stale = state.key !== key;
   return { data: stale ? undefined : state.data, error: stale ? undefined : state.error, loading: stale ? !!fn : state.loading, reload };
 }
+
+export interface Action {
+  busy: boolean;
+  error: unknown;
+  /** Runs fn (a save, a delete…), then `after` when it succeeded; its error is kept for display. */
+  run(fn: () => Promise<unknown>, after?: () => void): Promise<void>;
+}
+
+export function useAction(): Action {
+  const [state, setState] = useState<{ busy: boolean; error: unknown }>({ busy: false, error: null });
+  const run = useCallback(async (fn: () => Promise<unknown>, after?: () => void) => {
+    setState({ busy: true, error: null });
+    try {
+      await fn();
+      setState({ busy: false, error: null });
+      after?.();
+    } catch (e) {
+      setState({ busy: false, error: e });
+    }
+  }, []);
+  return { ...state, run };
+}

@@ -3,8 +3,8 @@
 import { useState } from 'preact/hooks';
 import { api, type AlertChannel } from '../api';
 import { adminDenied, type ViewProps } from '../common';
-import { Badge, ConfirmButton, Empty, ErrorBox, Loading, Time } from '../components';
-import { useApi } from '../hooks';
+import { Badge, ConfirmButton, Empty, ErrorBox, FormPane, Loading, Time } from '../components';
+import { useAction, useApi } from '../hooks';
 import { update, type Route } from '../router';
 
 export const CHANNEL_TYPES = [['slack', 'Slack'], ['email', 'E-mail'], ['webhook', 'Webhook'], ['feedback_loop', 'Feedback Loop engine'], ['ui', 'In-app']] as const;
@@ -55,34 +55,20 @@ function ChannelForm({ route, existing, onDone }: { route: Route; existing?: Ale
   const [isDefault, setDefault] = useState(existing?.default ?? false);
   const [values, setValues] = useState<Record<string, string>>(() => Object.fromEntries((FIELDS[existing?.type ?? 'webhook'] ?? []).map((f) => [f.key, toText(f, existing?.config[f.key])])));
   const [bools, setBools] = useState<Record<string, boolean>>(() => ({ secure: existing?.config.secure === true }));
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const save = useAction();
   const project = existing ? existing.project_id : route.params.get('project') || null;
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
+  const submit = () => {
     const config: Record<string, unknown> = {};
     for (const f of FIELDS[type] ?? []) {
       const v = f.kind === 'bool' ? (bools[f.key] ? true : undefined) : fromText(f, values[f.key] ?? '');
       if (v !== undefined) config[f.key] = v;
     }
-    try {
-      if (existing) await api(`/monitoring/channels/${encodeURIComponent(existing.id)}`, {}, { method: 'PUT', body: { name, type, config, default: isDefault } });
-      else await api('/monitoring/channels', {}, { method: 'POST', body: { name, type, config, default: isDefault, ...(project ? { project_id: project } : {}) } });
-      onDone();
-    } catch (x) {
-      setError(x);
-    } finally {
-      setBusy(false);
-    }
+    void save.run(() => (existing
+      ? api(`/monitoring/channels/${encodeURIComponent(existing.id)}`, {}, { method: 'PUT', body: { name, type, config, default: isDefault } })
+      : api('/monitoring/channels', {}, { method: 'POST', body: { name, type, config, default: isDefault, ...(project ? { project_id: project } : {}) } })), onDone);
   };
   return (
-    <form class="pane detail-pane form-pane" aria-label={existing ? 'edit channel' : 'new channel'} onSubmit={submit}>
-      <div class="pane-head">
-        <h2>{existing ? `Edit channel ${existing.name}` : 'New channel'}</h2>
-        <button type="button" class="close" aria-label="close" onClick={onDone}>×</button>
-      </div>
+    <FormPane label={existing ? 'edit channel' : 'new channel'} title={existing ? `Edit channel ${existing.name}` : 'New channel'} onClose={onDone} onSubmit={submit}>
       <p class="muted small">{project ? `For project ${project}.` : 'For every project (pick a project above to make one for it).'}</p>
       <label>Name <input required value={name} onInput={(e) => setName(e.currentTarget.value)} /></label>
       <label>Type
@@ -103,9 +89,9 @@ function ChannelForm({ route, existing, onDone }: { route: Route; existing?: Ale
       {type === 'ui' && <p class="muted">In-app notifications appear under Alerts; nothing to set.</p>}
       <label class="check"><input type="checkbox" checked={isDefault} onChange={(e) => setDefault(e.currentTarget.checked)} /> Default: also receives engine-raised alerts no rule matched</label>
       {existing && <p class="muted small">Secrets show masked; leave them as they are to keep them.</p>}
-      <ErrorBox error={error} what="Not saved" />
-      <div class="actions"><button type="submit" class="primary" disabled={busy}>{existing ? 'Save channel' : 'Create channel'}</button></div>
-    </form>
+      <ErrorBox error={save.error} what="Not saved" />
+      <div class="actions"><button type="submit" class="primary" disabled={save.busy}>{existing ? 'Save channel' : 'Create channel'}</button></div>
+    </FormPane>
   );
 }
 
@@ -114,29 +100,20 @@ export function ChannelsView({ route, epoch, me }: ViewProps) {
   const denied = adminDenied(me);
   const list = useApi(denied ? null : (signal) => api<{ channels: AlertChannel[] }>('/monitoring/channels', { project_id: project }, { signal }), [project, epoch]);
   const [note, setNote] = useState<{ id: string; text: string; ok: boolean } | null>(null);
-  const [err, setErr] = useState<unknown>(null);
+  const action = useAction();
   const editId = route.params.get('edit');
   const creating = route.params.get('new') === '1';
   const editing = editId ? list.data?.channels.find((c) => c.id === editId) : undefined;
   const close = () => { update(route, { edit: undefined, new: undefined }); list.reload(); };
 
-  const test = async (c: AlertChannel) => {
+  const test = (c: AlertChannel) => {
     setNote(null);
-    try {
+    return action.run(async () => {
       const r = await api<{ ok: boolean; status?: number | null; error?: string }>(`/monitoring/channels/${encodeURIComponent(c.id)}/test`, {}, { method: 'POST', body: {} });
       setNote({ id: c.id, ok: r.ok, text: r.ok ? `Test message sent to ${c.name}${r.status ? ` (HTTP ${r.status})` : ''}.` : `Test to ${c.name} failed: ${r.error ?? 'no answer'}` });
-    } catch (e) {
-      setErr(e);
-    }
+    });
   };
-  const remove = async (c: AlertChannel) => {
-    try {
-      await api(`/monitoring/channels/${encodeURIComponent(c.id)}`, {}, { method: 'DELETE' });
-      list.reload();
-    } catch (e) {
-      setErr(e);
-    }
-  };
+  const remove = (c: AlertChannel) => action.run(() => api(`/monitoring/channels/${encodeURIComponent(c.id)}`, {}, { method: 'DELETE' }), list.reload);
 
   return (
     <section class={`view split-view${creating || editing ? ' with-detail' : ''}`} aria-labelledby="channels-h">
@@ -149,7 +126,7 @@ export function ChannelsView({ route, epoch, me }: ViewProps) {
         </div>
         {denied && <div class="notice">Channels need the admin scope: {denied}.</div>}
         <ErrorBox error={list.error} />
-        <ErrorBox error={err} />
+        <ErrorBox error={action.error} />
         {note && <div class={`notice${note.ok ? '' : ' error'}`} role="status">{note.text}</div>}
         {list.data && list.data.channels.length === 0 && <Empty>No channels yet. Create one, then use it in a rule.</Empty>}
         {list.data && list.data.channels.length > 0 && (

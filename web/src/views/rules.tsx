@@ -5,9 +5,9 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, type AlertChannel, type AlertRule, type Preview } from '../api';
 import { Chart } from '../chart';
 import { adminDenied, type ViewProps } from '../common';
-import { Badge, ConfirmButton, Empty, ErrorBox, Loading, Time } from '../components';
+import { Badge, ConfirmButton, Empty, ErrorBox, FormPane, Loading, Time } from '../components';
 import { fmtNum } from '../format';
-import { useApi } from '../hooks';
+import { useAction, useApi } from '../hooks';
 import { update, type Route } from '../router';
 
 const KINDS = [
@@ -128,31 +128,15 @@ function PreviewBox({ body }: { body: Record<string, unknown> }) {
 
 function RuleEditor({ route, existing, copy, channels, onDone }: { route: Route; existing?: AlertRule; copy: boolean; channels: AlertChannel[]; onDone(): void }) {
   const [d, setD] = useState(() => draftOf(existing, route.params.get('project') ?? '', copy));
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const save = useAction();
   const set = <K extends keyof Draft>(k: K, v: Draft[K]) => setD({ ...d, [k]: v });
   const body = bodyOf(d);
   const usable = channels.filter((c) => c.project_id === null || c.project_id === (d.project_id || null));
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      if (existing && !copy) await api(`/monitoring/alert-rules/${encodeURIComponent(existing.id)}`, {}, { method: 'PUT', body });
-      else await api('/monitoring/alert-rules', {}, { method: 'POST', body });
-      onDone();
-    } catch (x) {
-      setError(x);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const submit = () => save.run(() => (existing && !copy
+    ? api(`/monitoring/alert-rules/${encodeURIComponent(existing.id)}`, {}, { method: 'PUT', body })
+    : api('/monitoring/alert-rules', {}, { method: 'POST', body })), onDone);
   return (
-    <form class="pane detail-pane form-pane" aria-label="rule editor" onSubmit={submit}>
-      <div class="pane-head">
-        <h2>{existing && !copy ? `Edit rule ${existing.name}` : 'New rule'}</h2>
-        <button type="button" class="close" aria-label="close" onClick={onDone}>×</button>
-      </div>
+    <FormPane label="rule editor" title={existing && !copy ? `Edit rule ${existing.name}` : 'New rule'} onClose={onDone} onSubmit={submit}>
       <label>Name <input required value={d.name} onInput={(e) => set('name', e.currentTarget.value)} /></label>
       <label>Project <input value={d.project_id} disabled={!!existing && !copy} placeholder="every project" onInput={(e) => set('project_id', e.currentTarget.value)} /></label>
       <label>Kind
@@ -180,9 +164,9 @@ function RuleEditor({ route, existing, copy, channels, onDone }: { route: Route;
       </fieldset>
       {d.kind !== 'new_group' && d.kind !== 'regression' && <label class="check"><input type="checkbox" checked={d.send_resolved} onChange={(e) => set('send_resolved', e.currentTarget.checked)} /> Send "resolved"</label>}
       <label class="check"><input type="checkbox" checked={d.enabled} onChange={(e) => set('enabled', e.currentTarget.checked)} /> Enabled</label>
-      <ErrorBox error={error} what="Not saved" />
-      <div class="actions"><button type="submit" class="primary" disabled={busy}>Save rule</button></div>
-    </form>
+      <ErrorBox error={save.error} what="Not saved" />
+      <div class="actions"><button type="submit" class="primary" disabled={save.busy}>Save rule</button></div>
+    </FormPane>
   );
 }
 
@@ -191,22 +175,17 @@ export function RulesView({ route, epoch, me }: ViewProps) {
   const denied = adminDenied(me);
   const rules = useApi(denied ? null : (signal) => api<{ rules: AlertRule[] }>('/monitoring/alert-rules', { project_id: project }, { signal }), [project, epoch]);
   const channels = useApi(denied ? null : (signal) => api<{ channels: AlertChannel[] }>('/monitoring/channels', { project_id: project }, { signal }), [project, epoch]);
-  const [err, setErr] = useState<unknown>(null);
+  const action = useAction();
+  // the switch shows what was asked at once, until the list comes back from the engine
+  const [asked, setAsked] = useState<Record<string, boolean>>({});
+  useEffect(() => setAsked({}), [rules.data]);
   const editId = route.params.get('edit');
   const dupId = route.params.get('dup');
   const creating = route.params.get('new') === '1';
   const existing = rules.data?.rules.find((r) => r.id === (editId ?? dupId));
   const open = creating || !!existing;
   const close = () => { update(route, { edit: undefined, new: undefined, dup: undefined }); rules.reload(); };
-  const act = async (fn: () => Promise<unknown>) => {
-    setErr(null);
-    try {
-      await fn();
-      rules.reload();
-    } catch (e) {
-      setErr(e);
-    }
-  };
+  const act = (fn: () => Promise<unknown>) => action.run(fn, rules.reload);
   const chName = (id: string) => channels.data?.channels.find((c) => c.id === id)?.name ?? id;
 
   return (
@@ -220,7 +199,7 @@ export function RulesView({ route, epoch, me }: ViewProps) {
         </div>
         {denied && <div class="notice">Rules need the admin scope: {denied}.</div>}
         <ErrorBox error={rules.error} />
-        <ErrorBox error={err} />
+        <ErrorBox error={action.error} />
         {rules.data && rules.data.rules.length === 0 && <Empty>No alert rules{project ? ` for ${project}` : ''}. Create one: the editor shows what it would have fired over the last day.</Empty>}
         {rules.data && rules.data.rules.length > 0 && (
           <div class="table-wrap">
@@ -234,8 +213,8 @@ export function RulesView({ route, epoch, me }: ViewProps) {
                     <td>{r.project_id ?? <span class="muted">all</span>}</td>
                     <td class="small">{r.channels.map(chName).join(', ') || <span class="muted">none</span>}</td>
                     <td>
-                      <label class="switch"><input type="checkbox" role="switch" checked={r.enabled} aria-label={`Enabled: ${r.name}`}
-                        onChange={(e) => { const enabled = e.currentTarget.checked; void act(() => api(`/monitoring/alert-rules/${encodeURIComponent(r.id)}`, {}, { method: 'PATCH', body: { enabled } })); }} /> {r.enabled ? 'on' : 'off'}</label>
+                      <label class="switch"><input type="checkbox" role="switch" checked={asked[r.id] ?? r.enabled} aria-label={`Enabled: ${r.name}`}
+                        onChange={(e) => { const enabled = e.currentTarget.checked; setAsked({ ...asked, [r.id]: enabled }); void act(() => api(`/monitoring/alert-rules/${encodeURIComponent(r.id)}`, {}, { method: 'PATCH', body: { enabled } })); }} /> {(asked[r.id] ?? r.enabled) ? 'on' : 'off'}</label>
                     </td>
                     <td class="nowrap"><Time iso={r.updated_at} ms={false} /></td>
                     <td class="nowrap actions">

@@ -3,10 +3,10 @@
 import { useState } from 'preact/hooks';
 import { api, type AlertSilence } from '../api';
 import { adminDenied, type ViewProps } from '../common';
-import { Badge, ConfirmButton, Empty, ErrorBox, Loading, Time } from '../components';
+import { Badge, ConfirmButton, Empty, ErrorBox, FormPane, Loading, Time } from '../components';
 import { toLocalInput } from '../format';
 import { update, type Route } from '../router';
-import { useApi } from '../hooks';
+import { useAction, useApi } from '../hooks';
 
 /** Facts a silence can match (src/alerts/silences.ts SILENCE_FIELDS). */
 export const SILENCE_FIELDS = ['project_id', 'rule_id', 'engine', 'platform', 'action', 'fingerprint', 'error_type', 'event_type', 'flow_id', 'severity'] as const;
@@ -29,31 +29,16 @@ function SilenceForm({ route, onDone }: { route: Route; onDone(): void }) {
   const [duration, setDuration] = useState('1h');
   const [until, setUntil] = useState(toLocalInput(Date.now() + 3600_000));
   const [comment, setComment] = useState('');
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
+  const save = useAction();
+  const submit = () => {
     const d = DURATIONS.find(([k]) => k === duration)!;
     const ends = d[0] === 'custom' ? new Date(until).getTime() : Date.now() + d[2];
     const matchers = Object.fromEntries(rows.filter(([k, v]) => k && v.trim()).map(([k, v]) => [k, v.trim()]));
     const project = matchers.project_id || route.params.get('project') || undefined;
-    setBusy(true);
-    setError(null);
-    try {
-      await api('/monitoring/silences', {}, { method: 'POST', body: { matchers, ends_at: new Date(ends).toISOString(), comment, ...(project ? { project_id: project } : {}) } });
-      onDone();
-    } catch (x) {
-      setError(x);
-    } finally {
-      setBusy(false);
-    }
+    void save.run(() => api('/monitoring/silences', {}, { method: 'POST', body: { matchers, ends_at: new Date(ends).toISOString(), comment, ...(project ? { project_id: project } : {}) } }), onDone);
   };
   return (
-    <form class="pane detail-pane form-pane" aria-label="new silence" onSubmit={submit}>
-      <div class="pane-head">
-        <h2>New silence</h2>
-        <button type="button" class="close" aria-label="close" onClick={onDone}>×</button>
-      </div>
+    <FormPane label="new silence" title="New silence" onClose={onDone} onSubmit={submit}>
       <p class="muted small">Alerts whose group matches every matcher are recorded as silenced and not sent until the silence ends.</p>
       <fieldset>
         <legend>Matchers</legend>
@@ -75,9 +60,9 @@ function SilenceForm({ route, onDone }: { route: Route; onDone(): void }) {
         {duration === 'custom' && <label>Until <input type="datetime-local" value={until} onInput={(e) => setUntil(e.currentTarget.value)} required /></label>}
       </div>
       <label>Comment <input value={comment} placeholder="why, and who is on it" onInput={(e) => setComment(e.currentTarget.value)} /></label>
-      <ErrorBox error={error} what="Not created" />
-      <div class="actions"><button type="submit" class="primary" disabled={busy}>Create silence</button></div>
-    </form>
+      <ErrorBox error={save.error} what="Not created" />
+      <div class="actions"><button type="submit" class="primary" disabled={save.busy}>Create silence</button></div>
+    </FormPane>
   );
 }
 
@@ -86,7 +71,7 @@ export function SilencesView({ route, epoch, me }: ViewProps) {
   const denied = adminDenied(me);
   const showAll = route.params.get('all') === '1';
   const list = useApi(denied ? null : (signal) => api<{ silences: AlertSilence[] }>('/monitoring/silences', { project_id: project, active: showAll ? undefined : 'true' }, { signal }), [project, showAll, epoch]);
-  const [err, setErr] = useState<unknown>(null);
+  const action = useAction();
   const creating = route.params.get('new') === '1' && !denied;
   const close = () => {
     const drop: Record<string, undefined> = { new: undefined };
@@ -94,15 +79,7 @@ export function SilencesView({ route, epoch, me }: ViewProps) {
     update(route, drop);
     list.reload();
   };
-  const expire = async (s: AlertSilence) => {
-    setErr(null);
-    try {
-      await api(`/monitoring/silences/${encodeURIComponent(s.id)}`, {}, { method: 'DELETE' });
-      list.reload();
-    } catch (e) {
-      setErr(e);
-    }
-  };
+  const expire = (s: AlertSilence) => action.run(() => api(`/monitoring/silences/${encodeURIComponent(s.id)}`, {}, { method: 'DELETE' }), list.reload);
   return (
     <section class={`view split-view${creating ? ' with-detail' : ''}`} aria-labelledby="silences-h">
       <div class="pane list-pane">
@@ -115,7 +92,7 @@ export function SilencesView({ route, epoch, me }: ViewProps) {
         </div>
         {denied && <div class="notice">Silences need the admin scope: {denied}.</div>}
         <ErrorBox error={list.error} />
-        <ErrorBox error={err} />
+        <ErrorBox error={action.error} />
         {list.data && list.data.silences.length === 0 && <Empty>No {showAll ? '' : 'active '}silences.</Empty>}
         {list.data && list.data.silences.length > 0 && (
           <div class="table-wrap">
