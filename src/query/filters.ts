@@ -63,7 +63,8 @@ export function whereClause(f: EventFilter, bag: ParamBag): string {
       ? `${field} = ${bag.add(values[0], 'String')}`
       : `${field} IN ${bag.add(values, 'Array(String)')}`);
   }
-  const keyed = NARROWING.find((k) => (f.eq[k]?.length ?? 0) > 0);
+  // event_keys holds no empty values (see schema.ts): `user_id:""` must scan
+  const keyed = NARROWING.find((k) => (f.eq[k]?.length ?? 0) > 0 && !f.eq[k]!.includes(''));
   if (keyed) {
     const projects = f.projects ? ` AND project_id IN ${bag.add([...f.projects], 'Array(String)')}` : '';
     const time = (f.from !== undefined ? ` AND timestamp >= ${bag.add(f.from, 'Int64')}` : '') +
