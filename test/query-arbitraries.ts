@@ -104,6 +104,8 @@ export function printQuery(n: QueryNode, style = 0): string {
         const f = (n.items[0] as { field: FieldRef }).field;
         return `${fieldName(f)}:(${n.items.map((x) => printValue((x as { pattern: Pattern }).pattern)).join(' OR ')})`;
       }
+      // words and phrases glued with | are one term of alternatives
+      if (alt(1) && alt(2) && n.items.every((x) => x.kind === 'text')) return `(${n.items.map((x) => printQuery(x, style)).join('|')})`;
       return `(${n.items.map((x) => printQuery(x, style)).join(alt(1) ? ' | ' : ' OR ')})`;
     }
     case 'not':

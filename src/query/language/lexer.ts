@@ -1,6 +1,7 @@
 // The query language's tokens. Context matters in one place only: right after `field:` comes a
-// value, where `[a TO b]` is a range, `>`/`<` a comparison and `|` separates alternatives, and
-// where `:` and `=` are ordinary characters (`url:http://x`). Everywhere else `|` is OR.
+// value, where `[a TO b]` is a range and `>`/`<` a comparison, and where `:` and `=` are ordinary
+// characters (`url:http://x`). `|` glued between two terms (`Notion|Stripe`) makes one term of
+// alternatives; with a space on either side it is OR.
 import { isKnownFieldName } from './ast.js';
 import { QuerySyntaxError } from './errors.js';
 
@@ -99,6 +100,9 @@ export function lex(src: string): Token[] {
     return { t: 'range', lo, hi, loInclusive, hiInclusive, pos: start };
   };
 
+  /** `|` glued to a term on both sides (`Notion|Stripe`): alternatives of one term, not a loose OR. */
+  const pipeAt = (at: number): boolean => src[at] === '|' && at + 1 < n && src[at + 1] !== '|' && !SPACE.test(src[at + 1]) && src[at + 1] !== ')';
+
   while (i < n) {
     const c = src[i];
     if (valueNext) {
@@ -125,7 +129,7 @@ export function lex(src: string): Token[] {
         out.push(c === '"' ? phrase() : word());
       }
       // `a|b` right after a value: another value of the same field
-      if (src[i] === '|' && src[i + 1] !== '|' && i + 1 < n && !SPACE.test(src[i + 1])) {
+      if (pipeAt(i)) {
         out.push({ t: 'pipe', pos: i++ });
         valueNext = true;
       }
@@ -150,6 +154,7 @@ export function lex(src: string): Token[] {
     }
     if (c === '"') {
       out.push(phrase());
+      if (pipeAt(i)) out.push({ t: 'pipe', pos: i++ });
       continue;
     }
     if ((c === '-' || c === '!') && i + 1 < n && !SPACE.test(src[i + 1]) && src[i + 1] !== ')' && src[i + 1] !== '|') {
@@ -174,6 +179,7 @@ export function lex(src: string): Token[] {
       continue;
     }
     out.push(word());
+    if (pipeAt(i)) out.push({ t: 'pipe', pos: i++ });
   }
   if (valueNext) throw new QuerySyntaxError('expected a value right after the field (use "" for an empty value)', src, i);
   out.push({ t: 'eof', pos: n });

@@ -46,9 +46,11 @@ describe('the issue\'s examples', () => {
     expect(p('platform=Slack AND timeout')).toBe('AND(platform="Slack", text(timeout))');
     expect(p('platform=Slack AND timeout')).toBe(p('platform:Slack timeout'));
   });
-  it('Notion|Stripe: | is OR; after a field it separates values of that field', () => {
+  it('Notion|Stripe: | is OR; glued between terms it binds them into one term; after a field, values of that field', () => {
     expect(p('Notion|Stripe')).toBe('OR(text(Notion), text(Stripe))');
     expect(p('Notion | Stripe')).toBe(p('Notion OR Stripe'));
+    expect(p('timeout Notion|"rate limit"|Stripe')).toBe('AND(text(timeout), OR(text(Notion), text(rate limit), text(Stripe)))');
+    expect(p('timeout Notion | Stripe')).toBe('OR(AND(text(timeout), text(Notion)), text(Stripe))');
     expect(p('platform:Notion|Stripe')).toBe('OR(platform="Notion", platform="Stripe")');
     expect(p('platform:Notion|Stripe')).toBe(p('platform:(Notion OR Stripe)'));
   });

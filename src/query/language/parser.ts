@@ -116,8 +116,7 @@ class Parser {
         return this.group(ctx, t.pos);
       case 'word':
       case 'phrase':
-        this.count(t.pos);
-        return ctx.field ? this.value(ctx.field, t) : { kind: 'text', pattern: patternOf(t), column: this.col(t.pos) };
+        return this.alternatives(t, (w) => (ctx.field ? this.value(ctx.field, w) : { kind: 'text', pattern: patternOf(w), column: this.col(w.pos) }));
       case 'field':
         if (ctx.field) this.fail(`a field inside ${fieldLabel(ctx.field)}:( … ): only values go there`, t.pos);
         return this.fieldTerm(t, ctx);
@@ -175,20 +174,26 @@ class Parser {
     } else if (v.t === 'range') {
       node = this.range(field, v, column);
     } else if (v.t === 'word' || v.t === 'phrase') {
-      node = this.value(field, v);
-      const alternatives = [node];
-      while (this.peek().t === 'pipe') {
-        this.next();
-        const w = this.next();
-        if (w.t !== 'word' && w.t !== 'phrase') this.fail('expected another value after |', w.pos);
-        this.count(w.pos);
-        alternatives.push(this.value(field, w));
-      }
-      if (alternatives.length > 1) node = { kind: 'or', items: alternatives, column };
+      this.terms--; // the field term counted already
+      node = this.alternatives(v, (w) => this.value(field, w));
     } else {
       return this.fail('expected a value after the field', v.pos);
     }
     return t.negate ? { kind: 'not', item: node, column } : node;
+  }
+
+  /** A word or phrase and any `|`-glued alternatives after it (`a|b|c`): one term. */
+  private alternatives(first: Extract<Token, { t: 'word' | 'phrase' }>, make: (t: Extract<Token, { t: 'word' | 'phrase' }>) => QueryNode): QueryNode {
+    this.count(first.pos);
+    const items = [make(first)];
+    while (this.peek().t === 'pipe') {
+      this.next();
+      const w = this.next();
+      if (w.t !== 'word' && w.t !== 'phrase') return this.fail('expected another value after |', w.pos);
+      this.count(w.pos);
+      items.push(make(w));
+    }
+    return items.length === 1 ? items[0] : { kind: 'or', items, column: this.col(first.pos) };
   }
 
   private resolve(typed: string, pos: number): FieldRef {
