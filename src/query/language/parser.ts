@@ -65,10 +65,9 @@ class Parser {
     const first = this.peek();
     const items = [this.and(ctx)];
     while (this.peek().t === 'or') {
-      const op = this.next();
+      this.next();
       if (!this.startsTerm(this.peek())) this.fail('expected a term after OR', this.peek().pos);
       items.push(this.and(ctx));
-      void op;
     }
     return items.length === 1 ? items[0] : { kind: 'or', items, column: this.col(first.pos) };
   }
