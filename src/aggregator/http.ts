@@ -87,7 +87,10 @@ export async function errorRoutes(app: FastifyInstance, opts: ErrorRouteOptions)
           ? { keep: false, keys: notOpen.map((s) => groupKey(s.project_id, s.fingerprint)) }
           : { keep: true, keys: notOpen.filter((s) => s.state === state).map((s) => groupKey(s.project_id, s.fingerprint)) };
       }
-      const [picked, total] = await Promise.all([listGroups(events, f, sort, limit, { offset, keys }), countGroups(events, f, keys)]);
+      const picked = await listGroups(events, f, sort, limit, { offset, keys });
+      // a page that is not full (and not past the end) is the last one: no second aggregation for the total
+      const last = picked.length < limit && (offset === 0 || picked.length > 0);
+      const total = last ? offset + picked.length : await countGroups(events, f, keys);
       const fps = picked.map((r) => r.fingerprint);
       const projects = [...new Set(picked.map((r) => r.project_id))];
       const [totals, trends, statuses] = await Promise.all([

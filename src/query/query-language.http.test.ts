@@ -148,6 +148,8 @@ describe('GET /monitoring/errors: search, sort, paging with a total', () => {
       offset = page.next_offset;
     }
     expect(pages).toEqual(['E6', 'E5', 'E4', 'E3', 'E2', 'E1', 'E0']);
+    expect(await groups({ limit: 3, offset: 10 })).toMatchObject({ total: 7, offset: 10, next_offset: null, groups: [] });
+    expect(await groups({ limit: 7 })).toMatchObject({ total: 7, next_offset: null });
   });
   it('searches with the query language and sorts', async () => {
     const slack = await groups({ query: 'platform:Slack', sort: 'first_seen' });
