@@ -77,7 +77,7 @@ describe('SQL and in-memory evaluation of one AST agree', () => {
           expect(res.filter((r) => Number(r[`m${i}`]) === 1).map(key).sort(), texts[i]).toEqual(inMemory);
         });
       }),
-      { numRuns: Number(process.env.QUERY_PROPERTY_RUNS ?? 150) },
+      { numRuns: Number(process.env.QUERY_PROPERTY_RUNS ?? 100) },
     );
   });
 
