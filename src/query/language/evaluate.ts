@@ -54,8 +54,10 @@ export function containsTest(pattern: Pattern): (s: string) => boolean {
     const needle = lowered[0];
     return (s) => s.toLowerCase().includes(needle);
   }
-  const re = new RegExp(lowered.map(escapeRegExp).join('[\\s\\S]*'));
-  return (s) => re.test(s.toLowerCase());
+  return (s) => {
+    const l = s.toLowerCase();
+    return segmentsIn(lowered, l, 0, l.length);
+  };
 }
 
 function exactTest(pattern: Pattern): (s: string) => boolean {
@@ -63,8 +65,27 @@ function exactTest(pattern: Pattern): (s: string) => boolean {
     const v = literal(pattern);
     return (s) => s === v;
   }
-  const re = new RegExp(`^${pattern.map(escapeRegExp).join('[\\s\\S]*')}$`);
-  return (s) => re.test(s);
+  const first = pattern[0];
+  const last = pattern[pattern.length - 1];
+  const middle = pattern.slice(1, -1);
+  return (s) => s.length >= first.length + last.length && s.startsWith(first) && s.endsWith(last)
+    && segmentsIn(middle, s, first.length, s.length - last.length);
+}
+
+/**
+ * Do the segments occur in order, without overlapping, inside s[from, to)? Taking the leftmost
+ * place of each is always right when the only wildcard is `*`, so this is a few indexOf calls:
+ * linear, where a regex with many `.*` can backtrack for ages on a long message.
+ */
+function segmentsIn(segments: readonly string[], s: string, from: number, to: number): boolean {
+  let at = from;
+  for (const seg of segments) {
+    if (seg === '') continue;
+    const i = s.indexOf(seg, at);
+    if (i < 0 || i + seg.length > to) return false;
+    at = i + seg.length;
+  }
+  return true;
 }
 
 function attrValue(row: EventRow, key: string): string | undefined {
@@ -113,8 +134,4 @@ function hasPredicate(field: FieldRef): RowPredicate {
   const name = field.name;
   if (field.type === 'number') return (r) => r[name] !== null && r[name] !== undefined;
   return (r) => r[name] !== '' && r[name] !== undefined && r[name] !== null;
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }

@@ -212,6 +212,15 @@ describe('evaluate', () => {
     no('attr.region:>1');
     no('attr.missing:>1');
   });
+  it('wildcards match in linear time: many stars on a long message do not backtrack', () => {
+    const long: EventRow = { ...row, message: 'a'.repeat(60_000), user_id: 'a'.repeat(60_000) };
+    const stars = `${'a*'.repeat(30)}b`;
+    expect(evaluate(parseQuery(stars)!, long)).toBe(false);
+    expect(evaluate(parseQuery(`user_id:${stars}`)!, long)).toBe(false);
+    expect(evaluate(parseQuery(`user_id:${'a*'.repeat(30)}a`)!, long)).toBe(true);
+    expect(evaluate(parseQuery('user_id:ab*ba')!, { ...row, user_id: 'aba' })).toBe(false); // prefix and suffix may not overlap
+    expect(evaluate(parseQuery('user_id:ab*ba')!, { ...row, user_id: 'abba' })).toBe(true);
+  });
   it('has:', () => {
     yes('has:duration_ms has:attr.region has:user_id');
     no('has:stack');
