@@ -86,3 +86,28 @@ export const NUMERIC_ATTR = new RegExp(NUMERIC_ATTR_RE);
 export function isKnownFieldName(name: string): boolean {
   return name === 'has' || name.startsWith('attr.') || Object.hasOwn(FIELD_KINDS, name) || Object.hasOwn(FIELD_ALIASES, name);
 }
+
+/** The known field closest to a mistyped one (at most 2 edits away), for "did you mean". */
+export function closestField(name: string): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const f of [...Object.keys(FIELD_KINDS), ...Object.keys(FIELD_ALIASES)]) {
+    const d = editDistance(name.toLowerCase(), f, bestD);
+    if (d < bestD) {
+      best = f;
+      bestD = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string, max: number): number {
+  if (Math.abs(a.length - b.length) >= max) return max;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}

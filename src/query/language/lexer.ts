@@ -2,7 +2,7 @@
 // value, where `[a TO b]` is a range and `>`/`<` a comparison, and where `:` and `=` are ordinary
 // characters (`url:http://x`). `|` glued between two terms (`Notion|Stripe`) makes one term of
 // alternatives; with a space on either side it is OR.
-import { isKnownFieldName } from './ast.js';
+import { closestField, isKnownFieldName } from './ast.js';
 import { QuerySyntaxError } from './errors.js';
 
 export type Token =
@@ -170,7 +170,8 @@ export function lex(src: string): Token[] {
     const f = FIELD.exec(src.slice(i, i + 300));
     if (f) {
       if (!isKnownFieldName(f[1])) {
-        throw new QuerySyntaxError(`unknown field ${f[1]}: use attr.${f[1]} for an attribute, or quote text that contains "${f[2]}"`, src, i);
+        const near = closestField(f[1]);
+        throw new QuerySyntaxError(`unknown field ${f[1]}${near ? ` (did you mean ${near}?)` : ''}: use attr.${f[1]} for an attribute, or quote text that contains "${f[2]}"`, src, i);
       }
       out.push({ t: 'field', name: f[1], negate: f[2] === '!=', pos: i });
       i += f[0].length;

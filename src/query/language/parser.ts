@@ -2,7 +2,7 @@
 // terms), NOT / `-` / `!`. Inside `field:( … )` every bare value is a value of that field.
 import { parseTime } from '../../event.js';
 import {
-  FIELD_ALIASES, FIELD_KINDS, fieldLabel, isWildcard, literal,
+  closestField, FIELD_ALIASES, FIELD_KINDS, fieldLabel, isWildcard, literal,
   type CompareOp, type FieldRef, type Pattern, type QueryNode,
 } from './ast.js';
 import { columnOf, QuerySyntaxError } from './errors.js';
@@ -152,7 +152,8 @@ class Parser {
       if (v.t !== 'word' || isWildcard(v.segments)) this.fail('has: takes a field name, e.g. has:stack or has:attr.region', v.pos);
       const name = literal(v.segments);
       if (!(name.startsWith('attr.') || Object.hasOwn(FIELD_KINDS, name) || Object.hasOwn(FIELD_ALIASES, name))) {
-        this.fail(`unknown field ${name}`, v.pos);
+        const near = closestField(name);
+        this.fail(`unknown field ${name}${near ? ` (did you mean ${near}?)` : ''}`, v.pos);
       }
       const field = this.resolve(name, v.pos);
       if (field.kind === 'column' && (field.type === 'time' || field.type === 'flag')) {
