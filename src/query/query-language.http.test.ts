@@ -87,6 +87,17 @@ describe('GET /monitoring/logs?query=', () => {
   });
 });
 
+describe('the other read routes take query= too', () => {
+  it('performance and timeseries', async () => {
+    const perf = await call(t.url, 'GET', `/monitoring/performance?${qs({ project_id: 'pq_a', group_by: 'platform', from: T0 - 1000, query: 'duration_ms:>100 -status:timeout' })}`);
+    expect(perf.status, JSON.stringify(perf.body)).toBe(200);
+    expect(perf.body.groups.map((g: { group: { platform: string }; count: number }) => [g.group.platform, g.count]).sort())
+      .toEqual([['Notion', 1], ['Slack', 1]]);
+    const bad = await call(t.url, 'GET', `/monitoring/timeseries?${qs({ metric: 'count', query: 'duration_ms:[1 TO' })}`);
+    expect(bad.body.error).toMatchObject({ code: 'invalid_query', details: { column: 18 } });
+  });
+});
+
 describe('GET /monitoring/logs/count', () => {
   it('counts what the search would list', async () => {
     const count = async (params: Record<string, string>) => (await call(t.url, 'GET', `/monitoring/logs/count?${qs(params)}`)).body;
