@@ -66,6 +66,12 @@ describe('rules with a query', () => {
     expect(ok.status, JSON.stringify(ok.body)).toBe(201);
     const got = await call(t.url, 'GET', `/monitoring/alert-rules/${ok.body.id}`);
     expect(got.body).toMatchObject({ query: 'status:error "token expired"', filter: {} });
+    const patched = await call(t.url, 'PATCH', `/monitoring/alert-rules/${ok.body.id}`, { body: { query: 'level:critical' } });
+    expect(patched.body).toMatchObject({ query: 'level:critical', name: 'ok' });
+    const badPatch = await call(t.url, 'PATCH', `/monitoring/alert-rules/${ok.body.id}`, { body: { query: 'level:critical)' } });
+    expect(badPatch.body.error).toMatchObject({ code: 'invalid_query', details: { column: 15 } });
+    const cleared = await call(t.url, 'PATCH', `/monitoring/alert-rules/${ok.body.id}`, { body: { query: null } });
+    expect(cleared.body.query).toBeNull();
   });
 
   it('instant (event) rule: matched in memory as events are written', async () => {
