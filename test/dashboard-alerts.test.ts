@@ -92,7 +92,7 @@ describe.skipIf(!haveChromium)('dashboard: alert management', () => {
     const form = page().getByRole('form', { name: 'rule editor' });
     await form.getByLabel('Name', { exact: true }).fill('Stripe failures');
     await form.getByLabel('Kind').selectOption('event');
-    await form.getByLabel('Filter').fill('platform=Stripe');
+    await form.getByLabel('Query').fill('platform:Stripe status:error');
     await form.getByLabel('Group by').fill('engine');
     await form.getByRole('checkbox', { name: /ops hook/ }).check();
     await poll(() => form.locator('.preview-summary').textContent()).toContain('Would have fired 3 times');

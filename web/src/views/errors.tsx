@@ -12,8 +12,6 @@ import { update, viewHref, zoomTo, type Route } from '../router';
 import { withSearch } from '../search';
 
 const PAGE = 50;
-/** The most groups one list request asks for (the API's cap); pages are cut from these. */
-const FETCH = 1000;
 const SAMPLE_PAGE = 20;
 
 /** Fields whose values differ across the group's events are charted; the rest are one line. */
@@ -208,13 +206,13 @@ export function ErrorsView({ route, epoch, now, me }: ViewProps) {
   const page = Math.max(0, Number(route.params.get('page') ?? 0) || 0);
   const fp = route.params.get('fp');
   const gp = route.params.get('gp') ?? route.params.get('project') ?? '';
-  const list = useApi((signal) => withSearch({ ...base, state: state === 'all' ? undefined : state, sort, limit: String(FETCH) }, search,
-    (p) => api<ErrorList & { total?: number }>('/monitoring/errors', p, { signal })),
-  [base.project_id, base.from, base.to, state, sort, search, epoch], JSON.stringify([base.project_id, base.from, base.to, state, sort, search]));
-  const groups = list.data?.data.groups ?? [];
-  const total = list.data?.data.total ?? groups.length;
-  const shown = groups.slice(page * PAGE, (page + 1) * PAGE);
-  const pages = Math.max(1, Math.ceil(groups.length / PAGE));
+  // one page at a time: the engine pages by offset and says the total
+  const list = useApi((signal) => withSearch({ ...base, state: state === 'all' ? undefined : state, sort, limit: String(PAGE), offset: page ? String(page * PAGE) : undefined }, search,
+    (p) => api<ErrorList & { total: number; next_offset: number | null }>('/monitoring/errors', p, { signal })),
+  [base.project_id, base.from, base.to, state, sort, search, page, epoch], JSON.stringify([base.project_id, base.from, base.to, state, sort, search, page]));
+  const shown = list.data?.data.groups ?? [];
+  const total = list.data?.data.total ?? shown.length;
+  const pages = Math.max(1, Math.ceil(total / PAGE));
   const [picked, setPicked] = useState<Set<string>>(new Set());
   const [bulkError, setBulkError] = useState<unknown>(null);
   const [bulkBusy, setBulkBusy] = useState(false);
@@ -265,17 +263,17 @@ export function ErrorsView({ route, epoch, now, me }: ViewProps) {
           <button type="button" disabled={!picked.size || bulkBusy || !!denied} title={denied ?? undefined} onClick={() => bulk('ignored')}>Ignore selected</button>
           {denied && <span class="muted small">{denied}</span>}
           <span class="spacer" />
-          {list.data && groups.length > 0 && (
+          {list.data && total > 0 && (
             <nav class="pager" aria-label="pages">
               <button type="button" disabled={page === 0} onClick={() => update(route, { page: page > 1 ? String(page - 1) : undefined })} aria-label="Previous page">‹</button>
-              <span>{fmtNum(page * PAGE + 1)}–{fmtNum(page * PAGE + shown.length)} of {fmtNum(total)}{groups.length >= FETCH && total === groups.length ? '+' : ''} groups</span>
+              <span>{fmtNum(page * PAGE + 1)}–{fmtNum(page * PAGE + shown.length)} of {fmtNum(total)} groups</span>
               <button type="button" disabled={page + 1 >= pages} onClick={() => update(route, { page: String(page + 1) })} aria-label="Next page">›</button>
             </nav>
           )}
         </div>
         <ErrorBox error={list.error} />
         <ErrorBox error={bulkError} what="Not all changed" />
-        {list.data && groups.length === 0 ? (
+        {list.data && shown.length === 0 ? (
           <Empty>No {state !== 'all' ? `${state} ` : ''}error groups {search ? 'match the search ' : ''}in this range.</Empty>
         ) : shown.length > 0 ? (
           <div class="table-wrap">

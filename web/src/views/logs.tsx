@@ -200,7 +200,7 @@ function levelOf(severity: string, status: string): string {
 }
 
 function Histogram({ route, params, search, epoch }: { route: Route; params: Params; search: string; epoch: number }) {
-  const [h, setH] = useState<{ key: string; data?: { times: number[]; levels: Record<string, number[]>; total: number }; error?: unknown }>({ key: '' });
+  const [h, setH] = useState<{ key: string; data?: { times: number[]; levels: Record<string, number[]> }; error?: unknown }>({ key: '' });
   const key = JSON.stringify([params, search]);
   useEffect(() => {
     const ctl = new AbortController();
@@ -209,12 +209,11 @@ function Histogram({ route, params, search, epoch }: { route: Route; params: Par
         if (ctl.signal.aborted) return;
         const times = ts.series[0]?.points.map((pt) => pt.t) ?? [];
         const levels: Record<string, number[]> = Object.fromEntries(LEVELS.map(([l]) => [l, times.map(() => 0)]));
-        let total = 0;
         for (const s of ts.series) {
           const lv = levelOf(String(s.group.severity ?? ''), String(s.group.status ?? ''));
-          s.points.forEach((pt, i) => { levels[lv][i] += pt.value ?? 0; total += pt.value ?? 0; });
+          s.points.forEach((pt, i) => { levels[lv][i] += pt.value ?? 0; });
         }
-        setH({ key, data: { times, levels, total } });
+        setH({ key, data: { times, levels } });
       }, (e) => { if (!ctl.signal.aborted) setH({ key, error: e }); });
     return () => ctl.abort();
   }, [key, epoch]);
@@ -223,13 +222,27 @@ function Histogram({ route, params, search, epoch }: { route: Route; params: Par
     <div class="histogram">
       {h.key === key && h.error ? <ErrorBox error={h.error} what="Volume" /> : null}
       {data && data.times.length > 0 && (
-        <Chart title={`Events by level · ${fmtNum(data.total)} in range`} height={110} stacked times={data.times}
+        <Chart title="Events by level" height={110} stacked times={data.times}
           series={LEVELS.map(([l, label, color]) => ({ label, values: data.levels[l], color }))}
           onZoom={(from, to) => zoomTo(route, from, to)} />
       )}
       {!data && !(h.key === key && h.error) && <div class="chart-placeholder" aria-hidden="true" />}
     </div>
   );
+}
+
+/** The total for the search, when the engine can count it quickly (else nothing is said). */
+const COUNT_TIMEOUT_MS = 1500;
+function useTotal(params: Params, search: string, epoch: number): { key: string; count: number | null } {
+  const [t, setT] = useState<{ key: string; count: number | null }>({ key: '', count: null });
+  const key = JSON.stringify([params, search]);
+  useEffect(() => {
+    const ctl = new AbortController();
+    withSearch(params, search, (p) => api<{ count: number | null }>('/monitoring/logs/count', { ...p, timeout_ms: String(COUNT_TIMEOUT_MS) }, { signal: ctl.signal }))
+      .then((r) => { if (!ctl.signal.aborted) setT({ key, count: r.data.count }); }, () => { if (!ctl.signal.aborted) setT({ key, count: null }); });
+    return () => ctl.abort();
+  }, [key, epoch]);
+  return t.key === key ? t : { key, count: null };
 }
 
 export function LogsView({ route, epoch, now }: ViewProps) {
@@ -249,6 +262,7 @@ export function LogsView({ route, epoch, now }: ViewProps) {
   const search = route.params.get('query') ?? '';
   const key = JSON.stringify([params, search]);
   const ctlRef = useRef<AbortController | null>(null);
+  const total = useTotal(params, search, epoch).count;
   const sentinel = useRef<HTMLDivElement>(null);
   // rows are shown only under the filters that fetched them
   const rows = page.key === key ? page.rows : [];
@@ -341,7 +355,10 @@ export function LogsView({ route, epoch, now }: ViewProps) {
         <Chips route={route} />
         <span class="spacer" />
         <Loading show={loading} />
-        <span class="muted" aria-live="polite">{settled ? `${fmtNum(rows.length)} event${rows.length === 1 ? '' : 's'} shown${cursor ? ', more below' : ''}` : ''}</span>
+        <span class="muted" aria-live="polite">
+          {total !== null && <strong class="total">{fmtNum(total)} event{total === 1 ? '' : 's'}</strong>}
+          {settled ? ` · ${fmtNum(rows.length)} shown${cursor ? ', more below' : ''}` : ''}
+        </span>
         <ColumnPicker columns={columns} setColumns={setColumns} />
         <button type="button" class={live ? 'live on' : 'live'} aria-pressed={live} onClick={() => setLive(!live)}
           title="Tail new events as they arrive (Server-Sent Events)">

@@ -45,6 +45,7 @@ interface Draft {
   name: string;
   project_id: string;
   kind: string;
+  query: string;
   filter: string;
   threshold: string;
   window_s: string;
@@ -62,6 +63,7 @@ function draftOf(r: AlertRule | undefined, project: string, copy = false): Draft
     name: r ? (copy ? `${r.name} (copy)` : r.name) : '',
     project_id: r ? r.project_id ?? '' : project,
     kind: r?.kind ?? 'threshold',
+    query: r?.query ?? '',
     filter: r ? filterText(r.filter) : '',
     threshold: r?.threshold != null ? String(r.threshold) : '',
     window_s: String(r?.window_s ?? 300),
@@ -78,7 +80,7 @@ function draftOf(r: AlertRule | undefined, project: string, copy = false): Draft
 function bodyOf(d: Draft): Record<string, unknown> {
   const windowed = WINDOWED.has(d.kind);
   const body: Record<string, unknown> = {
-    name: d.name.trim(), kind: d.kind, filter: parseFilterText(d.filter), window_s: Number(d.window_s) || 300,
+    name: d.name.trim(), kind: d.kind, filter: parseFilterText(d.filter), query: d.query.trim() || undefined, window_s: Number(d.window_s) || 300,
     group_by: d.group_by.split(',').map((x) => x.trim()).filter(Boolean), channels: d.channels, severity: d.severity,
     repeat_interval_s: Number(d.repeat_interval_s) || 0, enabled: d.enabled,
   };
@@ -142,7 +144,8 @@ function RuleEditor({ route, existing, copy, channels, onDone }: { route: Route;
       <label>Kind
         <select value={d.kind} onChange={(e) => set('kind', e.currentTarget.value)}>{KINDS.map(([v, l]) => <option value={v}>{l}</option>)}</select>
       </label>
-      <label>Filter <input value={d.filter} placeholder="platform=Slack status=error attr.region=eu" onInput={(e) => set('filter', e.currentTarget.value)} /></label>
+      <label>Query <input value={d.query} class="mono" placeholder='status:error platform:(Slack OR Notion) -"rate limit"' onInput={(e) => set('query', e.currentTarget.value)} /></label>
+      <label>Filter (exact fields) <input value={d.filter} placeholder="platform=Slack status=error attr.region=eu" onInput={(e) => set('filter', e.currentTarget.value)} /></label>
       <div class="row-fields">
         {WINDOWED.has(d.kind) && <label>Threshold <input inputMode="decimal" value={d.threshold} placeholder={THRESHOLD_HINT[d.kind]} onInput={(e) => set('threshold', e.currentTarget.value)} /></label>}
         <label>Window (s) <input type="number" min={1} value={d.window_s} onInput={(e) => set('window_s', e.currentTarget.value)} /></label>
@@ -208,7 +211,7 @@ export function RulesView({ route, epoch, me }: ViewProps) {
               <tbody>
                 {rules.data.rules.map((r) => (
                   <tr class={`row${r.id === editId ? ' selected' : ''}`} data-row tabIndex={0} onKeyDown={(k) => { if (k.key === 'Enter') update(route, { edit: r.id, new: undefined, dup: undefined }); }}>
-                    <td><div class="g-title">{r.name}</div><div class="muted small">{filterText(r.filter) || 'every event'}{r.threshold !== null ? ` · threshold ${r.threshold}` : ''} · {r.window_s} s</div></td>
+                    <td><div class="g-title">{r.name}</div><div class="muted small">{[r.query, filterText(r.filter)].filter(Boolean).join(' · ') || 'every event'}{r.threshold !== null ? ` · threshold ${r.threshold}` : ''} · {r.window_s} s</div></td>
                     <td><Badge value={r.kind} /> <Badge value={r.severity} /></td>
                     <td>{r.project_id ?? <span class="muted">all</span>}</td>
                     <td class="small">{r.channels.map(chName).join(', ') || <span class="muted">none</span>}</td>
