@@ -188,6 +188,23 @@ describe.skipIf(!haveChromium)('dashboard', () => {
     expectNoProblems(w);
   });
 
+  it('auto-refresh reloads a relative range on its timer (the page clock fast-forwarded)', async () => {
+    const other = await w.browser.newPage({ viewport: { width: 1200, height: 800 } });
+    const seen: string[] = [];
+    other.on('console', (m) => { if (m.type() === 'error') seen.push(m.text()); });
+    await other.addInitScript((t) => localStorage.setItem('puraify.monitoring.token', t), te.token);
+    await other.clock.install();
+    await other.goto(`${te.url}/#/logs?project=${P}&query=${encodeURIComponent('"auto refreshed"')}`);
+    await other.getByText('No events match').waitFor();
+    await other.getByLabel('Auto-refresh').selectOption('10s');
+    expect((await call(te.url, 'POST', '/monitoring/logs', { body: { project_id: P, message: 'auto refreshed', engine: 'execution' } })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 300));
+    await other.clock.fastForward(10_500);
+    await poll(() => other.locator('table.logs tbody tr[data-row]').count()).toBe(1);
+    await other.close();
+    expect(seen).toEqual([]);
+  });
+
   it('errors: paged, searched, resolved in bulk; a group with its events stepped through', async () => {
     await page().getByRole('combobox', { name: 'Project' }).fill(BULK);
     await page().getByRole('combobox', { name: 'Project' }).press('Enter');
