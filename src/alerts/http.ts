@@ -552,11 +552,19 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
     return uiView((await store.getUi(id))!);
   });
 
+  // the project in the query (or an optional body {project_id}); nothing else is accepted, so a
+  // body meant for another route is refused rather than ignored
   app.post('/monitoring/notifications/read-all', read, async (req) => {
     const errors: FieldError[] = [];
     checkQuery(req, ['project_id'], errors);
-    const scope = listScope(req, errors);
+    const body = req.body === undefined || req.body === null ? {} : bodyObject(req.body);
+    for (const k of Object.keys(body)) if (k !== 'project_id') errors.push({ field: k, message: 'is not a known field' });
+    if (body.project_id !== undefined) {
+      if (typeof body.project_id !== 'string') errors.push({ field: 'project_id', message: 'must be a string' });
+      else (req.query as Record<string, unknown>).project_id ??= body.project_id;
+    }
     if (errors.length) throw badRequest(errors);
+    const scope = listScope(req, errors);
     const marked = await store.markAllUiRead(scope.projects, Date.now());
     return { marked, unread: await store.countUnread(scope.projects) };
   });
