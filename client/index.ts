@@ -169,6 +169,8 @@ export class MonitoringClient {
       }
       const ev: LogEvent = { ...event };
       if (ev.id === undefined || ev.id === null || ev.id === '') ev.id = randomUUID();
+      // when it happened, not when its batch arrived (a batch may wait out an outage)
+      if (ev.timestamp === undefined || ev.timestamp === null) ev.timestamp = Date.now();
       if (this.closed) {
         this.dropEvents([ev], 'client closed');
         return String(ev.id);
