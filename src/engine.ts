@@ -35,6 +35,7 @@ import { effectiveLimit, RateLimiter } from './auth/rate-limit.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { dashboardRoutes } from './http/dashboard.js';
+import { openapiPlugin } from './http/openapi.js';
 import { AlertService } from './alerts/service.js';
 import { alertRoutes } from './alerts/http.js';
 import type { EngineDeps } from './engine-deps.js';
@@ -124,6 +125,8 @@ export async function createEngine(config: Config): Promise<Engine> {
       perMinute: (p) => effectiveLimit(p.requestsPerMinute, !p.keyId, config.rateLimitRequestsPerMinute, config.rateLimitAdminRequestsPerMinute),
     },
   });
+  // before every route: the document is built from the routes as they are added
+  await app.register(openapiPlugin);
   await app.register(healthRoutes, { events });
   await app.register(dashboardRoutes);
   await app.register(collectorRoutes, {
