@@ -114,6 +114,11 @@ describe('forwarding to Sentry', () => {
     expect(new Set(sentry.got.map((g) => g.body.toString())).size).toBe(1); // the same envelope each time
     await waitFor(async () => (await forwardingOf('fw_retry')).status.sentry.delivered === 1);
     expect((await forwardingOf('fw_retry')).status.sentry).toMatchObject({ pending: 0, failed: 0, delivered: 1 });
+    // delivered payloads are purged after a while, with their outbox rows
+    expect(await eng.engine.forwarding.store.purgeDelivered(Date.now() + 1)).toBeGreaterThanOrEqual(1);
+    expect((await forwardingOf('fw_retry')).status.sentry).toMatchObject({ pending: 0, failed: 0, delivered: 0 });
+    const left = await eng.engine.meta.all<{ n: number }>("SELECT COUNT(*) AS n FROM alert_deliveries WHERE channel_type = 'forward_sentry' AND status = 'delivered'");
+    expect(Number(left[0].n)).toBe(0);
     await sentry.close();
   });
 

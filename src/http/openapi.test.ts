@@ -50,6 +50,10 @@ describe('GET /openapi.json', () => {
     expect(settings.security).toEqual([{ bearer: [] }]);
     expect(settings.description).toMatch(/admin/);
     expect(doc.paths['/health'].get.security).toBeUndefined();
+    // routes that validate by hand name their TypeBox schema under config.docs
+    expect(doc.paths['/monitoring/keys'].post.requestBody.content['application/json'].schema.properties).toHaveProperty('scopes');
+    expect(doc.paths['/monitoring/alert-rules'].post.requestBody.content['application/json'].schema.properties).toHaveProperty('kind');
+    expect(doc.paths['/monitoring/projects/{project_id}/forwarding'].put.requestBody.content['application/json'].schema.properties).toHaveProperty('datadog');
     const patch = doc.paths['/monitoring/errors/{fingerprint}'].patch;
     expect(patch.requestBody.content['application/json'].schema.properties.state.anyOf.map((s: any) => s.const ?? s.enum?.[0])).toContain('resolved');
   });
