@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, removeDir, startEngine, type TestEngine } from '../../test/helpers.js';
 import type { EventRow } from '../event.js';
 import { DATADOG_LIMITS, datadogBodies } from './datadog.js';
-import { sentryFrames } from './sentry.js';
+import { parseStack } from './sentry.js';
 import { parseDsn } from './config.js';
 
 interface Received { path: string; headers: IncomingMessage['headers']; body: Buffer; at: number; status: number }
@@ -91,7 +91,7 @@ describe('forwarding to Sentry', () => {
     expect(event.event_id).toMatch(/^[0-9a-f]{32}$/);
     expect(header.event_id).toBe(event.event_id);
     expect(event).toMatchObject({
-      level: 'error', logger: 'billing', environment: 'prod', release: '1.4.2', user: { id: 'u-7' },
+      platform: 'node', level: 'error', logger: 'billing', environment: 'prod', release: '1.4.2', user: { id: 'u-7' },
       fingerprint: [stored.fingerprint], tags: { project_id: 'fw_sentry', engine: 'billing' },
       extra: { order: 'o-1', puraify_event_id: stored.id },
     });
@@ -230,8 +230,11 @@ describe('format helpers', () => {
 
   it('frames from Python and Java stacks, oldest call first', () => {
     const py = 'Traceback (most recent call last):\n  File "/app/main.py", line 3, in <module>\n    run()\n  File "/app/svc.py", line 9, in run\n    x()\nValueError: bad';
-    expect(sentryFrames(py).map((f) => [f.filename, f.function, f.lineno])).toEqual([['/app/main.py', '<module>', 3], ['/app/svc.py', 'run', 9]]);
+    expect(parseStack(py).platform).toBe('python');
+    expect(parseStack(py).frames.map((f) => [f.filename, f.function, f.lineno])).toEqual([['/app/main.py', '<module>', 3], ['/app/svc.py', 'run', 9]]);
     const java = 'java.lang.IllegalStateException: x\n\tat com.acme.Svc.run(Svc.java:42)\n\tat com.acme.Main.main(Main.java:7)';
-    expect(sentryFrames(java).map((f) => [f.module, f.function, f.lineno])).toEqual([['com.acme.Main', 'main', 7], ['com.acme.Svc', 'run', 42]]);
+    expect(parseStack(java).platform).toBe('java');
+    expect(parseStack(java).frames.map((f) => [f.module, f.function, f.lineno])).toEqual([['com.acme.Main', 'main', 7], ['com.acme.Svc', 'run', 42]]);
+    expect(parseStack('no frames here')).toEqual({ frames: [], platform: 'other' });
   });
 });

@@ -23,10 +23,17 @@ const PYTHON_FRAME = /^\s*File "([^"]+)", line (\d+)(?:, in (.+))?$/;
 const libraryPath = (p: string): boolean =>
   p.startsWith('node:') || p.startsWith('internal/') || p.includes('node_modules') || /site-packages|dist-packages/.test(p);
 
-/** A stack trace (Node/V8, Java, Python) → Sentry frames, oldest call first as Sentry wants them. */
-export function sentryFrames(stack: string): SentryFrame[] {
+/** The Sentry platform a stack trace comes from (Sentry reads frames per platform). */
+export type StackPlatform = 'node' | 'python' | 'java' | 'other';
+
+/**
+ * A stack trace (Node/V8, Java, Python) → Sentry frames, oldest call first as Sentry wants them,
+ * and the platform the frames were recognised as.
+ */
+export function parseStack(stack: string): { frames: SentryFrame[]; platform: StackPlatform } {
   const frames: SentryFrame[] = [];
   let python = false;
+  let java = false;
   for (const line of stack.split('\n')) {
     let m = PYTHON_FRAME.exec(line);
     if (m) {
@@ -36,6 +43,7 @@ export function sentryFrames(stack: string): SentryFrame[] {
     }
     m = JAVA_FRAME.exec(line);
     if (m && !line.includes(' (')) {
+      java = true;
       frames.push({ module: m[1], function: m[2], filename: m[3] || undefined, lineno: m[4] ? Number(m[4]) : undefined, in_app: !/^(java|javax|sun|jdk)\./.test(m[1]) });
       continue;
     }
@@ -46,7 +54,8 @@ export function sentryFrames(stack: string): SentryFrame[] {
     }
   }
   // V8 and Java print the innermost call first, Python last
-  return python ? frames : frames.reverse();
+  if (python) return { frames, platform: 'python' };
+  return { frames: frames.reverse(), platform: java ? 'java' : frames.length ? 'node' : 'other' };
 }
 
 const LEVELS: Record<string, string> = {
@@ -67,7 +76,7 @@ const attr = (row: EventRow, key: string): string | undefined => {
 
 /** One stored error event → a Sentry event payload. */
 export function sentryEvent(row: EventRow, target: SentryTarget): Record<string, unknown> {
-  const frames = row.stack ? sentryFrames(row.stack) : [];
+  const { frames, platform } = parseStack(row.stack);
   const extra: Record<string, string> = { puraify_event_id: row.id };
   for (let i = 0; i < row.attr_keys.length; i++) extra[row.attr_keys[i]] = row.attr_values[i];
   const tags: Record<string, string> = { project_id: row.project_id, event_type: row.event_type };
@@ -75,7 +84,7 @@ export function sentryEvent(row: EventRow, target: SentryTarget): Record<string,
   const ev: Record<string, unknown> = {
     event_id: sentryEventId(row.id),
     timestamp: Number(row.timestamp) / 1000,
-    platform: /^\s*at .+:\d+:\d+\)?$/m.test(row.stack) ? 'node' : 'other',
+    platform,
     level: LEVELS[row.severity.toLowerCase()] ?? 'error',
     logger: row.engine || undefined,
     environment: attr(row, 'environment') ?? target.environment,
