@@ -17,11 +17,11 @@ export function severityFromPinoLevel(n: number): string | undefined {
 }
 
 const LEVEL_NAMES: Record<string, string> = {
-  trace: 'debug', verbose: 'debug', silly: 'debug', debug: 'debug',
-  info: 'info', notice: 'info', http: 'info', log: 'info',
+  trace: 'debug', verbose: 'debug', silly: 'debug', debug: 'debug', fine: 'debug', finer: 'debug', finest: 'debug',
+  info: 'info', information: 'info', informational: 'info', notice: 'info', http: 'info', log: 'info', config: 'info',
   warn: 'warning', warning: 'warning',
-  error: 'high', err: 'high',
-  fatal: 'critical', critical: 'critical', crit: 'critical', alert: 'critical', emerg: 'critical', emergency: 'critical',
+  error: 'high', err: 'high', severe: 'high',
+  fatal: 'critical', critical: 'critical', crit: 'critical', alert: 'critical', emerg: 'critical', emergency: 'critical', panic: 'critical',
 };
 
 /** A logger's level (number or name) → our severity; names we do not know are kept, lowercased. */

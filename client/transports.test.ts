@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, removeDir, startEngine, tempDir, type TestEngine } from '../test/helpers.js';
 import { pinoRecordToEvent } from './pino.js';
 import { winstonInfoToEvent } from './winston.js';
+import { severityFromLevel } from './logger-conventions.js';
 
 const ROOT = join(import.meta.dirname, '..');
 let eng: TestEngine;
@@ -112,6 +113,13 @@ describe('winston transport (puraify-monitoring/winston)', () => {
 });
 
 describe('record mapping', () => {
+  it('levels: pino numbers 10–60, their names and other loggers\' names onto our severities', () => {
+    expect([10, 20, 30, 40, 50, 60].map(severityFromLevel)).toEqual(['debug', 'debug', 'info', 'warning', 'high', 'critical']);
+    expect(['trace', 'silly', 'http', 'WARN', 'error', 'fatal', 'emerg', '50', 'custom'].map(severityFromLevel))
+      .toEqual(['debug', 'debug', 'info', 'warning', 'high', 'critical', 'critical', 'high', 'custom']);
+    expect([0, -1, '', {}, null].map(severityFromLevel)).toEqual([undefined, undefined, undefined, undefined, undefined]);
+  });
+
   it('pino: a field the record sets itself wins; err extras stay', () => {
     const ev = pinoRecordToEvent(
       { level: 50, time: 1_750_000_000_000, msg: 'x', severity: 'low', err: { type: 'E', message: 'm', stack: 's', code: 'ECONN' } },
