@@ -6,6 +6,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { FieldError } from '../event.js';
 import { parseRuleFilter, type MatchFilter } from '../alerts/rules.js';
+import { addQuery } from '../query/filters.js';
+import { QUERY_LIMITS } from '../query/language/parser.js';
 import { checkUrlSyntax, maskSecret } from '../alerts/channels/index.js';
 
 export const DATADOG_DEFAULT_URL = 'https://http-intake.logs.datadoghq.com/api/v2/logs';
@@ -20,6 +22,7 @@ export const DatadogTarget = Type.Object({
   api_key: Type.String({ minLength: 1, maxLength: 256, description: 'sent as DD-API-KEY' }),
   url: Type.Optional(Type.String({ maxLength: 2048, description: `the logs intake (v2); default ${DATADOG_DEFAULT_URL} (other sites: http-intake.logs.datadoghq.eu, …us3…, …us5…, …ap1…)` })),
   filter: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'which events go: the GET /monitoring/logs vocabulary (severity, engine, event_type, attr.<key>, q …); empty = all' })),
+  query: Type.Optional(Type.String({ maxLength: QUERY_LIMITS.maxLength, description: 'and/or the query language, e.g. `severity:(warning OR high) -engine:health`' })),
   service: Type.Optional(Type.String({ maxLength: 100, description: 'service when the event has no engine' })),
   ddsource: Type.Optional(Type.String({ maxLength: 100, description: 'default "puraify"' })),
   tags: Type.Optional(Type.String({ maxLength: 1000, description: 'extra ddtags, e.g. "env:prod,team:core"' })),
@@ -89,9 +92,11 @@ export function validateForwarding(body: unknown): { ok: true; value: Forwarding
   return errors.length ? { ok: false, errors } : { ok: true, value: cfg };
 }
 
-/** The Datadog target's filter, parsed as alert rule filters are. */
+/** The Datadog target's filter and query, parsed as an alert rule's are. */
 export function datadogFilter(t: DatadogTarget, errors: FieldError[] = []): MatchFilter {
-  return parseRuleFilter(t.filter ?? {}, errors);
+  const f = parseRuleFilter(t.filter ?? {}, errors);
+  if (t.query?.trim()) addQuery(f, t.query, 'query', errors);
+  return f;
 }
 
 /** `https://***@o1.ingest.sentry.io/42`: the public key hidden. */

@@ -138,12 +138,13 @@ describe('forwarding to Datadog', () => {
     const dd = await receiver((_r, n) => (n === 1 ? { status: 429, headers: { 'Retry-After': '1' } } : { status: 202 }));
     const apiKey = 'dd-key-0123456789abcdef';
     const put = await call(eng.url, 'PUT', '/monitoring/projects/fw_dd/forwarding', {
-      body: { datadog: { api_key: apiKey, url: `${dd.url}/api/v2/logs`, filter: { severity: ['warning', 'high'] }, tags: 'env:test' } },
+      body: { datadog: { api_key: apiKey, url: `${dd.url}/api/v2/logs`, filter: { severity: ['warning', 'high'] }, query: '-message:skip*', tags: 'env:test' } },
     });
     expect(put.status).toBe(200);
     expect(put.body.datadog.api_key).toBe('***ef');
     const events = [];
     for (let i = 0; i < 2500; i++) events.push({ project_id: 'fw_dd', engine: 'api', severity: i % 2 ? 'warning' : 'info', message: `m${i}`, attributes: { hostname: 'web-1' } });
+    for (let i = 0; i < 5; i++) events.push({ project_id: 'fw_dd', engine: 'api', severity: 'warning', message: `skip ${i}` }); // the query leaves these out
     await ingest(events);
     await waitFor(async () => (await forwardingOf('fw_dd')).status.datadog.events_delivered === 1250);
     const ok = dd.got.filter((g) => g.status === 202);
@@ -187,10 +188,10 @@ describe('forwarding to Datadog', () => {
 describe('forwarding API', () => {
   it('validates with named fields, never returns or audits a secret, keeps a secret sent back masked, deletes', async () => {
     const bad = await call(eng.url, 'PUT', '/monitoring/projects/fw_api/forwarding', {
-      body: { sentry: { dsn: 'https://sentry.io/notadsn' }, datadog: { api_key: 'k', filter: { nope: 'x' } } },
+      body: { sentry: { dsn: 'https://sentry.io/notadsn' }, datadog: { api_key: 'k', filter: { nope: 'x' }, query: 'status:(' } },
     });
     expect(bad.status).toBe(400);
-    expect(bad.body.error.details.errors.map((e: any) => e.field).sort()).toEqual(['datadog.filter.nope', 'sentry.dsn']);
+    expect(bad.body.error.details.errors.map((e: any) => e.field).sort()).toEqual(['datadog.filter.nope', 'datadog.query', 'sentry.dsn']);
     const unknown = await call(eng.url, 'PUT', '/monitoring/projects/fw_api/forwarding', { body: { slack: {} } });
     expect(unknown.status).toBe(400);
 

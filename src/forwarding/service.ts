@@ -11,7 +11,8 @@ import { isErrorLike } from '../event.js';
 import type { EngineDeps } from '../engine-deps.js';
 import type { Dispatcher } from '../alerts/dispatcher.js';
 import type { AlertStore, Delivery } from '../alerts/store.js';
-import { matchesRow, type MatchFilter } from '../alerts/rules.js';
+import type { MatchFilter } from '../alerts/rules.js';
+import { matchesFilter } from '../query/match.js';
 import { checkOutboundUrl, postBody, type DeliveryResult } from '../alerts/channels/index.js';
 import { DATADOG_DEFAULT_URL, datadogFilter, parseDsn, type ForwardingConfig, type ParsedDsn } from './config.js';
 import { sentryAuthHeader, sentryEnvelope } from './sentry.js';
@@ -100,7 +101,7 @@ export class ForwardingService {
       }
       if (datadog && datadog.enabled !== false && c.datadogFilter) {
         const f = c.datadogFilter;
-        const matching = list.filter((r) => r.event_type !== 'audit' && matchesRow(f, r));
+        const matching = list.filter((r) => r.event_type !== 'audit' && matchesFilter(f, r));
         for (const { body, entries } of datadogBodies(matching, datadog)) {
           payloads.push({ id: `fwd-${randomUUID()}`, project_id: project, target: 'datadog', body, events: entries, created_at: now });
         }
