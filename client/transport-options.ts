@@ -1,6 +1,19 @@
 // What the pino and winston transports take: the SDK's options (plain data: pino's run in a worker
 // thread, so no callbacks) plus what every record of this logger gets.
+import { writeSync } from 'node:fs';
 import type { MonitoringClientOptions } from './index.js';
+
+/**
+ * Straight to fd 2: in pino's worker thread process.stderr is relayed through the main thread,
+ * which is already exiting when the last records are given up.
+ */
+function report(line: string): void {
+  try {
+    writeSync(2, line);
+  } catch {
+    // stderr closed: nowhere left to say it
+  }
+}
 
 export interface LoggerTransportOptions
   extends Omit<MonitoringClientOptions, 'onRejected' | 'onDropped' | 'onError'> {
@@ -16,8 +29,8 @@ export interface LoggerTransportOptions
 export function stderrReporting(name: string): Pick<MonitoringClientOptions, 'onRejected' | 'onDropped'> {
   return {
     onRejected: (event, errors) =>
-      process.stderr.write(`${name}: the engine refused a record (${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}): ${String(event.message ?? '').slice(0, 200)}\n`),
-    onDropped: (events, reason) => process.stderr.write(`${name}: ${events.length} record(s) dropped: ${reason}\n`),
+      report(`${name}: the engine refused a record (${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}): ${String(event.message ?? '').slice(0, 200)}\n`),
+    onDropped: (events, reason) => report(`${name}: ${events.length} record(s) dropped: ${reason}\n`),
   };
 }
 

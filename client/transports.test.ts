@@ -2,6 +2,7 @@
 // node_modules (a link to this package, resolved through package.json `exports`), real pino 10 and
 // winston 3 in a child process, the engine storing what they send.
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,7 +22,7 @@ function userProject(): string {
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'user-app', type: 'module', private: true }));
   symlinkSync(ROOT, join(dir, 'node_modules', 'puraify-monitoring'), 'dir');
   for (const dep of ['pino', 'winston']) symlinkSync(join(ROOT, 'node_modules', dep), join(dir, 'node_modules', dep), 'dir');
-  for (const f of ['pino-app.mjs', 'winston-app.mjs']) copyFileSync(join(import.meta.dirname, 'fixtures', f), join(dir, f));
+  for (const f of ['pino-app.mjs', 'pino-unreachable.mjs', 'winston-app.mjs']) copyFileSync(join(import.meta.dirname, 'fixtures', f), join(dir, f));
   return dir;
 }
 
@@ -85,6 +86,20 @@ describe('pino transport (puraify-monitoring/pino)', () => {
     const groups = (await call(eng.url, 'GET', '/monitoring/errors?project_id=tp_pino')).body.groups;
     const declined = groups.find((g: any) => g.fingerprint === errs[0].fingerprint);
     expect(declined).toMatchObject({ error_type: 'TypeError', count: 3, engine: 'billing' });
+  });
+});
+
+describe('pino transport, engine unreachable', () => {
+  it('gives up at closeTimeoutMs when the process exits and says what it dropped on stderr', async () => {
+    const s = createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const { port } = s.address() as AddressInfo;
+    await new Promise<void>((r) => s.close(() => r())); // nothing listens there now
+    const t0 = Date.now();
+    const r = await run('pino-unreachable.mjs', [`http://127.0.0.1:${port}`]);
+    expect(r.code).toBe(0);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1500);
+    expect(r.stderr).toMatch(/puraify-monitoring\/pino: 2 record\(s\) dropped: close\(\) timed out after 1500 ms/);
   });
 });
 
