@@ -54,6 +54,8 @@ describe('GET /openapi.json', () => {
     expect(doc.paths['/monitoring/keys'].post.requestBody.content['application/json'].schema.properties).toHaveProperty('scopes');
     expect(doc.paths['/monitoring/alert-rules'].post.requestBody.content['application/json'].schema.properties).toHaveProperty('kind');
     expect(doc.paths['/monitoring/projects/{project_id}/forwarding'].put.requestBody.content['application/json'].schema.properties).toHaveProperty('datadog');
+    const search = doc.paths['/monitoring/logs'].get.parameters.filter((p: any) => p.in === 'query').map((p: any) => p.name);
+    expect(search).toEqual(expect.arrayContaining(['project_id', 'severity', 'from', 'to', 'q', 'query', 'limit', 'cursor']));
     const patch = doc.paths['/monitoring/errors/{fingerprint}'].patch;
     expect(patch.requestBody.content['application/json'].schema.properties.state.anyOf.map((s: any) => s.const ?? s.enum?.[0])).toContain('resolved');
   });
