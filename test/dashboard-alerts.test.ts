@@ -220,6 +220,9 @@ describe.skipIf(!haveChromium)('dashboard: alert management', () => {
     await page().getByRole('button', { name: 'Save settings' }).click();
     await poll(() => page().getByRole('status').textContent()).toContain('Saved');
     expect((await call(te.url, 'GET', `/monitoring/projects/${PA}/settings`)).body.flood_ceiling_per_minute).toBe(500);
+    // forwarding, served by this engine: its section appears
+    await poll(() => page().getByRole('group', { name: 'Forwarding' }).count()).toBe(1);
+    expect(await page().getByLabel('Targets (JSON)').inputValue()).toContain('"sentry": null');
     await w.shot('settings');
     expectNoProblems(w);
   });

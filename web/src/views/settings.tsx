@@ -2,10 +2,10 @@
 // form (redaction rules, flood ceiling; retention and forwarding when the engine has them). A
 // section the dashboard does not know is shown as its fields, so a newer engine's settings still appear.
 import { useEffect, useState } from 'preact/hooks';
-import { api } from '../api';
+import { api, ApiError } from '../api';
 import { adminDenied, type ViewProps } from '../common';
 import { Empty, ErrorBox, Loading } from '../components';
-import { useApi } from '../hooks';
+import { useAction, useApi } from '../hooks';
 
 type Settings = Record<string, unknown>;
 type Pattern = { name: string; regex: string; flags?: string };
@@ -100,7 +100,49 @@ export function SettingsView({ route, epoch, me }: ViewProps) {
           <div class="actions"><button type="submit" class="primary">Save settings</button></div>
         </form>
       )}
+      {project && !denied && <Forwarding project={project} epoch={epoch} />}
     </section>
+  );
+}
+
+type ForwardingView = { sentry: unknown; datadog: unknown; status?: unknown; updated_at: string | null; updated_by: string | null };
+
+/** Forwarding (GET|PUT /monitoring/projects/:id/forwarding), shown when the engine serves it. */
+function Forwarding({ project, epoch }: { project: string; epoch: number }) {
+  const loaded = useApi((signal) => api<ForwardingView>(`/monitoring/projects/${encodeURIComponent(project)}/forwarding`, {}, { signal }), [project, epoch]);
+  const [text, setText] = useState('');
+  const save = useAction();
+  const [saved, setSaved] = useState(false);
+  useEffect(() => {
+    if (loaded.data) setText(JSON.stringify({ sentry: loaded.data.sentry, datadog: loaded.data.datadog }, null, 2));
+    setSaved(false);
+  }, [loaded.data]);
+  if (loaded.error instanceof ApiError && loaded.error.noRoute) return null;
+  return (
+    <form class="settings-form" onSubmit={(e) => {
+      e.preventDefault();
+      void save.run(async () => {
+        let body: unknown;
+        try { body = JSON.parse(text); } catch { throw new Error('the targets are not valid JSON'); }
+        await api(`/monitoring/projects/${encodeURIComponent(project)}/forwarding`, {}, { method: 'PUT', body });
+      }, () => { setSaved(true); loaded.reload(); });
+    }}>
+      <fieldset class="section">
+        <legend>Forwarding</legend>
+        <ErrorBox error={loaded.error} />
+        {loaded.data && (
+          <>
+            <p class="muted small">Errors to Sentry (<code>sentry.dsn</code>), logs to Datadog (<code>datadog.api_key</code>, optional <code>url</code> and filter); null turns a target off. Secrets show masked: leave them as they are to keep them.
+              {loaded.data.updated_at ? ` Last changed by ${loaded.data.updated_by ?? 'someone'}.` : ''}</p>
+            <label>Targets (JSON)<textarea rows={8} value={text} onInput={(e) => setText(e.currentTarget.value)} /></label>
+            {loaded.data.status !== undefined && <pre class="stack small">{JSON.stringify(loaded.data.status, null, 1)}</pre>}
+          </>
+        )}
+      </fieldset>
+      <ErrorBox error={save.error} what="Not saved" />
+      {saved && <div class="notice" role="status">Forwarding saved.</div>}
+      <div class="actions"><button type="submit" class="primary" disabled={save.busy || !loaded.data}>Save forwarding</button></div>
+    </form>
   );
 }
 
