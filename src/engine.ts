@@ -13,6 +13,8 @@ import { migrateMeta } from './storage/meta-schema.js';
 import { GroupCommitWriter } from './collector/writer.js';
 import { Collector, type RowProcessor } from './collector/ingest.js';
 import { collectorRoutes } from './collector/http.js';
+import type { IngestRouteOptions } from './collector/ingest-route.js';
+import { otlpRoutes } from './collector/otlp-http.js';
 import { queryRoutes } from './query/http.js';
 import { streamRoutes } from './query/stream.js';
 import { queryLimiter } from './query/limiter.js';
@@ -126,11 +128,13 @@ export async function createEngine(config: Config): Promise<Engine> {
   });
   await app.register(healthRoutes, { events });
   await app.register(dashboardRoutes);
-  await app.register(collectorRoutes, {
-    collector, alerts,
+  const ingest: IngestRouteOptions = {
+    collector,
     takeEvents: (keyId, own, n) => budgets.take(`ev:${keyId ?? 'admin-token'}`,
       effectiveLimit(own, !keyId, config.rateLimitEventsPerMinute, config.rateLimitAdminEventsPerMinute), n).retryAfterS,
-  });
+  };
+  await app.register(collectorRoutes, { ...ingest, alerts });
+  await app.register(otlpRoutes, ingest);
   await app.register(keysRoutes, deps);
   await app.register(queryRoutes, { events, limiter });
   await app.register(streamRoutes, { writer });

@@ -37,8 +37,8 @@ export type OtlpParsed =
   }
   | { ok: false; status: 400 | 413; code: string; message: string; errors: FieldError[] };
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+export type Obj = Record<string, unknown>;
+export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** An OTLP AnyValue as a plain JSON value (int64 strings become numbers when they fit). */
 export function anyValue(v: unknown, depth = 0): unknown {
@@ -117,14 +117,16 @@ function severityNumber(v: unknown): number {
   return base === undefined ? 0 : base + (m![2] ? Number(m![2]) - 1 : 0);
 }
 
-const idString = (v: unknown): string | undefined => (typeof v === 'string' ? v.toLowerCase() || undefined : undefined);
+export const idString = (v: unknown): string | undefined => (typeof v === 'string' ? v.toLowerCase() || undefined : undefined);
 
-/** Maps one log record with its resource and scope onto a canonical input, or names why not. */
-export function mapLogRecord(rec: Obj, resourceAttrs: Map<string, unknown>, scope: Obj | undefined):
-  { ok: true; event: Obj } | { ok: false; errors: FieldError[] } {
-  const recAttrs = flattenAttributes(rec.attributes);
-  const lookup = (key: string): unknown => (recAttrs.has(key) ? recAttrs.get(key) : resourceAttrs.get(key));
-
+/**
+ * The fields every OTLP signal shares: the project (from PROJECT_KEYS) and the well-known attributes
+ * (FIELD_KEYS), looked up in the item's own attributes first, then the resource's. `skip` collects
+ * the keys used, so they are not repeated as attributes.
+ */
+export function commonFields(own: Map<string, unknown>, resourceAttrs: Map<string, unknown>):
+  { ev: Obj; skip: Set<string>; lookup: (key: string) => unknown } {
+  const lookup = (key: string): unknown => (own.has(key) ? own.get(key) : resourceAttrs.get(key));
   let projectKey: string | undefined;
   for (const k of PROJECT_KEYS) {
     const v = lookup(k);
@@ -133,10 +135,8 @@ export function mapLogRecord(rec: Obj, resourceAttrs: Map<string, unknown>, scop
       break;
     }
   }
-  if (!projectKey) {
-    return { ok: false, errors: [{ field: PROJECT_FIELD, message: `is required (or ${PROJECT_KEYS.slice(1).join(' or ')})` }] };
-  }
-  const ev: Obj = { project_id: String(lookup(projectKey)) };
+  // no project attribute: the Collector takes the key's project, or rejects naming PROJECT_FIELD
+  const ev: Obj = projectKey ? { project_id: String(lookup(projectKey)) } : {};
   const skip = new Set<string>(PROJECT_KEYS);
 
   // canonical fields from well-known keys; the first key listed for a field wins
@@ -154,6 +154,25 @@ export function mapLogRecord(rec: Obj, resourceAttrs: Map<string, unknown>, scop
     }
     skip.add(key);
   }
+  return { ev, skip, lookup };
+}
+
+/** The attributes not used for fields: the item's own first (they win the attribute cap), then resource, then scope. */
+export function restAttributes(own: Map<string, unknown>, resourceAttrs: Map<string, unknown>, skip: Set<string>, scope: Obj | undefined): Obj | undefined {
+  const attributes: Obj = {};
+  for (const src of [own, resourceAttrs]) {
+    for (const [k, v] of src) if (!skip.has(k) && !(k in attributes)) attributes[k] = v;
+  }
+  if (scope && typeof scope.name === 'string' && scope.name && !('otel.scope.name' in attributes)) attributes['otel.scope.name'] = scope.name;
+  if (scope && typeof scope.version === 'string' && scope.version && !('otel.scope.version' in attributes)) attributes['otel.scope.version'] = scope.version;
+  return Object.keys(attributes).length > 0 ? attributes : undefined;
+}
+
+/** Maps one log record with its resource and scope onto a canonical input, or names why not. */
+export function mapLogRecord(rec: Obj, resourceAttrs: Map<string, unknown>, scope: Obj | undefined):
+  { ok: true; event: Obj } | { ok: false; errors: FieldError[] } {
+  const recAttrs = flattenAttributes(rec.attributes);
+  const { ev, skip, lookup } = commonFields(recAttrs, resourceAttrs);
 
   const t = nanosToMs(rec.timeUnixNano);
   const observed = nanosToMs(rec.observedTimeUnixNano);
@@ -188,14 +207,8 @@ export function mapLogRecord(rec: Obj, resourceAttrs: Map<string, unknown>, scop
   if (spanId) ev.span_id = spanId;
   if (ev.status === undefined && sevNum >= 17) ev.status = 'error';
 
-  // the rest: record attributes first (they are the specific ones, and win the attribute cap), then resource, then scope
-  const attributes: Obj = {};
-  for (const src of [recAttrs, resourceAttrs]) {
-    for (const [k, v] of src) if (!skip.has(k) && !(k in attributes)) attributes[k] = v;
-  }
-  if (scope && typeof scope.name === 'string' && scope.name && !('otel.scope.name' in attributes)) attributes['otel.scope.name'] = scope.name;
-  if (scope && typeof scope.version === 'string' && scope.version && !('otel.scope.version' in attributes)) attributes['otel.scope.version'] = scope.version;
-  if (Object.keys(attributes).length > 0) ev.attributes = attributes;
+  const attributes = restAttributes(recAttrs, resourceAttrs, skip, scope);
+  if (attributes) ev.attributes = attributes;
   return { ok: true, event: ev };
 }
 
@@ -257,21 +270,30 @@ export function parseOtlpLogsJson(text: string): OtlpParsed {
   return mapOtlpLogs(value);
 }
 
-/** The OTLP answer for an ingest result: `{}` or a partialSuccess. Undefined when nothing was accepted. */
-export function otlpResponse(r: Pick<IngestResult, 'accepted' | 'rejected'>, paths: readonly string[]):
-  { partialSuccess?: { rejectedLogRecords: number; errorMessage: string } } {
+export interface OtlpAnswer {
+  partialSuccess?: { rejectedLogRecords?: number; rejectedSpans?: number; errorMessage: string };
+}
+
+/**
+ * The OTLP answer for an ingest result: `{}` or a partialSuccess naming the first rejection.
+ * `counter` is the signal's field (rejectedLogRecords, rejectedSpans); for traces, exception events
+ * (paths with ".events") are not spans and are not counted.
+ */
+export function otlpResponse(r: Pick<IngestResult, 'accepted' | 'rejected'>, paths: readonly string[],
+  counter: 'rejectedLogRecords' | 'rejectedSpans' = 'rejectedLogRecords'): OtlpAnswer {
   if (r.rejected.length === 0) return {};
   const first = r.rejected[0];
   const where = paths[first.index] ?? `record ${first.index}`;
   const e = first.errors[0];
   const more = r.rejected.length > 1 ? ` (and ${r.rejected.length - 1} more)` : '';
+  const n = r.rejected.filter((x) => !(paths[x.index] ?? '').includes('.events')).length;
   return {
     partialSuccess: {
-      rejectedLogRecords: r.rejected.length,
+      [counter]: n,
       errorMessage: `${where}: ${e?.field ?? '(record)'} ${e?.message ?? 'was rejected'}${more}`,
     },
   };
 }
 
-/** True for the protobuf encoding, which this engine does not take. */
+/** True for the protobuf encoding. */
 export const isProtobuf = (contentType: string | undefined): boolean => /protobuf/i.test(contentType ?? '');
