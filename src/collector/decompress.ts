@@ -4,6 +4,7 @@
 import { Transform, type Readable } from 'node:stream';
 import { createBrotliDecompress, createInflateRaw, createUnzip, type Unzip } from 'node:zlib';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { uncompressSync } from 'snappy';
 import { LIMITS } from '../event.js';
 import { HttpError } from '../http/errors.js';
 
@@ -12,10 +13,13 @@ function streamError(status: number, code: string, message: string): HttpError {
   return Object.assign(new HttpError(status, code, message, { errors: [{ field: '(body)', message }] }), { statusCode: status });
 }
 
-/** The body's Content-Encoding, lowercased; undefined for none/identity. Throws 415 for others. */
-export function contentEncoding(header: string | string[] | undefined): 'gzip' | 'deflate' | 'br' | undefined {
+/**
+ * The body's Content-Encoding, lowercased; undefined for none/identity and for the encodings the
+ * route decodes itself (`own`: Loki's snappy). Throws 415 for others.
+ */
+export function contentEncoding(header: string | string[] | undefined, own: readonly string[] = []): 'gzip' | 'deflate' | 'br' | undefined {
   const v = (Array.isArray(header) ? header.join(',') : header ?? '').trim().toLowerCase();
-  if (v === '' || v === 'identity') return undefined;
+  if (v === '' || v === 'identity' || own.includes(v)) return undefined;
   if (v === 'gzip' || v === 'x-gzip') return 'gzip';
   if (v === 'deflate') return 'deflate';
   if (v === 'br') return 'br';
@@ -82,9 +86,31 @@ export function decodedBody(raw: Readable, encoding: 'gzip' | 'deflate' | 'br', 
 }
 
 /** A preParsing hook for every ingest scope: decode Content-Encoding before any parser sees the body. */
-export function addBodyDecoding(app: FastifyInstance): void {
+export function addBodyDecoding(app: FastifyInstance, own: readonly string[] = []): void {
   app.addHook('preParsing', async (req: FastifyRequest, _reply, payload) => {
-    const enc = contentEncoding(req.headers['content-encoding']);
+    const enc = contentEncoding(req.headers['content-encoding'], own);
     return enc ? decodedBody(payload, enc) : payload;
   });
+}
+
+/**
+ * Snappy block format (Loki / Prometheus push bodies), decoded whole: the bodies are small, and the
+ * uncompressed length the block declares up front is checked against the limit before any work.
+ */
+export function unsnappy(body: Buffer, limit: number = LIMITS.maxBodyBytes): Buffer {
+  let len = 0;
+  let shift = 0;
+  let i = 0;
+  for (; i < 5 && i < body.length; i++) {
+    len += (body[i] & 0x7f) * 2 ** shift;
+    if ((body[i] & 0x80) === 0) break;
+    shift += 7;
+  }
+  if (i >= body.length) throw streamError(400, 'invalid_encoding', 'the body is not valid snappy: it is empty or truncated');
+  if (len > limit) throw streamError(413, 'payload_too_large', `the decompressed body would be ${len} bytes, more than ${Math.round(limit / 1048576)} MB; split it into smaller requests`);
+  try {
+    return uncompressSync(body) as Buffer;
+  } catch (e) {
+    throw streamError(400, 'invalid_encoding', `the body is not valid snappy: ${(e as Error).message}`);
+  }
 }

@@ -43,12 +43,13 @@ export function overloaded(e: unknown): never {
 export function ingestScope(
   app: FastifyInstance, opts: IngestRouteOptions,
   parsers: { types: string[] | RegExp | '*'; parseAs: 'string' | 'buffer' }[],
+  ownEncodings: readonly string[] = [],
 ): IngestScope {
   app.removeAllContentTypeParsers();
   for (const p of parsers) {
     app.addContentTypeParser(p.types as string[], { parseAs: p.parseAs, bodyLimit: LIMITS.maxBodyBytes }, (_req, body, done) => done(null, body));
   }
-  addBodyDecoding(app);
+  addBodyDecoding(app, ownEncodings);
 
   // Tell the writer a request is on its way before its body is read (see GroupCommitWriter.announce).
   const arrivals = new WeakMap<object, () => void>();

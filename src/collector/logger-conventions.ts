@@ -88,3 +88,14 @@ export function applyLoggerConventions(ev: Obj): void {
     }
   }
 }
+
+/**
+ * Shippers that tail files (Docker's json-file driver, Fluent Bit, Filebeat's container input) put
+ * the line in `log`: it is the message when the record has none.
+ */
+export function applyShipperLine(ev: Obj): void {
+  if (ev.message === undefined && ev.msg === undefined && typeof ev.log === 'string') {
+    ev.message = ev.log;
+    delete ev.log;
+  }
+}
