@@ -17,6 +17,7 @@ import type { IngestRouteOptions } from './collector/ingest-route.js';
 import { otlpRoutes } from './collector/otlp-http.js';
 import { sentryRoutes } from './collector/sentry-http.js';
 import { lokiRoutes } from './collector/loki.js';
+import { esBulkRoutes } from './collector/es-bulk.js';
 import { queryRoutes } from './query/http.js';
 import { streamRoutes } from './query/stream.js';
 import { queryLimiter } from './query/limiter.js';
@@ -139,6 +140,7 @@ export async function createEngine(config: Config): Promise<Engine> {
   await app.register(otlpRoutes, ingest);
   await app.register(sentryRoutes, ingest);
   await app.register(lokiRoutes, ingest);
+  await app.register(esBulkRoutes, ingest);
   await app.register(keysRoutes, deps);
   await app.register(queryRoutes, { events, limiter });
   await app.register(streamRoutes, { writer });
