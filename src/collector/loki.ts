@@ -8,7 +8,7 @@ import type { FieldError } from '../event.js';
 import { HttpError } from '../http/errors.js';
 import { ingestScope, type IngestRouteOptions } from './ingest-route.js';
 import { unsnappy } from './decompress.js';
-import { messageType, TO_OBJECT } from './proto.js';
+import { messageType } from './proto.js';
 import { applyShipperLine, severityFromLevel } from './logger-conventions.js';
 
 type Obj = Record<string, unknown>;
@@ -94,6 +94,9 @@ export function mapEntry(labels: Map<string, string>, tsMs: number | undefined, 
   return ev;
 }
 
+/** A protobuf integer: a number, or a Long for 64-bit fields. */
+const int = (v: unknown): number => (typeof v === 'number' ? v : isObj(v) && typeof v.toNumber === 'function' ? (v.toNumber as () => number)() : Number(v ?? 0));
+
 /** Loki's nanosecond timestamps (a digit string in JSON) → ms. */
 function nanosString(v: unknown): number | undefined {
   if (typeof v === 'string' && /^\d{1,25}$/.test(v)) return Number(BigInt(v) / 1_000_000n);
@@ -134,8 +137,8 @@ export function mapLokiJson(value: unknown, tenant?: string): LokiParsed {
 export function mapLokiProto(body: Buffer, tenant?: string): LokiParsed {
   let req: Obj;
   try {
-    const t = messageType('logproto.PushRequest');
-    req = t.toObject(t.decode(body), TO_OBJECT) as Obj;
+    // the decoded message itself (see otlp-proto.ts): own properties, 64-bit seconds as a Long
+    req = messageType('logproto.PushRequest').decode(body) as unknown as Obj;
   } catch (e) {
     return { ok: false, status: 400, message: `the body is not a Loki PushRequest (protobuf): ${(e as Error).message}`, errors: [{ field: '(body)', message: 'is not a PushRequest' }] };
   }
@@ -152,7 +155,7 @@ export function mapLokiProto(body: Buffer, tenant?: string): LokiParsed {
         items.push(undefined);
         continue;
       }
-      const ts = isObj(e.timestamp) ? Number(e.timestamp.seconds ?? 0) * 1000 + Math.floor(Number(e.timestamp.nanos ?? 0) / 1e6) : undefined;
+      const ts = isObj(e.timestamp) ? int(e.timestamp.seconds) * 1000 + Math.floor(int(e.timestamp.nanos) / 1e6) : undefined;
       const md = Array.isArray(e.structuredMetadata) && e.structuredMetadata.length > 0
         ? new Map(e.structuredMetadata.filter(isObj).map((p) => [String(p.name ?? ''), String(p.value ?? '')] as [string, string])) : undefined;
       items.push(mapEntry(labels, ts || undefined, typeof e.line === 'string' ? e.line : '', md, tenant));

@@ -4,7 +4,7 @@
 // replay, and the exception is grouped by its stack like any error. Pure; works on the OTLP JSON
 // shape (otlp-proto.ts turns the protobuf encoding into it).
 import { LIMITS, type FieldError } from '../event.js';
-import { commonFields, flattenAttributes, idString, isObj, nanosToMs, restAttributes, type Obj, type OtlpParsed } from './otlp.js';
+import { commonFields, flattenAttributes, idString, isObj, nanosBig, nanosToMs, restAttributes, type Obj, type OtlpParsed } from './otlp.js';
 
 /** Status.code: 0 UNSET, 1 OK, 2 ERROR (numbers in protobuf and JSON, enum names in some JSON senders). */
 function statusCode(v: unknown): number {
@@ -23,13 +23,8 @@ function spanKind(v: unknown): string | undefined {
 
 /** Whole nanoseconds between two unix-nano timestamps, as milliseconds (exact for strings). */
 function durationMs(start: unknown, end: unknown): number | undefined {
-  const big = (v: unknown): bigint | undefined => {
-    if (typeof v === 'string' && /^\d{1,30}$/.test(v)) return BigInt(v);
-    if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return BigInt(Math.round(v));
-    return undefined;
-  };
-  const s = big(start);
-  const e = big(end);
+  const s = nanosBig(start);
+  const e = nanosBig(end);
   if (s === undefined || e === undefined || s === 0n || e < s) return undefined;
   return Number(e - s) / 1e6;
 }

@@ -23,6 +23,7 @@ const FIELD_KEYS: Record<string, string> = {
   duration_ms: 'duration_ms',
   status: 'status',
 };
+const FIELD_ENTRIES = Object.entries(FIELD_KEYS);
 const ID_FIELDS = new Set(['session_id', 'user_id', 'flow_id']);
 
 export type OtlpParsed =
@@ -40,27 +41,45 @@ export type OtlpParsed =
 export type Obj = Record<string, unknown>;
 export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/**
+ * A 64-bit integer as protobufjs decodes it (a Long: {low, high, unsigned}) → BigInt. The protobuf
+ * path maps decoded messages directly (no toObject copy), so fields can be Longs, Uint8Arrays and
+ * prototype defaults: every check below is an own-property check.
+ */
+function isLong(v: unknown): v is { low: number; high: number } {
+  return typeof v === 'object' && v !== null && typeof (v as { low?: unknown }).low === 'number' && typeof (v as { high?: unknown }).high === 'number';
+}
+const longToBig = (v: { low: number; high: number }): bigint => (BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0);
+const has = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+
 /** An OTLP AnyValue as a plain JSON value (int64 strings become numbers when they fit). */
 export function anyValue(v: unknown, depth = 0): unknown {
   if (!isObj(v) || depth > 32) return undefined;
-  if ('stringValue' in v) return String(v.stringValue ?? '');
-  if ('boolValue' in v) return v.boolValue === true || v.boolValue === 'true';
-  if ('intValue' in v) {
+  if (has(v, 'stringValue')) return String(v.stringValue ?? '');
+  if (has(v, 'boolValue')) return v.boolValue === true || v.boolValue === 'true';
+  if (has(v, 'intValue')) {
     const i = v.intValue;
     if (typeof i === 'number') return i;
+    if (isLong(i)) {
+      const b = BigInt.asIntN(64, longToBig(i));
+      return b >= BigInt(Number.MIN_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b.toString();
+    }
     if (typeof i === 'string' && /^-?\d+$/.test(i)) return Number.isSafeInteger(Number(i)) ? Number(i) : i;
     return i === undefined || i === null ? undefined : String(i);
   }
-  if ('doubleValue' in v) {
+  if (has(v, 'doubleValue')) {
     const d = v.doubleValue;
     return typeof d === 'number' ? d : typeof d === 'string' && d !== '' && Number.isFinite(Number(d)) ? Number(d) : d;
   }
-  if ('bytesValue' in v) return String(v.bytesValue ?? ''); // base64 in the JSON encoding
-  if ('arrayValue' in v) {
+  if (has(v, 'bytesValue')) {
+    const b = v.bytesValue;
+    return b instanceof Uint8Array ? Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64') : String(b ?? ''); // base64, as in the JSON encoding
+  }
+  if (has(v, 'arrayValue')) {
     const values = isObj(v.arrayValue) && Array.isArray(v.arrayValue.values) ? v.arrayValue.values : [];
     return values.map((x) => anyValue(x, depth + 1) ?? null);
   }
-  if ('kvlistValue' in v) {
+  if (has(v, 'kvlistValue')) {
     const out: Obj = {};
     const values = isObj(v.kvlistValue) && Array.isArray(v.kvlistValue.values) ? v.kvlistValue.values : [];
     for (const kv of values) if (isObj(kv) && typeof kv.key === 'string') out[kv.key] = anyValue(kv.value, depth + 1);
@@ -89,6 +108,10 @@ export function flattenAttributes(list: unknown): Map<string, unknown> {
 /** Unix nanoseconds (string or number) → epoch ms; undefined when absent or zero, null when malformed. */
 export function nanosToMs(v: unknown): number | undefined | null {
   if (v === undefined || v === null || v === '' || v === 0 || v === '0') return undefined;
+  if (isLong(v)) {
+    const n = longToBig(v);
+    return n === 0n ? undefined : Number(n / 1_000_000n);
+  }
   if (typeof v === 'string') return /^\d{1,30}$/.test(v) ? Number(BigInt(v) / 1_000_000n) : null;
   if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return Math.floor(v / 1e6);
   return null;
@@ -117,7 +140,20 @@ function severityNumber(v: unknown): number {
   return base === undefined ? 0 : base + (m![2] ? Number(m![2]) - 1 : 0);
 }
 
-export const idString = (v: unknown): string | undefined => (typeof v === 'string' ? v.toLowerCase() || undefined : undefined);
+/** Trace and span ids: hex strings (JSON encoding) or bytes (protobuf) → lowercase hex. */
+export const idString = (v: unknown): string | undefined => {
+  if (typeof v === 'string') return v.toLowerCase() || undefined;
+  if (v instanceof Uint8Array) return v.length > 0 ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex') : undefined;
+  return undefined;
+};
+
+/** Unix nanoseconds in any encoding (digit string, number, Long) → BigInt; undefined when absent or malformed. */
+export function nanosBig(v: unknown): bigint | undefined {
+  if (typeof v === 'string' && /^\d{1,30}$/.test(v)) return BigInt(v);
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return BigInt(Math.round(v));
+  if (isLong(v)) return longToBig(v);
+  return undefined;
+}
 
 /**
  * The fields every OTLP signal shares: the project (from PROJECT_KEYS) and the well-known attributes
@@ -140,7 +176,7 @@ export function commonFields(own: Map<string, unknown>, resourceAttrs: Map<strin
   const skip = new Set<string>(PROJECT_KEYS);
 
   // canonical fields from well-known keys; the first key listed for a field wins
-  for (const [key, field] of Object.entries(FIELD_KEYS)) {
+  for (const [key, field] of FIELD_ENTRIES) {
     const v = lookup(key);
     if (v === undefined || ev[field] !== undefined) continue;
     if (field === 'duration_ms') {

@@ -52,6 +52,3 @@ export function messageType(name: string): protobuf.Type {
   }
   return t;
 }
-
-/** protobuf → plain object with the proto3 JSON field names; 64-bit ints as strings, bytes as base64. */
-export const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: Number, bytes: String, defaults: false, arrays: false, oneofs: false };
