@@ -22,8 +22,18 @@ const FIELD_KEYS: Record<string, string> = {
   'event.name': 'event_type',
   duration_ms: 'duration_ms',
   status: 'status',
+  // the engine's own field names, bare or under puraify.: what an engine would put on a record
+  'puraify.platform': 'platform',
+  platform: 'platform',
+  'puraify.action': 'action',
+  action: 'action',
+  'puraify.triggered_by': 'triggered_by',
+  triggered_by: 'triggered_by',
+  'puraify.retries': 'retries',
+  retries: 'retries',
 };
 const FIELD_ENTRIES = Object.entries(FIELD_KEYS);
+const NUMBER_FIELDS = new Set(['duration_ms', 'retries']);
 const ID_FIELDS = new Set(['session_id', 'user_id', 'flow_id']);
 
 export type OtlpParsed =
@@ -179,10 +189,10 @@ export function commonFields(own: Map<string, unknown>, resourceAttrs: Map<strin
   for (const [key, field] of FIELD_ENTRIES) {
     const v = lookup(key);
     if (v === undefined || ev[field] !== undefined) continue;
-    if (field === 'duration_ms') {
+    if (NUMBER_FIELDS.has(field)) {
       const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-      if (!Number.isFinite(n)) continue; // not a number: kept as an attribute
-      ev.duration_ms = n;
+      if (!Number.isFinite(n) || (field === 'retries' && !Number.isInteger(n))) continue; // kept as an attribute
+      ev[field] = n;
     } else if (ID_FIELDS.has(field)) {
       ev[field] = typeof v === 'string' || Number.isInteger(v) ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
     } else {
