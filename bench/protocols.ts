@@ -18,7 +18,7 @@ type Ev = Record<string, unknown>;
 const str = (key: string, v: unknown) => ({ key, value: typeof v === 'number' ? { intValue: v } : { stringValue: String(v) } });
 
 /** An ExportLogsServiceRequest as an OTel SDK builds it: one resource per (project, engine). */
-function otlpBody(batch: Ev[]): Buffer {
+function otlpBody(batch: Ev[], withScope: boolean): Buffer {
   const byResource = new Map<string, Ev[]>();
   for (const e of batch) {
     const k = `${e.project_id}\u0000${e.engine}`;
@@ -29,7 +29,8 @@ function otlpBody(batch: Ev[]): Buffer {
     resourceLogs: [...byResource.values()].map((evs) => ({
       resource: { attributes: [str('puraify.project_id', evs[0].project_id), str('service.name', evs[0].engine)] },
       scopeLogs: [{
-        scope: { name: 'bench' },
+        // an SDK names its instrumentation scope: stored as one attribute more per event than JSON has
+        ...(withScope ? { scope: { name: 'bench' } } : {}),
         logRecords: evs.map((e) => ({
           timeUnixNano: String(BigInt(e.timestamp as number) * 1_000_000n),
           severityNumber: e.status === 'error' ? 17 : 9,
@@ -62,7 +63,8 @@ function lokiBody(batch: Ev[]): Buffer {
 interface Format { name: string; path: string; contentType: string; encode(batch: Ev[]): Uint8Array | string; ok: number }
 const ALL_FORMATS: Format[] = [
   { name: 'JSON /monitoring/logs', path: '/monitoring/logs', contentType: 'application/json', encode: (b) => JSON.stringify(b), ok: 200 },
-  { name: 'OTLP protobuf /v1/logs', path: '/v1/logs', contentType: 'application/x-protobuf', encode: otlpBody, ok: 200 },
+  { name: 'OTLP protobuf /v1/logs (same fields as JSON)', path: '/v1/logs', contentType: 'application/x-protobuf', encode: (b) => otlpBody(b, false), ok: 200 },
+  { name: 'OTLP protobuf /v1/logs (+ scope: 1 attribute/event)', path: '/v1/logs', contentType: 'application/x-protobuf', encode: (b) => otlpBody(b, true), ok: 200 },
   { name: 'Loki protobuf+snappy /loki/api/v1/push', path: '/loki/api/v1/push', contentType: 'application/x-protobuf', encode: lokiBody, ok: 204 },
 ];
 // ONLY=otlp (a substring of a format's name) runs one format, e.g. to profile the engine on it
