@@ -167,7 +167,8 @@ describe('OTLP traces with the real exporter', () => {
       expect(again[0].fingerprint).toBe(error.fingerprint);
       // the trace reads in session replay too
       const replay = await call(t.url, 'GET', `/monitoring/sessions/sess-77?${qs({ project_id: project })}`);
-      if (replay.status === 200) expect(JSON.stringify(replay.body)).toContain('POST /charge');
+      expect(replay.status).toBe(200);
+      expect(JSON.stringify(replay.body)).toContain('POST /charge');
     });
   }
 });
