@@ -1,7 +1,6 @@
 // Filters → SQL. Pure functions: a filter object in, a WHERE clause and its bound parameters out.
 // Values never enter the SQL text; only column names from a fixed list and parameter names do.
 import { FILTER_FIELDS, parseTime, type FieldError, type FilterField } from '../event.js';
-import { KEY_KINDS, KEYS_TABLE, type KeyedField } from '../storage/schema.js';
 import type { Params } from '../storage/transport.js';
 
 export interface EventFilter {
@@ -43,26 +42,17 @@ export class ParamBag {
   }
 }
 
-// Lookups by these keys go through event_keys first (see storage/schema.ts); flow_id is left out
-// because a flow's events are many, so a scan by (project_id, timestamp) is as good.
-const NARROWING: KeyedField[] = ['id', 'session_id', 'trace_id', 'user_id', 'fingerprint'];
-
 export function whereClause(f: EventFilter, bag: ParamBag): string {
   const parts: string[] = [];
   if (f.projects) parts.push(`project_id IN ${bag.add([...f.projects], 'Array(String)')}`);
+  // id, session, trace, user and fingerprint conditions are answered by the events' skip indexes
+  // (storage/schema.ts EVENT_INDEXES): plain comparisons, so the index analysis sees them
   for (const field of FILTER_FIELDS) {
     const values = f.eq[field];
     if (!values || values.length === 0) continue;
     parts.push(values.length === 1
       ? `${field} = ${bag.add(values[0], 'String')}`
       : `${field} IN ${bag.add(values, 'Array(String)')}`);
-  }
-  const keyed = NARROWING.find((k) => (f.eq[k]?.length ?? 0) > 0);
-  if (keyed) {
-    const projects = f.projects ? ` AND project_id IN ${bag.add([...f.projects], 'Array(String)')}` : '';
-    const time = (f.from !== undefined ? ` AND timestamp >= ${bag.add(f.from, 'Int64')}` : '') +
-      (f.to !== undefined ? ` AND timestamp < ${bag.add(f.to, 'Int64')}` : '');
-    parts.push(`(project_id, timestamp) IN (SELECT project_id, timestamp FROM ${KEYS_TABLE} WHERE kind = '${KEY_KINDS[keyed]}' AND value IN ${bag.add(f.eq[keyed]!, 'Array(String)')}${projects}${time})`);
   }
   for (const a of f.attrs) {
     const v = `attr_values[indexOf(attr_keys, ${bag.add(a.key, 'String')})]`;
