@@ -13,7 +13,7 @@ export const LEGACY_KEYS_TABLE = 'event_keys';
 
 /** What the storage engine supports beyond 18.16's baseline. */
 export interface StorageFeatures {
-  /** LowCardinality(String) columns (18.16 takes them only with allow_experimental_low_cardinality_type=1). */
+  /** LowCardinality(String) columns. */
   lowCardinality: boolean;
   /** Column codecs (Delta, ZSTD). */
   codecs: boolean;
@@ -26,11 +26,12 @@ export const ALL_FEATURES: StorageFeatures = { lowCardinality: true, codecs: tru
 
 /** What a server of this version (`SELECT version()`) supports. */
 export function serverFeatures(version: string): StorageFeatures {
-  const [major, minor] = version.split('.').map(Number);
+  const major = Number(version.split('.')[0]);
   if (!Number.isFinite(major)) return ALL_FEATURES;
   return {
-    // 18.14+ with the experimental setting, which HttpTransport.exec sends to servers before 19
-    lowCardinality: major > 18 || (major === 18 && minor >= 14),
+    // 18.x has it as an experimental type whose functions keep returning LowCardinality (the
+    // rollup view's String states then refuse it): plain String there
+    lowCardinality: major >= 19,
     codecs: major >= 19,
     // bloom_filter indexes arrived in 19.6, behind a setting until 20.1
     skipIndexes: major >= 20,
