@@ -75,9 +75,13 @@ export async function errorRoutes(app: FastifyInstance, opts: ErrorRouteOptions)
     if ((to - from) / interval > 2000) throw badRequest([{ field: 'interval', message: 'gives more than 2000 buckets' }]);
 
     return limiter(async () => {
-      // state lives in the control store: filter after the GROUP BY, so fetch more when filtering
-      const rows = await listGroups(events, f, sort, state ? Math.min(10_000, limit * 10) : limit);
-      const statuses = await groups.statuses(f.projects ?? [...new Set(rows.map((r) => r.project_id))]);
+      // state lives in the control store: filter after the GROUP BY, so fetch more when filtering.
+      // Two rounds, each read in parallel: the listing with the states of the caller's projects,
+      // then the picked groups' all-time totals with their trend.
+      const [rows, statuses] = await Promise.all([
+        listGroups(events, f, sort, state ? Math.min(10_000, limit * 10) : limit),
+        groups.statuses(f.projects),
+      ]);
       const picked = rows.filter((r) => !state || (statuses.get(statusKey(r.project_id, r.fingerprint))?.state ?? 'open') === state).slice(0, limit);
       const fps = picked.map((r) => r.fingerprint);
       const projects = [...new Set(picked.map((r) => r.project_id))];
