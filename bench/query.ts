@@ -11,7 +11,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChdbTransport } from '../src/storage/chdb-transport.js';
 import { EventStore } from '../src/storage/event-store.js';
-import { get, machine, percentile, post, spawnEngine } from './common.js';
+import { ACTIONS, ENGINES, ERRORS, get, machine, PLATFORMS, percentile, post, spawnEngine } from './common.js';
 import { newEventId } from '../src/ids.js';
 import { parseFilter, type EventFilter } from '../src/query/filters.js';
 import { listGroups } from '../src/aggregator/queries.js';
@@ -23,11 +23,6 @@ const RUNS = Number(process.env.RUNS ?? 50);
 const FILL = process.env.FILL ?? 'http';
 const INGEST = Number(process.env.INGEST ?? 5000);
 const DAY = 86_400_000;
-
-const PLATFORMS = ['Slack', 'Notion', 'Gmail', 'HubSpot', 'Stripe', 'Airtable'];
-const ACTIONS = ['send_message', 'create_page', 'send_email', 'update_contact', 'charge', 'append_row'];
-const ENGINES = ['execution', 'validation', 'vault', 'platform_builder', 'feedback_loop', 'engine_control'];
-const ERRORS = ['api_timeout', 'token_expired', 'rate_limited', 'validation_failed', 'not_found'];
 
 /** A cheap integer hash (the SQL generator uses cityHash64; any well-mixed hash gives the same shapes). */
 function h(n: number, salt: number): number {

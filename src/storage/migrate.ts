@@ -9,7 +9,7 @@
 // the skip indexes are added and built for old parts, and the rollup's view is recreated to feed
 // String states from LowCardinality columns.
 import {
-  EVENT_INDEXES, EVENTS_TABLE, LEGACY_KEYS_TABLE, ROLLUP_TABLE, eventColumnType, schemaStatements, type StorageFeatures,
+  EVENT_INDEXES, EVENTS_TABLE, LEGACY_KEYS_TABLE, ROLLUP_TABLE, eventColumnType, schemaStatements,
 } from './schema.js';
 import type { ClickHouseTransport } from './transport.js';
 
