@@ -4,7 +4,7 @@
 //    no indexes, no views), batch 1,000;
 //  - the engine's own schema (codecs, skip indexes, the rollup view), batch 1,000 and 10,000.
 // Then the bytes per event of the whole data directory the 16 × 1,000 run left, after merges.
-//   npm run bench:ingest            (EVENTS=200000 to change the volume)
+//   npm run bench:ingest            (EVENTS=200000 to change the volume; BATCHES=100,1000 to skip some)
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { EVENTS_PARTITION_BY } from '../src/storage/schema.js';
 import { machine, makeEvent, post, rng, spawnEngine } from './common.js';
 
 const TOTAL = Number(process.env.EVENTS ?? 200_000);
+const BATCHES = (process.env.BATCHES ?? '1,100,1000').split(',').map(Number);
 const r = rng(42);
 const events = Array.from({ length: TOTAL }, (_, i) => {
   const e = makeEvent(r, i);
@@ -125,7 +126,7 @@ const dir = mkdtempSync(join(tmpdir(), 'bench-http-'));
 engine = await spawnEngine(dir, { MONITORING_LOG_LEVEL: 'warn' });
 console.log('| batch | clients | events/s | request p50 ms | request p99 ms | vs plain MergeTree batch 1000 |');
 console.log('| ---: | ---: | ---: | ---: | ---: | ---: |');
-for (const batch of [1, 100, 1000]) {
+for (const batch of BATCHES) {
   for (const clients of [1, 16]) {
     const total = batch === 1 ? Math.min(TOTAL, clients === 1 ? 3000 : 20_000) : TOTAL;
     const res = batch === 1000 && clients === 16 ? headline : await httpIngest(engine.url, batch, clients, total);
