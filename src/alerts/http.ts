@@ -15,8 +15,8 @@ import {
   CHANNEL_TYPES, createSenders, maskedFields, maskSecrets, mergeSecrets, validateChannelConfig,
   type ChannelType, type Notification, type SenderChannelType,
 } from './channels/index.js';
-import { pathToField, RULE_KINDS, validateRule, type Rule, type RuleSpec } from './rules.js';
-import { isActive, validateSilence, type Silence } from './silences.js';
+import { pathToField, RULE_KINDS, RuleInput, validateRule, type Rule, type RuleSpec } from './rules.js';
+import { isActive, SilenceInput, validateSilence, type Silence } from './silences.js';
 import type { AlertGroup, Channel, Delivery, NotificationRecord, NotificationState, UiNotification } from './store.js';
 import type { AlertService } from './service.js';
 
@@ -32,7 +32,7 @@ const iso = (ms: number | null | undefined): string | null => (ms === null || ms
 
 function ruleView(r: Rule) {
   return {
-    id: r.id, name: r.name, project_id: r.project_id, kind: r.kind, filter: r.filter, threshold: r.threshold, window_s: r.window_s,
+    id: r.id, name: r.name, project_id: r.project_id, kind: r.kind, filter: r.filter, query: r.query, threshold: r.threshold, window_s: r.window_s,
     min_count: r.min_count, baseline_window_s: r.baseline_window_s, group_by: r.group_by, channels: r.channels, severity: r.severity,
     repeat_interval_s: r.repeat_interval_s, send_resolved: r.send_resolved, enabled: r.enabled, user_message: r.user_message,
     created_at: iso(r.created_at), updated_at: iso(r.updated_at), created_by: r.created_by,
@@ -216,7 +216,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
     return { channels: (await store.listChannels(scope.projects, scope.includeGlobal)).map(channelView) };
   });
 
-  app.post('/monitoring/channels', admin, async (req, reply) => {
+  app.post('/monitoring/channels', { config: { ...admin.config, docs: { body: ChannelInput } } }, async (req, reply) => {
     const body = checkChannelBody(bodyObject(req.body));
     const project = targetProject(req.principal, body.project_id);
     checkChannelConfig(body.type, body.config);
@@ -345,7 +345,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
     return { rules: rules.map(ruleView) };
   });
 
-  app.post('/monitoring/alert-rules', admin, async (req, reply) => {
+  app.post('/monitoring/alert-rules', { config: { ...admin.config, docs: { body: RuleInput } } }, async (req, reply) => {
     const spec = await checkRule(req, bodyObject(req.body));
     const now = Date.now();
     const r: Rule = { ...spec, id: `rule_${newEventId(now).replace(/-/g, '')}`, created_at: now, updated_at: now, created_by: req.principal.name };
@@ -403,7 +403,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
     return { silences: list.map((s) => silenceView(s, now)) };
   });
 
-  app.post('/monitoring/silences', admin, async (req, reply) => {
+  app.post('/monitoring/silences', { config: { ...admin.config, docs: { body: SilenceInput } } }, async (req, reply) => {
     const now = Date.now();
     const v = validateSilence(bodyObject(req.body), now);
     if (!v.ok) throw badRequest(v.errors);

@@ -2,6 +2,11 @@
 // Values never enter the SQL text; only column names from a fixed list and parameter names do.
 import { FILTER_FIELDS, parseTime, type FieldError, type FilterField } from '../event.js';
 import type { Params } from '../storage/transport.js';
+import { isFilterField, isWildcard, literal, type QueryNode } from './language/ast.js';
+import { compileSql, textSql } from './language/compile-sql.js';
+import { QuerySyntaxError } from './language/errors.js';
+import { parseQuery } from './language/parser.js';
+import { Type, type TObject, type TSchema } from '@sinclair/typebox';
 
 export interface EventFilter {
   /** The tenant guard: the projects the caller may see; undefined = all (admin). */
@@ -12,6 +17,8 @@ export interface EventFilter {
   to?: number;
   /** Case-insensitive text in message, error_type and stack. */
   q?: string;
+  /** The query language (language/), ANDed with everything else. */
+  query?: QueryNode;
   alert?: boolean;
   /** Only events with a duration (performance views). */
   hasDuration?: boolean;
@@ -62,10 +69,8 @@ export function whereClause(f: EventFilter, bag: ParamBag): string {
   }
   if (f.from !== undefined) parts.push(`timestamp >= ${bag.add(f.from, 'Int64')}`);
   if (f.to !== undefined) parts.push(`timestamp < ${bag.add(f.to, 'Int64')}`);
-  if (f.q) {
-    const q = bag.add(f.q, 'String');
-    parts.push(`(positionCaseInsensitiveUTF8(message, ${q}) > 0 OR positionCaseInsensitiveUTF8(error_type, ${q}) > 0 OR positionCaseInsensitiveUTF8(stack, ${q}) > 0)`);
-  }
+  if (f.q) parts.push(textSql([f.q], bag));
+  if (f.query) parts.push(compileSql(f.query, bag));
   if (f.alert !== undefined) parts.push(`alert = ${f.alert ? 1 : 0}`);
   if (f.hasDuration) parts.push('isNotNull(duration_ms)');
   if (f.hasFingerprint) parts.push("fingerprint != ''");
@@ -137,12 +142,30 @@ export function asInt(raw: unknown, field: string, min: number, max: number, err
 }
 
 /**
+ * The parameters parseFilter() reads, as a TypeBox querystring schema for the OpenAPI document
+ * (routes name it under config.docs; parseFilter stays the validator). `extra`: the route's own.
+ */
+export function filterQueryDocs(extra: Record<string, TSchema> = {}): TObject {
+  const anyOf = Type.Union([Type.String(), Type.Array(Type.String())], { description: 'repeat the parameter for "any of"' });
+  const fields: Record<string, TSchema> = {};
+  for (const f of FILTER_FIELDS) fields[f] = Type.Optional(anyOf);
+  return Type.Object({
+    ...fields,
+    from: Type.Optional(Type.String({ description: 'ISO 8601 or epoch ms; [from, to)' })),
+    to: Type.Optional(Type.String({ description: 'ISO 8601 or epoch ms' })),
+    q: Type.Optional(Type.String({ description: 'case-insensitive text in message, error_type and stack' })),
+    query: Type.Optional(Type.String({ description: 'the query language, e.g. status:error platform:(Slack OR Notion) -"rate limit"' })),
+    ...extra,
+  }, { description: 'attr.<key>=<value> filters on attributes too' });
+}
+
+/**
  * Reads the filters every event route shares: exact fields, attr.<key>, from/to, q.
  * Unknown parameters are errors unless listed in `extra` (the route reads those itself).
  */
 export function parseFilter(query: Raw, extra: readonly string[], errors: FieldError[]): EventFilter {
   const f = emptyFilter();
-  const known = new Set<string>([...FILTER_FIELDS, 'from', 'to', 'q', ...extra]);
+  const known = new Set<string>([...FILTER_FIELDS, 'from', 'to', 'q', 'query', ...extra]);
   for (const field of FILTER_FIELDS) {
     const v = asStrings(query[field], field, errors);
     if (v) f.eq[field] = v;
@@ -167,5 +190,57 @@ export function parseFilter(query: Raw, extra: readonly string[], errors: FieldE
   }
   const q = asSingle(query.q, 'q', errors);
   if (q) f.q = q;
+  const text = asQueryText(query.query, 'query', errors);
+  if (text) addQuery(f, text, 'query', errors);
   return f;
+}
+
+function asQueryText(raw: unknown, field: string, errors: FieldError[]): string | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string') {
+    errors.push({ field, message: Array.isArray(raw) ? 'must be given once' : 'must be a string' });
+    return undefined;
+  }
+  return raw;
+}
+
+/**
+ * Parses a query-language string into the filter (ANDed with what is there); a syntax error is
+ * reported on `field` with its column. Top-level `field:value` conjuncts on exact fields become
+ * `eq` filters, so they reach the primary key, the skip indexes, the rollup and the tenant guard as the
+ * plain parameters do.
+ */
+export function addQuery(f: EventFilter, text: string, field: string, errors: FieldError[]): void {
+  let node: QueryNode | undefined;
+  try {
+    node = parseQuery(text);
+  } catch (e) {
+    if (!(e instanceof QuerySyntaxError)) throw e;
+    errors.push({ field, message: `column ${e.column}: ${e.message}`, column: e.column });
+    return;
+  }
+  if (!node) return;
+  const rest: QueryNode[] = [];
+  for (const c of node.kind === 'and' ? node.items : [node]) {
+    const lifted = equalityOf(c);
+    if (lifted && !f.eq[lifted.field]) f.eq[lifted.field] = lifted.values;
+    else rest.push(c);
+  }
+  const residual = rest.length === 0 ? undefined : rest.length === 1 ? rest[0] : { kind: 'and' as const, items: rest, column: node.column };
+  if (residual) f.query = f.query ? { kind: 'and', items: [f.query, residual], column: 1 } : residual;
+}
+
+/** `field:v` or `field:(a OR b)` on an exact field: the values it allows. */
+function equalityOf(n: QueryNode): { field: FilterField; values: string[] } | undefined {
+  if (n.kind === 'match' && n.field.kind === 'column' && isFilterField(n.field.name) && !isWildcard(n.pattern)) {
+    return { field: n.field.name, values: [literal(n.pattern)] };
+  }
+  if (n.kind === 'or') {
+    const parts = n.items.map(equalityOf);
+    const field = parts[0]?.field;
+    if (field && parts.length <= MAX_VALUES_PER_FIELD && parts.every((p) => p?.field === field)) {
+      return { field, values: [...new Set(parts.flatMap((p) => p!.values))] };
+    }
+  }
+  return undefined;
 }

@@ -45,7 +45,7 @@ const RANGE_GAP_MS = 60_000;
 export const RESEND_WINDOW_MS = 24 * 3_600_000;
 
 export class EventStore {
-  constructor(readonly transport: ClickHouseTransport, private readonly queryTimeoutMs = 30_000) {}
+  constructor(readonly transport: ClickHouseTransport, readonly queryTimeoutMs = 30_000) {}
 
   /** Creates the tables, or brings a store of an earlier layout up to this one (migrate.ts). */
   async init(): Promise<void> {
@@ -126,6 +126,24 @@ export class EventStore {
       next = { t: Number(last.timestamp), i: last.id };
     }
     return { rows, next };
+  }
+
+  /**
+   * How many events match; undefined when counting takes longer than timeoutMs (at most the query
+   * timeout), so a caller can show the total only when it is cheap.
+   */
+  async count(filter: EventFilter, timeoutMs = this.queryTimeoutMs): Promise<number | undefined> {
+    const bag = new ParamBag();
+    try {
+      const rows = await this.query<{ n: number | string }>(
+        `SELECT count() AS n FROM ${EVENTS_TABLE} WHERE ${whereClause(filter, bag)}`, bag.params,
+        { timeoutMs: Math.min(timeoutMs, this.queryTimeoutMs) },
+      );
+      return Number(rows[0]?.n ?? 0);
+    } catch (e) {
+      if (e instanceof QueryTimeoutError) return undefined;
+      throw e;
+    }
   }
 
   /** For the analysis stages (aggregator, performance, audit): their SQL, the shared timeout. */
