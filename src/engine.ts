@@ -34,6 +34,7 @@ import { keysRoutes } from './auth/keys-http.js';
 import { effectiveLimit, RateLimiter } from './auth/rate-limit.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
+import { whoamiRoutes } from './http/whoami.js';
 import { dashboardRoutes } from './http/dashboard.js';
 import { openapiPlugin } from './http/openapi.js';
 import { AlertService } from './alerts/service.js';
@@ -150,6 +151,7 @@ export async function createEngine(config: Config): Promise<Engine> {
   await app.register(alertRoutes, { service: alerts });
   await forwarding.init((msg, extra) => app.log.warn(extra ?? {}, msg));
   await app.register(forwardingRoutes, { forwarding, recordAdminAction: deps.recordAdminAction });
+  await app.register(whoamiRoutes);
 
   return {
     ...deps,
