@@ -3,12 +3,16 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { LIMITS, type EventRow } from '../event.js';
 import { HttpError, badRequest } from '../http/errors.js';
 import { parseJsonBody, parseNdjsonBody, type ParsedBody } from './parse.js';
-import { OverloadedError } from './writer.js';
+import { WalUnavailableError } from '../wal/log.js';
 import type { Collector, IngestResult } from './ingest.js';
+import type { Admission } from './admission.js';
 import { isProtobuf, otlpResponse, parseOtlpLogsJson } from './otlp.js';
 
 export interface AlertRouting {
-  /** Routes an engine-raised alert that is already stored; answers who was told. */
+  /**
+   * Routes an engine-raised alert that is durable, once per (project, id): a resent alert gets the
+   * first routing's answer. Answers who was told.
+   */
   route(row: EventRow): Promise<{ notified: boolean; channels: string[] }>;
 }
 
@@ -17,6 +21,8 @@ export interface CollectorRouteOptions {
   alerts?: AlertRouting;
   /** Per-key event budget (the request budget is checked in the auth stage). */
   takeEvents?: (keyId: string | undefined, limit: number | undefined, n: number) => number;
+  /** Refuses ingest past capacity before the body is read. */
+  admission?: Admission;
 }
 
 function parseBody(body: unknown, contentType: string | undefined): ParsedBody {
@@ -30,8 +36,8 @@ function rejectParsed(p: Extract<ParsedBody, { ok: false }>): HttpError {
 }
 
 function overloaded(e: unknown): never {
-  if (e instanceof OverloadedError) {
-    throw new HttpError(503, 'overloaded', e.message, undefined, { 'Retry-After': String(e.retryAfterS) });
+  if (e instanceof WalUnavailableError) {
+    throw new HttpError(e.status, e.status === 507 ? 'insufficient_storage' : 'overloaded', e.message, undefined, { 'Retry-After': String(e.retryAfterS) });
   }
   throw e;
 }
@@ -56,16 +62,9 @@ export async function collectorRoutes(app: FastifyInstance, opts: CollectorRoute
     return reply.send({ accepted: r.accepted, ids: r.ids, rejected: r.rejected.slice(0, 1000), duplicates: r.duplicates, dropped_attributes: r.dropped_attributes });
   };
 
-  // Tell the writer a request is on its way before its body is read (see GroupCommitWriter.announce).
-  const arrivals = new WeakMap<object, () => void>();
-  app.addHook('onRequest', async (req) => {
-    if (req.method === 'POST') arrivals.set(req, opts.collector.announce());
-  });
-  app.addHook('onResponse', async (req) => arrivals.get(req)?.());
-  app.addHook('onRequestAbort', async (req) => arrivals.get(req)?.());
+  opts.admission?.install(app);
 
   app.post('/monitoring/logs', { config: { scope: 'ingest' } }, async (req, reply) => {
-    arrivals.get(req)?.();
     const parsed = parseBody(req.body, req.headers['content-type']);
     if (!parsed.ok) throw rejectParsed(parsed);
     if (opts.takeEvents) {
@@ -85,7 +84,6 @@ export async function collectorRoutes(app: FastifyInstance, opts: CollectorRoute
       }
     },
   }, async (req, reply) => {
-    arrivals.get(req)?.();
     const parsed = parseOtlpLogsJson(typeof req.body === 'string' ? req.body : '');
     if (!parsed.ok) throw rejectParsed(parsed);
     if (parsed.items.length === 0) return reply.send({});
@@ -102,7 +100,6 @@ export async function collectorRoutes(app: FastifyInstance, opts: CollectorRoute
   });
 
   app.post('/monitoring/alert', { config: { scope: 'ingest' } }, async (req, reply) => {
-    arrivals.get(req)?.();
     const parsed = parseBody(req.body, req.headers['content-type']);
     if (!parsed.ok) throw rejectParsed(parsed);
     if (parsed.items.length !== 1) {
@@ -119,8 +116,9 @@ export async function collectorRoutes(app: FastifyInstance, opts: CollectorRoute
       throw badRequest(prepared.rejected[0].errors);
     }
     const row = prepared.rows[0];
-    const res = await opts.collector.store(prepared).catch(overloaded);
-    const routed = opts.alerts && res.duplicates === 0 ? await opts.alerts.route(row) : { notified: false, channels: [] };
+    await opts.collector.store(prepared).catch(overloaded);
+    // a resent alert (same id) is not routed again: route() answers what the first routing did
+    const routed = opts.alerts ? await opts.alerts.route(row) : { notified: false, channels: [] };
     return reply.send({ id: row.id, notified: routed.notified, channels: routed.channels });
   });
 }
