@@ -1,7 +1,8 @@
 // Admission: past capacity the excess is refused at once (503 + Retry-After) instead of queueing
-// until every request is late. Two signals, both cheap to read before a body is parsed: how many
-// ingest requests are being handled, and how late the event loop runs (a loop that is behind answers
-// everyone late, so new work is refused until it has caught up).
+// until every request is late. Signals, all cheap to read before a body is parsed: how many ingest
+// requests (and body bytes) are being handled, and how late the event loop runs. A loop that stays
+// behind while many requests are in flight answers everyone late, so new work is refused until it
+// has caught up; one client's big batch (a long but lone tick) is never refused for it.
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../http/errors.js';
 
@@ -13,10 +14,16 @@ export interface AdmissionOptions {
 }
 
 const SAMPLE_MS = 10;
+/** Lag sheds only with at least this many requests in flight: the backlog is theirs, not one batch's. */
+const LAG_MIN_INFLIGHT = 16;
+/** Body bytes in flight (Content-Length, or the body limit when absent): bounds memory under overload. */
+const MAX_INFLIGHT_BYTES = 256 << 20;
+const ASSUMED_BODY_BYTES = 5 << 20;
 
 export class Admission {
   inflight = 0;
-  /** The latest measured event-loop delay. */
+  inflightBytes = 0;
+  /** Event-loop delay, smoothed over the last few samples. */
   lagMs = 0;
   readonly stats = { shedInflight: 0, shedLag: 0 };
   private timer: NodeJS.Timeout | undefined;
@@ -29,7 +36,7 @@ export class Admission {
     this.expected = performance.now() + SAMPLE_MS;
     this.timer = setInterval(() => {
       const now = performance.now();
-      this.lagMs = Math.max(0, now - this.expected);
+      this.lagMs = 0.7 * this.lagMs + 0.3 * Math.max(0, now - this.expected);
       this.expected = now + SAMPLE_MS;
     }, SAMPLE_MS);
     this.timer.unref();
@@ -41,14 +48,12 @@ export class Admission {
   }
 
   /** Throws the 503 for a request that must not be taken now. */
-  admit(): void {
-    if (this.inflight >= this.opts.maxInflight) {
+  admit(bytes = 0): void {
+    if (this.inflight >= this.opts.maxInflight || (this.inflight > 0 && this.inflightBytes + bytes > MAX_INFLIGHT_BYTES)) {
       this.stats.shedInflight++;
       throw new HttpError(503, 'overloaded', 'the engine is handling as many requests as it can; retry shortly', undefined, { 'Retry-After': '1' });
     }
-    // the loop is late now, or it has not checked in for longer than the limit (it is busy)
-    const silent = performance.now() - this.expected;
-    if (this.opts.maxLagMs > 0 && (this.lagMs > this.opts.maxLagMs || silent > this.opts.maxLagMs)) {
+    if (this.opts.maxLagMs > 0 && this.inflight >= LAG_MIN_INFLIGHT && this.lagMs > this.opts.maxLagMs) {
       this.stats.shedLag++;
       throw new HttpError(503, 'overloaded', 'the engine is behind; retry shortly', undefined, { 'Retry-After': '1' });
     }
@@ -56,15 +61,22 @@ export class Admission {
 
   /** Counts ingest requests from their first byte to their answer; refuses the excess up front. */
   install(app: FastifyInstance): void {
-    const counted = new WeakSet<object>();
+    const counted = new WeakMap<object, number>();
     app.addHook('onRequest', async (req) => {
       if (req.method !== 'POST') return;
-      this.admit();
+      const len = Number(req.headers['content-length']);
+      const bytes = Number.isFinite(len) && len >= 0 ? len : ASSUMED_BODY_BYTES;
+      this.admit(bytes);
       this.inflight++;
-      counted.add(req);
+      this.inflightBytes += bytes;
+      counted.set(req, bytes);
     });
     const done = async (req: object) => {
-      if (counted.delete(req)) this.inflight--;
+      const bytes = counted.get(req);
+      if (bytes === undefined) return;
+      counted.delete(req);
+      this.inflight--;
+      this.inflightBytes -= bytes;
     };
     app.addHook('onResponse', done);
     app.addHook('onRequestAbort', done);
