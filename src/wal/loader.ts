@@ -39,7 +39,7 @@ const MAX_BLOCK_BYTES = 64 << 20;
 
 export class Loader {
   readonly stats = {
-    blocks: 0, rowsLoaded: 0, duplicates: 0, failures: 0, stuck: 0, quarantined: 0,
+    blocks: 0, rowsLoaded: 0, rowsTakenThisRun: 0, duplicates: 0, failures: 0, stuck: 0, quarantined: 0,
     lastLoadMs: 0, lastLoadRows: 0, lastError: '', retrying: false,
   };
   private running: Promise<void> | undefined;
@@ -155,6 +155,8 @@ export class Loader {
         if (checkAll || r.flags & FLAG_CLIENT_IDS) checked.push(row);
       }
     }
+    let thisRun = 0;
+    for (const r of recs) if (comparePos(r.pos, this.opts.uncertainBefore) >= 0) thisRun += r.rows.length;
     const stored = checked.length ? await this.store.existingIds(checked) : new Set<string>();
     const seen = new Set<string>();
     const fresh: EventRow[] = [];
@@ -173,6 +175,7 @@ export class Loader {
     this.cursor.commit(recs[recs.length - 1]);
     this.uncertain = false;
     this.stats.blocks++;
+    this.stats.rowsTakenThisRun += thisRun;
     this.stats.rowsLoaded += fresh.length - result.failed.length;
     this.stats.lastLoadRows = fresh.length;
     this.stats.lastLoadMs = performance.now() - started;

@@ -5,13 +5,15 @@ import type { WritePath } from './write-path.js';
 export function writePathSummary(wp: WritePath) {
   const l = wp.loader.stats;
   return {
+    /** Events acknowledged by this run and not yet in storage. */
+    queue_depth: Math.max(0, wp.log.stats.appendedRows - l.rowsTakenThisRun),
+    flushes: l.blocks,
     wal_bytes: wp.log.usedBytes,
     wal_max_bytes: wp.log.maxBytes,
     unloaded_bytes: wp.log.loader.behindBytes,
-    loads: l.blocks,
     rows_loaded: l.rowsLoaded,
-    last_load_rows: l.lastLoadRows,
-    last_load_ms: Math.round(l.lastLoadMs * 10) / 10,
+    last_flush_rows: l.lastLoadRows,
+    last_flush_ms: Math.round(l.lastLoadMs * 10) / 10,
     load_failures: l.failures,
     storage_retrying: l.retrying,
   };
@@ -26,6 +28,7 @@ export function writePathMetrics(wp: WritePath, admission?: Admission): string[]
     for (const [labels, v] of values) out.push(`${name}${labels} ${v}`);
   };
   metric('puraify_monitoring_events_duplicate_total', 'counter', 'Resent events not stored twice (known at answer time, or dropped by the loader).', [['', wp.stats.answerDuplicates + l.duplicates]]);
+  metric('puraify_monitoring_ingest_queue_depth', 'gauge', 'Events acknowledged (in the write-ahead log) and not yet in storage.', [['', Math.max(0, w.appendedRows - l.rowsTakenThisRun)]]);
   metric('puraify_monitoring_flushes_total', 'counter', 'Storage inserts made by the loader.', [['', l.blocks]]);
   metric('puraify_monitoring_flush_failures_total', 'counter', 'Storage inserts that failed (retried with backoff; the rows stay in the log).', [['', l.failures]]);
   metric('puraify_monitoring_last_flush_seconds', 'gauge', 'Duration of the last storage insert.', [['', Number((l.lastLoadMs / 1000).toFixed(4))]]);
