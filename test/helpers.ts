@@ -83,7 +83,7 @@ export function qs(params: Record<string, string | number | undefined>): string 
 }
 
 /** The engine as its own process (for kill -9 and restart tests); runs the built CLI. */
-export async function spawnEngine(dataDir: string, env: Record<string, string> = {}): Promise<{ url: string; proc: ChildProcess }> {
+export async function spawnEngine(dataDir: string, env: Record<string, string> = {}): Promise<{ url: string; proc: ChildProcess; output: () => string }> {
   const proc = spawn(process.execPath, [join(import.meta.dirname, '..', 'dist', 'src', 'cli.js'), 'serve'], {
     env: {
       ...process.env, MONITORING_DATA_DIR: dataDir, MONITORING_PORT: '0', MONITORING_ADMIN_TOKEN: ADMIN_TOKEN,
@@ -91,8 +91,8 @@ export async function spawnEngine(dataDir: string, env: Record<string, string> =
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let out = '';
   const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
     const timer = setTimeout(() => reject(new Error(`engine did not start:\n${out}`)), 30_000);
     const onData = (d: Buffer) => {
       out += d.toString();
@@ -106,5 +106,5 @@ export async function spawnEngine(dataDir: string, env: Record<string, string> =
     proc.stderr!.on('data', onData);
     proc.on('exit', (code) => reject(new Error(`engine exited with ${code}:\n${out}`)));
   });
-  return { url, proc };
+  return { url, proc, output: () => out };
 }
