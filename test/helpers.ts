@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { loadConfig, type Config } from '../src/config.js';
 import { createEngine, type Engine } from '../src/engine.js';
 
@@ -107,4 +108,16 @@ export async function spawnEngine(dataDir: string, env: Record<string, string> =
     proc.on('exit', (code) => reject(new Error(`engine exited with ${code}:\n${out}`)));
   });
   return { url, proc, output: () => out };
+}
+
+/** A TCP port free on loopback right now (for servers a test starts itself). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
 }
