@@ -66,7 +66,7 @@ async function ingestThroughOutage(url: string, project: string, breakStorage: (
   const brokeAt = Date.now();
   await breakStorage();
   // until the log is full (a 503) and the outage has lasted OUTAGE_MS
-  while (Date.now() - brokeAt < OUTAGE_MS || !log.some((l) => l.at > brokeAt && l.status === 503)) {
+  while (Date.now() - brokeAt < OUTAGE_MS || !log.some((l) => l.at > brokeAt && l.status >= 500)) {
     if (Date.now() - brokeAt > 60_000) throw new Error('the log never filled');
     await sleep(100);
   }
@@ -122,6 +122,40 @@ describe('storage unavailable under ingest', () => {
     expect(e.proc.exitCode).toBe(0);
   }, 120_000);
 
+  it('the log\'s own disk fills (a 3 MB tmpfs) while storage is unwritable: 507, then all stored once after', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const wal = join(dir, 'wal-tmpfs');
+    execFileSync('mkdir', ['-p', wal]);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', wal]);
+    cleanups.push(() => {
+      try {
+        execFileSync('umount', ['-l', wal]);
+      } catch {
+        // not mounted
+      }
+    });
+    const e = await spawnEngine(dir, { MONITORING_WAL_DIR: wal, MONITORING_WAL_MAX_BYTES: String(64 << 20), MONITORING_FLUSH_INTERVAL_MS: '100', MONITORING_LOG_LEVEL: 'warn' });
+    procs.push(e.proc);
+    const events = join(dir, 'events');
+    const chattrDirs = (flag: string) => execFileSync('find', [events, '-type', 'd', '-exec', 'chattr', flag, '{}', '+']);
+    cleanups.push(() => {
+      try {
+        chattrDirs('-i');
+      } catch {
+        // already unlocked
+      }
+    });
+    const r = await ingestThroughOutage(e.url, 'pf_out_disk', () => void chattrDirs('+i'), () => void chattrDirs('-i'));
+    const refused = r.during.filter((l) => l.status !== 200);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.every((l) => l.status === 507 && Number(l.retryAfter) > 0)).toBe(true);
+    await expectStoredOnce(e.url, 'pf_out_disk', r.acked);
+    e.proc.kill('SIGTERM');
+    await exited(e.proc);
+    expect(e.proc.exitCode).toBe(0);
+  }, 120_000);
+
   it('a real clickhouse-server frozen, then killed and started again: the same', async () => {
     const dir = tempDir('pm-chs-wal-');
     dirs.push(dir);
@@ -156,8 +190,22 @@ describe('storage unavailable under ingest', () => {
     expect(refused.every((l) => l.status === 503 && Number(l.retryAfter) > 0)).toBe(true);
     expect(Math.max(...refused.map((l) => l.ms))).toBeLessThan(1000);
     await expectStoredOnce(e.url, 'pf_out_server', r.acked);
+    // SIGTERM while storage is frozen and a block waits for it: the engine stops within 10 s, and
+    // what it acknowledged meanwhile is stored after the next start
+    process.kill(pid(), 'SIGSTOP');
+    const late = await call(e.url, 'POST', '/monitoring/logs', { body: { project_id: 'pf_out_server', id: 'while-frozen' } });
+    expect(late.status).toBe(200);
+    await sleep(300);
+    const t0 = Date.now();
     e.proc.kill('SIGTERM');
     await exited(e.proc);
+    expect(Date.now() - t0).toBeLessThan(10_000);
     expect(e.proc.exitCode).toBe(0);
+    process.kill(pid(), 'SIGCONT');
+    const again = await spawnEngine(join(dir, 'engine'), { MONITORING_CLICKHOUSE_URL: url, MONITORING_CLICKHOUSE_DATABASE: 'pm_wal', MONITORING_LOG_LEVEL: 'warn' });
+    procs.push(again.proc);
+    await expectStoredOnce(again.url, 'pf_out_server', new Set([...r.acked, 'while-frozen']));
+    again.proc.kill('SIGTERM');
+    await exited(again.proc);
   }, 120_000);
 });

@@ -77,7 +77,8 @@ describe('overload sheds, never stalls', () => {
     it(`2× the sustained rate, open loop, ${cap === Infinity ? 'no socket cap' : `${cap} client sockets`}: excess refused in < 100 ms, none lost, full rate after`, async () => {
       const dir = tempDir();
       dirs.push(dir);
-      const e = await spawnEngine(dir, { MONITORING_LOG_LEVEL: 'warn' });
+      // the default admission settings (the test helpers turn latency-based shedding off)
+      const e = await spawnEngine(dir, { MONITORING_LOG_LEVEL: 'warn', MONITORING_OVERLOAD_LAG_MS: '50' });
       procs.push(e.proc);
       const project = `pf_over_${cap === Infinity ? 'open' : 'capped'}`;
       const agent = new http.Agent({ keepAlive: true, maxSockets: cap });

@@ -155,11 +155,10 @@ export class SegmentFiles {
         this.onDurable(out);
         group.forEach((p, i) => p.resolve(out[i]));
       } catch (e) {
-        // a failed write may have left part of the group on disk: cut it off, or stop appending here
-        await this.fh!.truncate(this.sizes.get(this.current)!).catch(() => {
-          this.broken = e;
-        });
-        if (!this.broken) await this.rotate().catch((err) => (this.broken = err));
+        // a failed write (disk full) may have left part of the group on disk: cut it off; if even
+        // that fails, go on in a new segment; if that fails too, refuse appends from now on
+        const cut = await this.fh!.truncate(this.sizes.get(this.current)!).then(() => true, () => false);
+        if (!cut) await this.rotate().catch((err) => (this.broken = err));
         for (const p of group) p.reject(e);
       }
     }
