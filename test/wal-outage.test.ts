@@ -74,7 +74,10 @@ async function ingestThroughOutage(url: string, project: string, breakStorage: (
   await restore();
   // without a restart, ingest is answered 200 again
   while (!log.some((l) => l.at > restoredAt && l.status === 200)) {
-    if (Date.now() - restoredAt > 30_000) throw new Error('ingest did not recover');
+    if (Date.now() - restoredAt > 30_000) {
+      const m = await call(url, 'GET', '/metrics');
+      throw new Error(`ingest did not recover: ${JSON.stringify(log.slice(-3))}\n${String(m.body).split('\n').filter((l) => !l.startsWith('#')).join('\n')}`);
+    }
     await sleep(100);
   }
   stop = true;

@@ -58,6 +58,7 @@ export class WriteAheadLog {
     this.loader = new Cursor(files, files.clamp(checkpoint.loaded), memory);
     this.observer = new Cursor(files, files.clamp(checkpoint.observed), memory);
     this.openedAt = files.end;
+    files.isConsumed = (p) => comparePos(files.normalize(this.loader.pos), p) >= 0 && comparePos(files.normalize(this.observer.pos), p) >= 0;
     files.onDurable = (recs) => {
       for (const r of recs) {
         this.loader.offer(r);
@@ -134,14 +135,18 @@ export class WriteAheadLog {
     return this.files.stats.fsyncs;
   }
 
-  /** Records both cursors durably and deletes the segments both have passed. */
+  /**
+   * Deletes the segments both cursors have passed, then records the cursors durably. Deleting first
+   * is safe (a checkpoint pointing into a deleted segment is moved to the next one on open, and
+   * what was deleted was consumed) and it is what frees the room a full disk needs for the file.
+   */
   checkpoint(): void {
     const c: Checkpoint = { loaded: this.loader.pos, observed: this.observer.pos };
     const text = JSON.stringify(c);
     if (text === this.lastCheckpoint) return;
+    this.files.deleteBefore(comparePos(c.loaded, c.observed) <= 0 ? c.loaded : c.observed);
     writeCheckpoint(this.opts.dir, c);
     this.lastCheckpoint = text;
-    this.files.deleteBefore(comparePos(c.loaded, c.observed) <= 0 ? c.loaded : c.observed);
   }
 
   /** Refuses new appends and waits for the ones being written. */

@@ -42,6 +42,8 @@ export class SegmentFiles {
   private broken: unknown;
   /** Called after each durable group, in order, with what was appended. */
   onDurable: (group: LogRecord[]) => void = () => undefined;
+  /** Whether every consumer has passed this position (set by the log). */
+  isConsumed: (p: Pos) => boolean = () => false;
   readonly stats = { fsyncs: 0, appends: 0, lastFsyncMs: 0 };
 
   private constructor(readonly dir: string, private readonly segmentBytes: number) {}
@@ -159,6 +161,11 @@ export class SegmentFiles {
         // that fails, go on in a new segment; if that fails too, refuse appends from now on
         const cut = await this.fh!.truncate(this.sizes.get(this.current)!).then(() => true, () => false);
         if (!cut) await this.rotate().catch((err) => (this.broken = err));
+        else if ((e as NodeJS.ErrnoException).code === 'ENOSPC' && this.sizes.get(this.current)! > 0 && this.isConsumed(this.end)) {
+          // the disk is full and the segment being appended to is consumed already: a new segment
+          // lets it go, which is the room the next append needs
+          await this.rotate().then(() => this.deleteBefore(this.end), (err) => (this.broken = err));
+        }
         for (const p of group) p.reject(e);
       }
     }
