@@ -163,3 +163,16 @@ export async function tailEvents(url: string, path: string, n: number, whileOpen
   ac.abort();
   return got;
 }
+
+/** Every stored id of a project with how often it is stored (pages through the query API). */
+export async function storedIdCounts(url: string, project: string): Promise<Map<string, number>> {
+  const seen = new Map<string, number>();
+  let cursor: string | undefined;
+  do {
+    const r = await call(url, 'GET', `/monitoring/logs?project_id=${project}&limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+    if (r.status !== 200) throw new Error(`GET /monitoring/logs answered ${r.status}: ${JSON.stringify(r.body)}`);
+    for (const l of r.body.logs) seen.set(l.id, (seen.get(l.id) ?? 0) + 1);
+    cursor = r.body.next_cursor ?? undefined;
+  } while (cursor);
+  return seen;
+}

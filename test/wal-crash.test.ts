@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { call, removeDir, spawnEngine, tempDir } from './helpers.js';
+import { call, storedIdCounts, removeDir, spawnEngine, tempDir } from './helpers.js';
 
 const dirs: string[] = [];
 const procs: ChildProcess[] = [];
@@ -19,18 +19,6 @@ function exited(p: ChildProcess): Promise<void> {
   return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
 }
 
-/** Every stored id of a project with how often it is stored (pages through the query API). */
-async function storedIds(url: string, project: string): Promise<Map<string, number>> {
-  const seen = new Map<string, number>();
-  let cursor: string | undefined;
-  do {
-    const r = await call(url, 'GET', `/monitoring/logs?project_id=${project}&limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
-    expect(r.status, JSON.stringify(r.body)).toBe(200);
-    for (const l of r.body.logs) seen.set(l.id, (seen.get(l.id) ?? 0) + 1);
-    cursor = r.body.next_cursor ?? undefined;
-  } while (cursor);
-  return seen;
-}
 
 /** Waits until the engine has loaded its whole log into storage. */
 async function drained(url: string): Promise<void> {
@@ -91,7 +79,7 @@ describe('kill -9 during ingest', () => {
     const e = await spawnEngine(dir);
     procs.push(e.proc);
     await drained(e.url);
-    const stored = await storedIds(e.url, 'pf_crash');
+    const stored = await storedIdCounts(e.url, 'pf_crash');
     const missing = [...acked].filter((id) => !stored.has(id));
     const twice = [...stored].filter(([, c]) => c > 1).map(([id]) => id);
     expect(missing).toEqual([]);
@@ -126,12 +114,12 @@ describe('kill -9 during ingest', () => {
     const m = await call(b.url, 'GET', '/metrics');
     expect(m.body).toMatch(/^puraify_monitoring_wal_repairs_total [12]$/m);
     await drained(b.url);
-    const stored = await storedIds(b.url, 'pf_torn');
+    const stored = await storedIdCounts(b.url, 'pf_torn');
     expect([...stored.keys()].sort()).toEqual(['t0', 't1']);
     // it takes new events at once
     const r = await call(b.url, 'POST', '/monitoring/logs', { body: { project_id: 'pf_torn', id: 't-after' } });
     expect(r.status).toBe(200);
-    expect((await storedIds(b.url, 'pf_torn')).get('t-after')).toBe(1);
+    expect((await storedIdCounts(b.url, 'pf_torn')).get('t-after')).toBe(1);
     b.proc.kill('SIGKILL');
   }, 60_000);
 });

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { call, freePort, removeDir, spawnEngine, tempDir } from './helpers.js';
+import { call, storedIdCounts, freePort, removeDir, spawnEngine, tempDir } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const SCRIPT = join(ROOT, 'scripts', 'clickhouse-server.sh');
@@ -25,17 +25,6 @@ afterAll(() => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const exited = (p: ChildProcess) => (p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => p.once('exit', () => r())));
 
-async function storedIds(url: string, project: string): Promise<Map<string, number>> {
-  const seen = new Map<string, number>();
-  let cursor: string | undefined;
-  do {
-    const r = await call(url, 'GET', `/monitoring/logs?project_id=${project}&limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
-    expect(r.status, JSON.stringify(r.body)).toBe(200);
-    for (const l of r.body.logs) seen.set(l.id, (seen.get(l.id) ?? 0) + 1);
-    cursor = r.body.next_cursor ?? undefined;
-  } while (cursor);
-  return seen;
-}
 
 async function metric(url: string, name: string): Promise<number> {
   const m = await call(url, 'GET', '/metrics');
@@ -86,9 +75,27 @@ async function ingestThroughOutage(url: string, project: string, breakStorage: (
   return { acked, during, all: log };
 }
 
+/**
+ * Makes embedded chDB's directories immutable (root ignores file modes): no new part, temporary or
+ * metadata file can be made. Unlocked again in afterAll whatever happens.
+ */
+function storageLock(dataDir: string): { lock: () => void; unlock: () => void } {
+  const events = join(dataDir, 'events');
+  const chattrDirs = (flag: string) => execFileSync('find', [events, '-type', 'd', '-exec', 'chattr', flag, '{}', '+']);
+  const unlock = () => void chattrDirs('-i');
+  cleanups.push(() => {
+    try {
+      unlock();
+    } catch {
+      // already unlocked
+    }
+  });
+  return { lock: () => void chattrDirs('+i'), unlock };
+}
+
 async function expectStoredOnce(url: string, project: string, acked: Set<string>): Promise<void> {
   for (let i = 0; i < 300 && (await metric(url, 'puraify_monitoring_wal_unloaded_bytes')) > 0; i++) await sleep(100);
-  const stored = await storedIds(url, project);
+  const stored = await storedIdCounts(url, project);
   expect([...acked].filter((id) => !stored.has(id))).toEqual([]);
   expect([...stored].filter(([, c]) => c > 1)).toEqual([]);
 }
@@ -99,18 +106,8 @@ describe('storage unavailable under ingest', () => {
     dirs.push(dir);
     const e = await spawnEngine(dir, { MONITORING_WAL_MAX_BYTES: String(4 << 20), MONITORING_FLUSH_INTERVAL_MS: '100', MONITORING_LOG_LEVEL: 'warn' });
     procs.push(e.proc);
-    const events = join(dir, 'events');
-    // immutable directories: no new part, temporary or metadata file can be made (root ignores modes)
-    const chattrDirs = (flag: string) => execFileSync('find', [events, '-type', 'd', '-exec', 'chattr', flag, '{}', '+']);
-    const unlock = () => chattrDirs('-i');
-    cleanups.push(() => {
-      try {
-        unlock();
-      } catch {
-        // already unlocked
-      }
-    });
-    const r = await ingestThroughOutage(e.url, 'pf_out_chdb', () => void chattrDirs('+i'), unlock);
+    const storage = storageLock(dir);
+    const r = await ingestThroughOutage(e.url, 'pf_out_chdb', storage.lock, storage.unlock);
     expect(r.during.filter((l) => l.status === 200).length).toBeGreaterThan(0);
     const refused = r.during.filter((l) => l.status !== 200);
     expect(refused.length).toBeGreaterThan(0);
@@ -140,16 +137,8 @@ describe('storage unavailable under ingest', () => {
     });
     const e = await spawnEngine(dir, { MONITORING_WAL_DIR: wal, MONITORING_WAL_MAX_BYTES: String(64 << 20), MONITORING_FLUSH_INTERVAL_MS: '100', MONITORING_LOG_LEVEL: 'warn' });
     procs.push(e.proc);
-    const events = join(dir, 'events');
-    const chattrDirs = (flag: string) => execFileSync('find', [events, '-type', 'd', '-exec', 'chattr', flag, '{}', '+']);
-    cleanups.push(() => {
-      try {
-        chattrDirs('-i');
-      } catch {
-        // already unlocked
-      }
-    });
-    const r = await ingestThroughOutage(e.url, 'pf_out_disk', () => void chattrDirs('+i'), () => void chattrDirs('-i'));
+    const storage = storageLock(dir);
+    const r = await ingestThroughOutage(e.url, 'pf_out_disk', storage.lock, storage.unlock);
     const refused = r.during.filter((l) => l.status !== 200);
     expect(refused.length).toBeGreaterThan(0);
     expect(refused.every((l) => l.status === 507 && Number(l.retryAfter) > 0)).toBe(true);

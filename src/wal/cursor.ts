@@ -4,13 +4,14 @@
 // in log order, and moves only when commit() says the records are done with.
 import { comparePos, type LogRecord, type Pos } from './record.js';
 import type { SegmentFiles } from './segments.js';
+import { Wakeable } from './wake.js';
 
 export class Cursor {
   private queue: LogRecord[] = [];
   private queueBytes = 0;
   /** False from the first record left out of memory until the cursor has caught up with the log. */
   private inMemory = true;
-  private wake: (() => void) | undefined;
+  private readonly waker = new Wakeable();
 
   constructor(private readonly files: SegmentFiles, public pos: Pos, private readonly memoryBytes: number) {}
 
@@ -22,7 +23,7 @@ export class Cursor {
     } else {
       this.inMemory = false;
     }
-    this.wake?.();
+    this.waker.wake();
   }
 
   /** Bytes of the log this cursor has not committed yet. */
@@ -36,18 +37,7 @@ export class Cursor {
 
   /** Resolves when a record may be waiting, or after ms. */
   waitForRecords(ms: number): Promise<void> {
-    if (!this.caughtUp) return Promise.resolve();
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        resolve();
-      }
-      this.wake = () => {
-        this.wake = undefined;
-        done();
-      };
-    });
+    return this.caughtUp ? this.waker.sleep(ms) : Promise.resolve();
   }
 
   /** The next records after pos (whole records, at least one if any), without moving. */

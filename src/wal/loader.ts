@@ -9,6 +9,7 @@ import type { EventRow } from '../event.js';
 import { insertIsolating, isClickHouseDataError } from '../collector/isolate.js';
 import type { Cursor } from './cursor.js';
 import { failpoint } from './failpoint.js';
+import { Wakeable } from './wake.js';
 import { comparePos, FLAG_CLIENT_IDS, type LogRecord, type Pos } from './record.js';
 
 /** What the loader needs from storage (EventStore implements it). */
@@ -46,7 +47,7 @@ export class Loader {
   private stopping = false;
   private deadline = Infinity;
   private nudged = false;
-  private wakeUp: (() => void) | undefined;
+  private readonly waker = new Wakeable();
   /** After a failed insert some rows may be stored: check every id until a block succeeds. */
   private uncertain = false;
   private readonly waiters: { until: Pos; resolve: () => void }[] = [];
@@ -60,7 +61,7 @@ export class Loader {
   /** Load what is waiting now instead of gathering more (a query wants to see it). */
   nudge(): void {
     this.nudged = true;
-    this.wakeUp?.();
+    this.waker.wake();
   }
 
   /** Resolves once everything before `until` is in storage, or after ms. */
@@ -82,7 +83,7 @@ export class Loader {
   async stop(deadlineMs: number): Promise<void> {
     this.stopping = true;
     this.deadline = Date.now() + deadlineMs;
-    this.wakeUp?.();
+    this.waker.wake();
     if (this.running) await Promise.race([this.running, sleep(deadlineMs + 100)]);
   }
 
@@ -131,17 +132,7 @@ export class Loader {
   }
 
   private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        resolve();
-      }
-      this.wakeUp = () => {
-        this.wakeUp = undefined;
-        done();
-      };
-    });
+    return this.waker.sleep(ms);
   }
 
   private async loadBlock(recs: LogRecord[]): Promise<void> {
