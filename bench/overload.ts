@@ -7,7 +7,7 @@ import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ADMIN, get, machine, percentile, spawnEngine } from './common.js';
+import { ADMIN, machine, percentile, spawnEngine } from './common.js';
 
 const OVERLOAD_S = Number(process.env.OVERLOAD_S ?? 10);
 const BATCH = 200;
@@ -54,8 +54,8 @@ for (const cap of [Infinity, 64, 16]) {
   const perSecond = (2 * rate) / BATCH;
   const answers: Promise<{ status: number; ms: number }>[] = [];
   let rss = 0;
-  const watch = setInterval(() => void get(engine.url, '/metrics').then((m) => {
-    const v = Number(/^process_resident_memory_bytes (\d+)$/m.exec(String(m.body))?.[1] ?? 0);
+  const watch = setInterval(() => void fetch(`${engine.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } }).then((r) => r.text()).then((text) => {
+    const v = Number(/^process_resident_memory_bytes (\d+)$/m.exec(text)?.[1] ?? 0);
     if (v > rss) rss = v;
   }).catch(() => undefined), 500);
   const t0 = performance.now();
