@@ -36,14 +36,18 @@ import { effectiveLimit, RateLimiter } from './auth/rate-limit.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { dashboardRoutes } from './http/dashboard.js';
+import { openapiPlugin } from './http/openapi.js';
 import { AlertService } from './alerts/service.js';
 import { alertRoutes } from './alerts/http.js';
 import type { EngineDeps } from './engine-deps.js';
+import { ForwardingService } from './forwarding/service.js';
+import { forwardingRoutes } from './forwarding/http.js';
 
 export type { EngineDeps } from './engine-deps.js';
 
 export interface Engine extends EngineDeps {
   app: FastifyInstance;
+  forwarding: ForwardingService;
   close(): Promise<void>;
 }
 
@@ -102,6 +106,9 @@ export async function createEngine(config: Config): Promise<Engine> {
   const alerts = new AlertService(deps);
   await alerts.init();
   deps.onClose(() => alerts.close());
+  // forwarding's payloads go through the alert outbox (one dispatcher, one set of retries)
+  const forwarding = new ForwardingService({ ...deps, dispatcher: alerts.dispatcher, alertStore: alerts.store });
+  deps.onClose(() => forwarding.close());
 
   app = Fastify({
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
@@ -128,6 +135,7 @@ export async function createEngine(config: Config): Promise<Engine> {
   // fed from the log in order; the observer's checkpoint moves once both are done (src/wal/observe.ts)
   writePath.observe((rows) => errorGroups.observe(rows));
   writePath.observe((rows) => alerts.observeRows(rows));
+  writePath.observe((rows) => forwarding.observeRows(rows));
   writePath.routeAlertsWith((row) => alerts.routeOnce(row));
   // read-your-writes: a query sees what was acknowledged before it (bounded wait; the live tail never waits)
   app.addHook('preHandler', async (req) => {
@@ -144,6 +152,8 @@ export async function createEngine(config: Config): Promise<Engine> {
       perMinute: (p) => effectiveLimit(p.requestsPerMinute, !p.keyId, config.rateLimitRequestsPerMinute, config.rateLimitAdminRequestsPerMinute),
     },
   });
+  // before every route: the document is built from the routes as they are added
+  await app.register(openapiPlugin);
   await app.register(healthRoutes, { events });
   await app.register(dashboardRoutes);
   await app.register(collectorRoutes, {
@@ -159,12 +169,15 @@ export async function createEngine(config: Config): Promise<Engine> {
   await app.register(settingsRoutes, deps);
   await app.register(performanceRoutes, { ...deps, admission });
   await app.register(alertRoutes, { service: alerts });
+  await forwarding.init((msg, extra) => app.log.warn(extra ?? {}, msg));
+  await app.register(forwardingRoutes, { forwarding, recordAdminAction: deps.recordAdminAction });
 
   writePath.start();
   const server = app;
   return {
     ...deps,
     app: server,
+    forwarding,
     /** Bounded: what is not loaded within a few seconds stays in the log for the next start. */
     async close() {
       admission.stop();
