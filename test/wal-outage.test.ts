@@ -175,6 +175,8 @@ describe('storage unavailable under ingest', () => {
       process.kill(pid(), 'SIGSTOP');
       await sleep(OUTAGE_MS / 2);
       process.kill(pid(), 'SIGKILL');
+      // a killed process takes a moment to be gone; the start script refuses while it is alive
+      for (let i = 0; i < 250 && isAlive(pid()); i++) await sleep(20);
     }, () => void start());
     expect(r.during.filter((l) => l.status === 200).length).toBeGreaterThan(0);
     const refused = r.during.filter((l) => l.status !== 200);
@@ -201,3 +203,12 @@ describe('storage unavailable under ingest', () => {
     await exited(again.proc);
   }, 120_000);
 });
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
