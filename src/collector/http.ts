@@ -120,6 +120,7 @@ export async function collectorRoutes(app: FastifyInstance, opts: CollectorRoute
     }
     const row = prepared.rows[0];
     const res = await opts.collector.store(prepared).catch(overloaded);
+    if (res.accepted === 0) throw badRequest(res.rejected[0].errors);
     const routed = opts.alerts && res.duplicates === 0 ? await opts.alerts.route(row) : { notified: false, channels: [] };
     return reply.send({ id: row.id, notified: routed.notified, channels: routed.channels });
   });

@@ -3,6 +3,7 @@
 // rows are written. While an insert runs the next group gathers, so under load inserts grow on their
 // own — bigger inserts are cheaper per row than any one request's batch.
 import type { EventRow } from '../event.js';
+import { insertIsolating, isClickHouseDataError } from './isolate.js';
 
 export interface WriterStore {
   insert(rows: readonly EventRow[]): Promise<void>;
@@ -20,6 +21,8 @@ export interface WriterOptions {
 export interface WriteResult {
   /** Rows not stored because an event with the same project and id was stored before. */
   duplicates: number;
+  /** Rows storage refused for a data reason (isolated from the rest of the group, which is stored). */
+  refused: { row: EventRow; error: unknown }[];
 }
 
 export class OverloadedError extends Error {
@@ -48,7 +51,7 @@ export class GroupCommitWriter {
   private arriving = 0;
   private closed = false;
   private readonly listeners: WrittenListener[] = [];
-  readonly stats = { flushes: 0, rowsWritten: 0, duplicates: 0, lastFlushMs: 0, lastFlushRows: 0, failures: 0 };
+  readonly stats = { flushes: 0, rowsWritten: 0, duplicates: 0, lastFlushMs: 0, lastFlushRows: 0, failures: 0, refused: 0 };
 
   constructor(private readonly store: WriterStore, private readonly opts: WriterOptions) {}
 
@@ -124,14 +127,23 @@ export class GroupCommitWriter {
     const started = performance.now();
     try {
       const dupCounts = await this.dropDuplicates(group);
-      const rows: EventRow[] = [];
+      let rows: EventRow[] = [];
       for (const w of group) for (const r of w.rows) rows.push(r);
-      await this.store.insert(rows);
+      // a row storage refuses for its data fails only its own request (see isolate.ts)
+      const { failed } = await insertIsolating(rows, (part) => this.store.insert(part), isClickHouseDataError);
+      const refused = new Map(failed.map((f) => [f.row, f]));
+      if (refused.size > 0) {
+        this.stats.refused += refused.size;
+        rows = rows.filter((r) => !refused.has(r));
+      }
       this.stats.flushes++;
       this.stats.rowsWritten += rows.length;
       this.stats.lastFlushRows = rows.length;
       this.stats.lastFlushMs = performance.now() - started;
-      group.forEach((w, i) => w.resolve({ duplicates: dupCounts[i] }));
+      group.forEach((w, i) => w.resolve({
+        duplicates: dupCounts[i],
+        refused: refused.size === 0 ? [] : w.rows.flatMap((r) => refused.get(r) ?? []),
+      }));
       for (const l of this.listeners) {
         try {
           l(rows);
