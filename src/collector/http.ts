@@ -1,5 +1,5 @@
 // Ingest routes: POST /monitoring/logs (JSON, array or NDJSON) and POST /monitoring/alert.
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LIMITS, type EventRow } from '../event.js';
 import { HttpError, badRequest } from '../http/errors.js';
 import { parseJsonBody, parseNdjsonBody, type ParsedBody } from './parse.js';
@@ -36,6 +36,13 @@ function overloaded(e: unknown): never {
   throw e;
 }
 
+/** Charges `n` events to the caller's budget; 429 with Retry-After when it is spent. Every ingest route calls it. */
+function chargeEvents(opts: CollectorRouteOptions, req: FastifyRequest, n: number): void {
+  if (!opts.takeEvents) return;
+  const wait = opts.takeEvents(req.principal.keyId, req.principal.eventsPerMinute, n);
+  if (wait > 0) throw new HttpError(429, 'rate_limited', 'this key sent more events than its limit allows', undefined, { 'Retry-After': String(wait) });
+}
+
 export async function collectorRoutes(app: FastifyInstance, opts: CollectorRouteOptions): Promise<void> {
   // Bodies are read as text: we parse them ourselves so NDJSON lines fail one at a time and
   // every error names its field.
@@ -68,10 +75,7 @@ export async function collectorRoutes(app: FastifyInstance, opts: CollectorRoute
     arrivals.get(req)?.();
     const parsed = parseBody(req.body, req.headers['content-type']);
     if (!parsed.ok) throw rejectParsed(parsed);
-    if (opts.takeEvents) {
-      const wait = opts.takeEvents(req.principal.keyId, req.principal.eventsPerMinute, parsed.items.length);
-      if (wait > 0) throw new HttpError(429, 'rate_limited', 'this key sent more events than its limit allows', undefined, { 'Retry-After': String(wait) });
-    }
+    chargeEvents(opts, req, parsed.items.length);
     const result = await opts.collector.ingest(parsed.items, req.principal, { lineErrors: parsed.lineErrors }).catch(overloaded);
     return answer(reply, result);
   });
@@ -89,10 +93,7 @@ export async function collectorRoutes(app: FastifyInstance, opts: CollectorRoute
     const parsed = parseOtlpLogsJson(typeof req.body === 'string' ? req.body : '');
     if (!parsed.ok) throw rejectParsed(parsed);
     if (parsed.items.length === 0) return reply.send({});
-    if (opts.takeEvents) {
-      const wait = opts.takeEvents(req.principal.keyId, req.principal.eventsPerMinute, parsed.items.length);
-      if (wait > 0) throw new HttpError(429, 'rate_limited', 'this key sent more events than its limit allows', undefined, { 'Retry-After': String(wait) });
-    }
+    chargeEvents(opts, req, parsed.items.length);
     const result = await opts.collector.ingest(parsed.items, req.principal, { lineErrors: parsed.recordErrors }).catch(overloaded);
     const body = otlpResponse(result, parsed.paths);
     if (result.accepted === 0) {
@@ -108,6 +109,7 @@ export async function collectorRoutes(app: FastifyInstance, opts: CollectorRoute
     if (parsed.items.length !== 1) {
       throw badRequest([{ field: '(body)', message: 'send one alert object' }]);
     }
+    chargeEvents(opts, req, 1);
     // An alert with no severity is still an alert: the engine raised it because it matters. Set it
     // on the input, so validation, redaction and fingerprinting all see the event as stored.
     const item = parsed.items[0];
