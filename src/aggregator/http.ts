@@ -10,7 +10,7 @@ import { asInt, asSingle, type EventFilter } from '../query/filters.js';
 import { GROUP_STATES, statusKey, type GroupState, type GroupStatus } from './groups.js';
 import {
   autoInterval, fillBuckets, GROUP_SORTS, groupTop, groupTotals, groupTrends, listGroups, projectsWithFingerprint,
-  type GroupRow, type GroupSort,
+  type GroupKeys, type GroupRow, type GroupSort,
 } from './queries.js';
 
 export const DEFAULT_RANGE_MS = 14 * 24 * 3600 * 1000;
@@ -75,10 +75,16 @@ export async function errorRoutes(app: FastifyInstance, opts: ErrorRouteOptions)
     if ((to - from) / interval > 2000) throw badRequest([{ field: 'interval', message: 'gives more than 2000 buckets' }]);
 
     return limiter(async () => {
-      // state lives in the control store: filter after the GROUP BY, so fetch more when filtering
-      const rows = await listGroups(events, f, sort, state ? Math.min(10_000, limit * 10) : limit);
-      const statuses = await groups.statuses(f.projects ?? [...new Set(rows.map((r) => r.project_id))]);
-      const picked = rows.filter((r) => !state || (statuses.get(statusKey(r.project_id, r.fingerprint))?.state ?? 'open') === state).slice(0, limit);
+      // state lives in the control store: the groups of the asked state (or, for open, all but the
+      // others) go into the query, so its LIMIT counts only groups that are kept
+      const statuses = await groups.statuses(f.projects);
+      let only: GroupKeys | undefined;
+      if (state) {
+        const keys: string[] = [];
+        for (const [k, s] of statuses) if (state === 'open' ? s.state !== 'open' : s.state === state) keys.push(k);
+        only = { keys, include: state !== 'open' };
+      }
+      const picked = await listGroups(events, f, sort, limit, only);
       const fps = picked.map((r) => r.fingerprint);
       const projects = [...new Set(picked.map((r) => r.project_id))];
       const [totals, trends] = await Promise.all([groupTotals(events, projects, fps), groupTrends(events, f, fps, interval)]);

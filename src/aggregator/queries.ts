@@ -30,10 +30,20 @@ const SORT_SQL: Record<GroupSort, string> = {
   users: 'users_ DESC, count DESC',
 };
 
-export async function listGroups(events: EventStore, f: EventFilter, sort: GroupSort, limit: number): Promise<GroupRow[]> {
+/** Groups picked by their `project\0fingerprint` key: only those (include) or all but those. */
+export interface GroupKeys {
+  keys: readonly string[];
+  include: boolean;
+}
+
+export async function listGroups(events: EventStore, f: EventFilter, sort: GroupSort, limit: number, only?: GroupKeys): Promise<GroupRow[]> {
+  if (only?.include && only.keys.length === 0) return [];
   const bag = new ParamBag();
+  const where = only && only.keys.length > 0
+    ? `WHERE concat(project_id, '\\0', fingerprint) ${only.include ? 'IN' : 'NOT IN'} ${bag.add([...only.keys], 'Array(String)')}`
+    : '';
   const rows = await events.query<RawGroupRow>(
-    `SELECT ${MERGED_COLUMNS} FROM (${groupStates(f, bag)})
+    `SELECT ${MERGED_COLUMNS} FROM (${groupStates(f, bag)}) ${where}
      GROUP BY project_id, fingerprint ORDER BY ${SORT_SQL[sort]}, fingerprint LIMIT ${limit}`,
     bag.params,
   );

@@ -2,7 +2,8 @@
 // and the engine's own /metrics in Prometheus text format.
 import type { FastifyInstance } from 'fastify';
 import type { FieldError } from '../event.js';
-import { badRequest } from '../http/errors.js';
+import { badRequest, HttpError } from '../http/errors.js';
+import { administersAll } from '../auth/principal.js';
 import type { EngineDeps } from '../engine-deps.js';
 import { readFilter } from '../query/http.js';
 import { asInt, asSingle } from '../query/filters.js';
@@ -67,6 +68,8 @@ export async function performanceRoutes(app: FastifyInstance, deps: EngineDeps):
     const windowS = asInt(q.window, 'window', 10, 3600, errors) ?? 300;
     if (errors.length) throw badRequest(errors);
     const l = await limiter(() => load(events, f, windowS * 1000));
+    // the engine's own counters cover every tenant: only for a caller who administers them all
+    if (!administersAll(req.principal)) return { window_s: windowS, ...l };
     return {
       window_s: windowS,
       ...l,
@@ -83,7 +86,8 @@ export async function performanceRoutes(app: FastifyInstance, deps: EngineDeps):
     };
   });
 
-  app.get('/metrics', { config: { scope: 'read' } }, async (_req, reply) => {
+  app.get('/metrics', { config: { scope: 'admin' } }, async (req, reply) => {
+    if (!administersAll(req.principal)) throw new HttpError(403, 'forbidden', 'the engine\'s metrics cover every project: they need an admin key for every project');
     const lines = [
       '# HELP puraify_monitoring_events_accepted_total Events accepted by ingest.',
       '# TYPE puraify_monitoring_events_accepted_total counter',
@@ -103,6 +107,9 @@ export async function performanceRoutes(app: FastifyInstance, deps: EngineDeps):
       '# HELP puraify_monitoring_flush_failures_total Storage inserts that failed.',
       '# TYPE puraify_monitoring_flush_failures_total counter',
       `puraify_monitoring_flush_failures_total ${writer.stats.failures}`,
+      '# HELP puraify_monitoring_events_refused_total Events storage refused for their data (isolated from their insert).',
+      '# TYPE puraify_monitoring_events_refused_total counter',
+      `puraify_monitoring_events_refused_total ${writer.stats.refused}`,
       '# HELP puraify_monitoring_ingest_queue_depth Events waiting for storage.',
       '# TYPE puraify_monitoring_ingest_queue_depth gauge',
       `puraify_monitoring_ingest_queue_depth ${writer.queued}`,
