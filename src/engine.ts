@@ -133,12 +133,12 @@ export async function createEngine(config: Config): Promise<Engine> {
   });
   await app.register(keysRoutes, deps);
   await app.register(queryRoutes, { events, limiter });
-  await app.register(streamRoutes, { writer });
+  await app.register(streamRoutes, { writer, keys });
   await app.register(auditRoutes, deps);
   await app.register(errorRoutes, { ...deps, suspects: (project, fingerprint) => suspectChanges(events, project, fingerprint) });
   await app.register(settingsRoutes, deps);
   await app.register(performanceRoutes, deps);
-  await app.register(alertRoutes, { service: alerts });
+  await app.register(alertRoutes, { service: alerts, keys });
 
   return {
     ...deps,

@@ -41,6 +41,34 @@ export interface AuthOptions {
 /** The bucket a principal's budgets are kept in: the key's id, or the admin token's name. */
 export const budgetKey = (p: Principal): string => p.keyId ?? p.name;
 
+const BEARER_RE = /^Bearer\s+(\S{1,512})\s*$/i;
+
+/** How often a long-lived response (an SSE stream) checks that its key still holds. */
+export const KEY_WATCH_MS = 250;
+
+/**
+ * For responses that outlive the auth hook (SSE streams): calls `onLost` once the request's token
+ * stops authenticating (revoked, also by another process on the same store, or expired). Returns
+ * a function that stops watching.
+ */
+export function watchKey(keys: KeyStore, req: FastifyRequest, onLost: () => void, everyMs = KEY_WATCH_MS): () => void {
+  const header = req.headers.authorization;
+  const token = typeof header === 'string' ? BEARER_RE.exec(header)?.[1] : undefined;
+  let checking = false;
+  const timer = setInterval(() => {
+    if (checking) return;
+    checking = true;
+    keys.authenticate(token ?? '').then((p) => {
+      if (!p) {
+        clearInterval(timer);
+        onLost();
+      }
+    }, () => undefined).finally(() => (checking = false));
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 export const authPlugin = fp(async (app: FastifyInstance, opts: AuthOptions) => {
   app.decorateRequest('principal', null as unknown as Principal);
   const routes: RouteEntry[] = [];
@@ -59,7 +87,7 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: AuthOptions) => 
     const scope = req.routeOptions.config?.scope;
     if (!scope) return; // public route (health, dashboard assets)
     const header = req.headers.authorization;
-    const m = typeof header === 'string' ? /^Bearer\s+(\S{1,512})\s*$/i.exec(header) : null;
+    const m = typeof header === 'string' ? BEARER_RE.exec(header) : null;
     if (!m) {
       throw new HttpError(401, 'unauthorized', 'send Authorization: Bearer <token> (the admin token or a project key)', undefined, { 'WWW-Authenticate': 'Bearer' });
     }

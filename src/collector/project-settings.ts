@@ -13,7 +13,7 @@ export const ProjectSettingsSchema = Type.Object({
     patterns: Type.Array(Type.Object({
       name: Type.String({ pattern: '^[a-z0-9_]{1,40}$' }),
       regex: Type.String({ minLength: 1, maxLength: 1000 }),
-      flags: Type.Optional(Type.String({ pattern: '^[imsuv]{0,5}$' })),
+      flags: Type.Optional(Type.String({ pattern: '^[imsu]{0,4}$' })),
     }, { additionalProperties: false }), { maxItems: 50 }),
     secret_keys: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 100 }),
   }, { additionalProperties: false }),

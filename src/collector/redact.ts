@@ -7,11 +7,12 @@
 // regex, no allocation) decides whether the specific rules run at all, and a string without
 // secrets is returned as is. Every pattern is linear: no nested quantifiers over
 // overlapping character classes, bounded repetition where a class is followed by a lookahead.
+import RE2 from 're2';
 import type { EventRow } from '../event.js';
 
 /** Per-project extensions to the built-in rules. */
 export interface RedactionRules {
-  /** Extra patterns; a match becomes `[REDACTED:<name>]`. Flags may use i, m, s, u, v (g is implied). */
+  /** Extra patterns (RE2 syntax, run in linear time); a match becomes `[REDACTED:<name>]`. Flags may use i, m, s, u (g is implied). */
   patterns?: { name: string; regex: string; flags?: string }[];
   /** Extra secret key names (for attributes and `key=value` text), matched like the built-in ones. */
   secretKeys?: string[];
@@ -415,39 +416,47 @@ function closingQuote(s: string, from: number, quote: number): number {
 
 interface ExtraPattern {
   name: string;
-  re: RegExp;
+  re: RE2;
   replace: Replacer;
 }
 
-const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
-const FLAGS_RE = /^[gimsuv]*$/;
-/** `(x+)+`, `(x*)*`, `(x+){2,}`: a quantified group that ends in a quantifier. */
-const NESTED_QUANTIFIER_RE = /[*+}]\??\)(?:[*+]|\{\d+,\d*\})/;
+/** A per-project rule that cannot be used; `field` names it in the settings body. */
+export class RedactionRuleError extends Error {
+  constructor(readonly field: string, message: string) {
+    super(message);
+  }
+}
 
+const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+const FLAGS_RE = /^[gimsu]*$/;
+
+/**
+ * Per-project patterns come from tenants, so they run on RE2 (linear time: no backtracking, so no
+ * pattern and no input can stall the event loop). RE2 has no lookaround and no backreferences: a
+ * pattern using them does not compile and is refused with the reason.
+ */
 function compileExtraPattern(p: unknown, index: number): ExtraPattern {
   const o = (typeof p === 'object' && p !== null ? p : {}) as { name?: unknown; regex?: unknown; flags?: unknown };
   const label = typeof o.name === 'string' ? `"${o.name}"` : `#${index}`;
+  const field = (f: string) => `redaction.patterns.${index}.${f}`;
   if (typeof o.name !== 'string' || !NAME_RE.test(o.name)) {
-    throw new Error(`redaction pattern ${label}: name must be 1-64 letters, digits, '_', '.' or '-'`);
+    throw new RedactionRuleError(field('name'), `redaction pattern ${label}: name must be 1-64 letters, digits, '_', '.' or '-'`);
   }
   if (typeof o.regex !== 'string' || o.regex.length === 0 || o.regex.length > 2000) {
-    throw new Error(`redaction pattern ${label}: regex must be a non-empty string of at most 2000 characters`);
+    throw new RedactionRuleError(field('regex'), `redaction pattern ${label}: regex must be a non-empty string of at most 2000 characters`);
   }
   const flags = o.flags === undefined ? '' : o.flags;
   if (typeof flags !== 'string' || !FLAGS_RE.test(flags) || new Set(flags).size !== flags.length) {
-    throw new Error(`redaction pattern ${label}: unsupported flags ${JSON.stringify(flags)} (allowed: i, m, s, u, v)`);
+    throw new RedactionRuleError(field('flags'), `redaction pattern ${label}: unsupported flags ${JSON.stringify(flags)} (allowed: i, m, s, u)`);
   }
-  let re: RegExp;
+  let re: RE2;
   try {
-    re = new RegExp(o.regex, flags.includes('g') ? flags : `${flags}g`);
+    re = new RE2(o.regex, flags.includes('g') ? flags : `${flags}g`);
   } catch (e) {
-    throw new Error(`redaction pattern ${label}: invalid regex /${o.regex}/: ${(e as Error).message}`);
-  }
-  if (NESTED_QUANTIFIER_RE.test(o.regex)) {
-    throw new Error(`redaction pattern ${label}: regex /${o.regex}/ nests quantifiers and could backtrack catastrophically`);
+    throw new RedactionRuleError(field('regex'), `redaction pattern ${label}: /${o.regex}/ does not compile on RE2 (linear-time; no lookaround or backreferences): ${(e as Error).message}`);
   }
   re.lastIndex = 0;
-  if (re.test('')) throw new Error(`redaction pattern ${label}: regex /${o.regex}/ matches the empty string`);
+  if (re.test('')) throw new RedactionRuleError(field('regex'), `redaction pattern ${label}: regex /${o.regex}/ matches the empty string`);
   re.lastIndex = 0;
   return { name: o.name, re, replace: whole(o.name) };
 }
@@ -477,10 +486,10 @@ export class Redactor {
 
     const hintWords = [...KEY_HINT_WORDS];
     const secretKeys: unknown = extra.secretKeys ?? [];
-    if (!Array.isArray(secretKeys)) throw new Error('redaction secretKeys must be an array of strings');
+    if (!Array.isArray(secretKeys)) throw new RedactionRuleError('redaction.secret_keys', 'redaction secretKeys must be an array of strings');
     for (const k of secretKeys) {
       if (typeof k !== 'string' || k.trim().length === 0 || k.length > 128) {
-        throw new Error(`redaction secret key ${JSON.stringify(k)} must be a non-empty string of at most 128 characters`);
+        throw new RedactionRuleError('redaction.secret_keys', `redaction secret key ${JSON.stringify(k)} must be a non-empty string of at most 128 characters`);
       }
       const segs = keySegments(k);
       const kind = segs.length > 0 ? segs.join('_') : 'secret';
@@ -495,7 +504,7 @@ export class Redactor {
     }
 
     const patterns: unknown = extra.patterns ?? [];
-    if (!Array.isArray(patterns)) throw new Error('redaction patterns must be an array');
+    if (!Array.isArray(patterns)) throw new RedactionRuleError('redaction.patterns', 'redaction patterns must be an array');
     this.extraPatterns = patterns.map(compileExtraPattern);
 
     const keyWords = `(?:${hintWords.join('|')})`;
@@ -559,7 +568,7 @@ export class Redactor {
 
   private apply(s: string): string {
     if (s.length >= MIN_LENGTH && this.mayContainSecret(s)) s = this.applyBuiltins(s);
-    for (const p of this.extraPatterns) s = s.replace(p.re, p.replace);
+    for (const p of this.extraPatterns) s = s.replace(p.re as unknown as RegExp, p.replace);
     return s;
   }
 
