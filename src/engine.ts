@@ -34,6 +34,7 @@ import { keysRoutes } from './auth/keys-http.js';
 import { effectiveLimit, RateLimiter } from './auth/rate-limit.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
+import { Readiness } from './http/readiness.js';
 import { dashboardRoutes } from './http/dashboard.js';
 import { AlertService } from './alerts/service.js';
 import { alertRoutes } from './alerts/http.js';
@@ -53,8 +54,9 @@ export async function createEngine(config: Config): Promise<Engine> {
     ? await HttpTransport.connect({
       url: config.clickhouseUrl, user: config.clickhouseUser || undefined, password: config.clickhousePassword || undefined,
       database: config.clickhouseDatabase || undefined, cluster: config.clickhouseCluster || undefined,
+      requestTimeoutMs: config.storageTimeoutMs,
     })
-    : new ChdbTransport(join(config.dataDir, 'events'));
+    : new ChdbTransport(join(config.dataDir, 'events'), config.storageTimeoutMs);
   const events = new EventStore(transport, config.queryTimeoutMs);
   await events.init();
   const meta = new SqliteDb(join(config.dataDir, 'control.sqlite'));
@@ -124,7 +126,10 @@ export async function createEngine(config: Config): Promise<Engine> {
       perMinute: (p) => effectiveLimit(p.requestsPerMinute, !p.keyId, config.rateLimitRequestsPerMinute, config.rateLimitAdminRequestsPerMinute),
     },
   });
-  await app.register(healthRoutes, { events });
+  const readiness = new Readiness(() => events.ping(), config.dataDir, config.minFreeDiskMb * 1024 * 1024);
+  readiness.start();
+  deps.onClose(() => readiness.stop());
+  await app.register(healthRoutes, { readiness });
   await app.register(dashboardRoutes);
   await app.register(collectorRoutes, {
     collector, alerts,
