@@ -159,6 +159,25 @@ describe('hot-path filter', () => {
 });
 
 describe('Redactor.redactRow', () => {
+  it('covers every text field (user_id, session_id, action, attribute keys …), leaving id, project_id, trace and span ids', () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl';
+    const r = row({
+      id: 'evt-1', user_id: `u ${jwt}`, session_id: `password=hunter2`, flow_id: `flow ${SLACK_BOT}`, action: `send token=abc123`,
+      platform: `Slack ${SLACK_BOT}`, engine: `exec ${SLACK_BOT}`, triggered_by: `by ${SLACK_BOT}`, status: `err ${SLACK_BOT}`,
+      severity: `high ${SLACK_BOT}`, event_type: `log ${SLACK_BOT}`, trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+      attr_keys: [`Bearer ${jwt}`, 'plain'], attr_values: ['x', 'y'],
+    });
+    expect(redactor.redactRow(r)).toBe(11);
+    expect(r.user_id).toBe('u [REDACTED:jwt]');
+    expect(r.session_id).toBe('password=[REDACTED:password]');
+    expect(r.action).toBe('send token=[REDACTED:token]');
+    for (const f of ['flow_id', 'platform', 'engine', 'triggered_by', 'status', 'severity', 'event_type'] as const) expect(r[f]).toContain('[REDACTED:slack_token]');
+    expect(r.attr_keys[0]).toMatch(/^Bearer \[REDACTED:/);
+    expect(r.attr_keys[1]).toBe('plain');
+    expect(r.id).toBe('evt-1');
+    expect(r.trace_id).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+  });
+
   it('redacts message, stack, error_type and attribute text, counting each secret', () => {
     const r = row({
       message: `access failed for token ${SLACK_BOT}`,

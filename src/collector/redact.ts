@@ -461,6 +461,12 @@ function compileExtraPattern(p: unknown, index: number): ExtraPattern {
   return { name: o.name, re, replace: whole(o.name) };
 }
 
+/** The row's text fields redaction covers (see redactRow for the ones it leaves). */
+const REDACTED_FIELDS = [
+  'message', 'stack', 'error_type', 'flow_id', 'session_id', 'user_id', 'engine', 'triggered_by', 'platform', 'action',
+  'status', 'severity', 'event_type',
+] as const satisfies readonly (keyof EventRow)[];
+
 export class Redactor {
   private readonly matchers: Map<string, KeyMatcher[]> = new Map();
   /** Exact (lowercased) extra key names, for names that do not split into segments cleanly. */
@@ -522,20 +528,27 @@ export class Redactor {
   }
 
   /**
-   * Redacts message, stack, error_type and attribute values in place. Attributes whose key names
-   * a secret lose their whole value. Returns how many secrets were replaced.
+   * Redacts every text field of the row in place: message, stack, error_type, the correlation keys
+   * (flow_id, session_id, user_id), engine, triggered_by, platform, action, status, severity,
+   * event_type, and attribute keys and values. Attributes whose key names a secret lose their whole
+   * value. Left as sent: id (the idempotency key: a redacted one would collide), project_id (its
+   * pattern allows no secret), trace_id and span_id (machine ids that must match other systems'),
+   * fingerprint (computed after redaction). Returns how many secrets were replaced.
    */
   redactRow(row: EventRow): number {
     hits = 0;
-    if (row.message.length >= MIN_LENGTH) row.message = this.apply(row.message);
-    if (row.stack.length >= MIN_LENGTH) row.stack = this.apply(row.stack);
-    if (row.error_type.length >= MIN_LENGTH) row.error_type = this.apply(row.error_type);
+    for (const f of REDACTED_FIELDS) if (row[f].length >= MIN_LENGTH) row[f] = this.apply(row[f]);
     const keys = row.attr_keys;
     const values = row.attr_values;
     for (let i = 0; i < values.length; i++) {
+      const k = keys[i];
+      if (k.length >= MIN_LENGTH) {
+        const rk = this.apply(k);
+        if (rk !== k) keys[i] = rk;
+      }
       const v = values[i];
       if (v.length === 0) continue;
-      if (this.isSecretAttribute(keys[i])) {
+      if (this.isSecretAttribute(k)) {
         if (v !== ATTRIBUTE_MARK && !isHarmlessValue(v)) {
           values[i] = ATTRIBUTE_MARK;
           hits++;
