@@ -247,6 +247,16 @@ describe('per-project rules', () => {
     expect(r.redactText('password=x1')).toBe('password=[REDACTED:password]');
   });
 
+  it('finds an anchored pattern in any one field, as if each were tested alone', () => {
+    const r = compileRedactor({ patterns: [{ name: 'badge', regex: '^B-[0-9]{4}$' }] });
+    const ev = row({ message: 'lookup', user_id: 'B-1234', attr_keys: ['badge', 'other'], attr_values: ['B-9876', 'x B-1111'] });
+    expect(r.redactRow(ev)).toBe(2);
+    expect(ev.user_id).toBe('[REDACTED:badge]');
+    expect(ev.attr_values).toEqual(['[REDACTED:badge]', 'x B-1111']);
+    const none = row({ message: 'no badge here B-12345' });
+    expect(r.redactRow(none)).toBe(0);
+  });
+
   it('applies extra secret keys to attributes and key=value text', () => {
     const r = compileRedactor({ secretKeys: ['ssn', 'customer_pin'] });
     const ev = row({

@@ -417,6 +417,8 @@ function closingQuote(s: string, from: number, quote: number): number {
 interface ExtraPattern {
   name: string;
   re: RE2;
+  /** The same pattern, multi-line and not global: one test over all of a row's text joined by newlines. */
+  probe: RE2;
   replace: Replacer;
 }
 
@@ -458,7 +460,10 @@ function compileExtraPattern(p: unknown, index: number): ExtraPattern {
   re.lastIndex = 0;
   if (re.test('')) throw new RedactionRuleError(field('regex'), `redaction pattern ${label}: regex /${o.regex}/ matches the empty string`);
   re.lastIndex = 0;
-  return { name: o.name, re, replace: whole(o.name) };
+  // 'm': ^ and $ also match where one joined string ends and the next begins, so the probe finds
+  // whatever the pattern finds in any one string (and at worst a little more: then it just runs)
+  const probe = new RE2(o.regex, flags.includes('m') ? flags : `${flags}m`);
+  return { name: o.name, re, probe, replace: whole(o.name) };
 }
 
 /** The row's text fields redaction covers (see redactRow for the ones it leaves). */
@@ -524,7 +529,9 @@ export class Redactor {
 
   /** Returns `s` with every secret replaced; the same string instance when there is none. */
   redactText(s: string): string {
-    return this.apply(s);
+    s = this.apply(s);
+    for (const p of this.extraPatterns) s = s.replace(p.re as unknown as RegExp, p.replace);
+    return s;
   }
 
   /**
@@ -538,6 +545,7 @@ export class Redactor {
   redactRow(row: EventRow): number {
     hits = 0;
     for (const f of REDACTED_FIELDS) if (row[f].length >= MIN_LENGTH) row[f] = this.apply(row[f]);
+    if (this.extraPatterns.length > 0) this.applyExtra(row);
     const keys = row.attr_keys;
     const values = row.attr_values;
     for (let i = 0; i < values.length; i++) {
@@ -581,8 +589,30 @@ export class Redactor {
 
   private apply(s: string): string {
     if (s.length >= MIN_LENGTH && this.mayContainSecret(s)) s = this.applyBuiltins(s);
-    for (const p of this.extraPatterns) s = s.replace(p.re as unknown as RegExp, p.replace);
     return s;
+  }
+
+  /**
+   * The project's own patterns over every redacted field. A call into RE2 costs far more than a
+   * short match, so each pattern first probes all of the row's text at once: a row it does not
+   * match (the common case) costs one call per pattern, not one per field.
+   */
+  private applyExtra(row: EventRow): void {
+    const parts: string[] = [];
+    for (const f of REDACTED_FIELDS) parts.push(row[f]);
+    for (let i = 0; i < row.attr_keys.length; i++) parts.push(row.attr_keys[i], row.attr_values[i]);
+    const joined = parts.join('\n');
+    for (const p of this.extraPatterns) {
+      if (!p.probe.test(joined)) continue;
+      const re = p.re as unknown as RegExp;
+      for (const f of REDACTED_FIELDS) if (row[f].length > 0) row[f] = row[f].replace(re, p.replace);
+      const keys = row.attr_keys;
+      const values = row.attr_values;
+      for (let i = 0; i < keys.length; i++) {
+        keys[i] = keys[i].replace(re, p.replace);
+        if (values[i].length > 0) values[i] = values[i].replace(re, p.replace);
+      }
+    }
   }
 
   /**
