@@ -125,6 +125,19 @@ describe('a ClickHouse server that freezes, then dies', () => {
   });
 });
 
+/** chDB's threads may hold files a moment after close: retry, then detach lazily (freed once unused). */
+function unmount(dir: string): void {
+  for (let i = 0; i < 20; i++) {
+    try {
+      execFileSync('umount', [dir], { stdio: 'ignore' });
+      return;
+    } catch {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+  }
+  execFileSync('umount', ['-l', dir]);
+}
+
 describe('a full disk', () => {
   const mnt = tempDir('pm-diskfull-');
   let mounted = false;
@@ -142,7 +155,7 @@ describe('a full disk', () => {
   afterAll(async () => {
     rmSync(filler, { force: true });
     await t?.close();
-    if (mounted) execFileSync('umount', [mnt]);
+    if (mounted) unmount(mnt);
     removeDir(mnt);
   });
 

@@ -189,7 +189,7 @@ describe('flood protection', () => {
     expect(JSON.stringify(r.body.error.details)).toContain('flood_ceiling_per_minute');
     const bad = await call(t.url, 'PUT', '/monitoring/projects/pf_flood/settings', { body: { flood_ceiling_per_minute: null, flood_sample_every: 5, redaction: { patterns: [{ name: 'x', regex: '(' }], secret_keys: [] } } });
     expect(bad.status).toBe(400);
-    expect(bad.body.error.details.errors[0].field).toBe('redaction.patterns');
+    expect(bad.body.error.details.errors[0].field).toBe('redaction.patterns.0.regex');
   });
 });
 
