@@ -35,6 +35,31 @@ export const SETTINGS_TABLES = [
    )`,
 ];
 
+/**
+ * Rules saved before patterns ran on RE2 may hold one RE2 cannot compile (lookaround,
+ * backreferences, the v flag): such a pattern is left out rather than keeping the engine from
+ * starting or the project's other rules from applying (PUT refuses it now, naming it).
+ */
+function compileStored(rules: RedactionRules): Redactor {
+  try {
+    return compileRedactor(rules);
+  } catch {
+    const patterns = (rules.patterns ?? []).filter((p) => {
+      try {
+        compileRedactor({ patterns: [{ ...p, flags: p.flags?.replace('v', '') }] });
+        return true;
+      } catch {
+        return false;
+      }
+    }).map((p) => ({ ...p, flags: p.flags?.replace('v', '') }));
+    try {
+      return compileRedactor({ ...rules, patterns });
+    } catch {
+      return compileRedactor({ patterns });
+    }
+  }
+}
+
 export class ProjectSettingsStore {
   private readonly settings = new Map<string, ProjectSettings>();
   private readonly redactors = new Map<string, Redactor>();
@@ -67,7 +92,7 @@ export class ProjectSettingsStore {
   private apply(project: string, s: ProjectSettings): void {
     this.settings.set(project, s);
     const rules: RedactionRules = { patterns: s.redaction.patterns, secretKeys: s.redaction.secret_keys };
-    if (rules.patterns!.length || rules.secretKeys!.length) this.redactors.set(project, compileRedactor(rules));
+    if (rules.patterns!.length || rules.secretKeys!.length) this.redactors.set(project, compileStored(rules));
     else this.redactors.delete(project);
   }
 
