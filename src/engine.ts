@@ -34,7 +34,7 @@ import { keysRoutes } from './auth/keys-http.js';
 import { effectiveLimit, RateLimiter } from './auth/rate-limit.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
-import { Readiness } from './http/readiness.js';
+import { Readiness, READY_PROBE_MS } from './http/readiness.js';
 import { dashboardRoutes } from './http/dashboard.js';
 import { AlertService } from './alerts/service.js';
 import { alertRoutes } from './alerts/http.js';
@@ -126,7 +126,7 @@ export async function createEngine(config: Config): Promise<Engine> {
       perMinute: (p) => effectiveLimit(p.requestsPerMinute, !p.keyId, config.rateLimitRequestsPerMinute, config.rateLimitAdminRequestsPerMinute),
     },
   });
-  const readiness = new Readiness(() => events.ping(), config.dataDir, config.minFreeDiskMb * 1024 * 1024);
+  const readiness = new Readiness(() => events.ping(READY_PROBE_MS), config.dataDir, config.minFreeDiskMb * 1024 * 1024);
   readiness.start();
   deps.onClose(() => readiness.stop());
   await app.register(healthRoutes, { readiness });

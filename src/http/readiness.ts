@@ -14,6 +14,8 @@ export interface ReadyState {
 }
 
 const PROBE_BYTES = Buffer.alloc(4096, 0x2e);
+/** A probe slower than this counts as storage not answering (/ready must answer within 1 s). */
+export const READY_PROBE_MS = 700;
 
 export class Readiness {
   private inFlight: Promise<void> | undefined;
@@ -25,8 +27,7 @@ export class Readiness {
     private readonly ping: () => Promise<boolean>,
     private readonly dataDir: string,
     private readonly minFreeBytes: number,
-    /** A probe slower than this counts as storage not answering. */
-    private readonly probeTimeoutMs = 700,
+    private readonly probeTimeoutMs = READY_PROBE_MS,
   ) {}
 
   start(everyMs = 500): void {
