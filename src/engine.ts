@@ -36,14 +36,18 @@ import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from '
 import { healthRoutes } from './http/health.js';
 import { Readiness, READY_PROBE_MS } from './http/readiness.js';
 import { dashboardRoutes } from './http/dashboard.js';
+import { openapiPlugin } from './http/openapi.js';
 import { AlertService } from './alerts/service.js';
 import { alertRoutes } from './alerts/http.js';
 import type { EngineDeps } from './engine-deps.js';
+import { ForwardingService } from './forwarding/service.js';
+import { forwardingRoutes } from './forwarding/http.js';
 
 export type { EngineDeps } from './engine-deps.js';
 
 export interface Engine extends EngineDeps {
   app: FastifyInstance;
+  forwarding: ForwardingService;
   close(): Promise<void>;
 }
 
@@ -94,6 +98,9 @@ export async function createEngine(config: Config): Promise<Engine> {
   const alerts = new AlertService(deps);
   await alerts.init();
   deps.onClose(() => alerts.close());
+  // forwarding's payloads go through the alert outbox (one dispatcher, one set of retries)
+  const forwarding = new ForwardingService({ ...deps, dispatcher: alerts.dispatcher, alertStore: alerts.store });
+  deps.onClose(() => forwarding.close());
 
   const app = Fastify({
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
@@ -126,6 +133,8 @@ export async function createEngine(config: Config): Promise<Engine> {
       perMinute: (p) => effectiveLimit(p.requestsPerMinute, !p.keyId, config.rateLimitRequestsPerMinute, config.rateLimitAdminRequestsPerMinute),
     },
   });
+  // before every route: the document is built from the routes as they are added
+  await app.register(openapiPlugin);
   const readiness = new Readiness(() => events.ping(READY_PROBE_MS), config.dataDir, config.minFreeDiskMb * 1024 * 1024);
   readiness.start();
   deps.onClose(() => readiness.stop());
@@ -144,10 +153,13 @@ export async function createEngine(config: Config): Promise<Engine> {
   await app.register(settingsRoutes, deps);
   await app.register(performanceRoutes, deps);
   await app.register(alertRoutes, { service: alerts, keys });
+  await forwarding.init((msg, extra) => app.log.warn(extra ?? {}, msg));
+  await app.register(forwardingRoutes, { forwarding, recordAdminAction: deps.recordAdminAction });
 
   return {
     ...deps,
     app,
+    forwarding,
     async close() {
       await app.close();
       for (const fn of closers.reverse()) await fn();

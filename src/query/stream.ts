@@ -9,7 +9,7 @@ import type { KeyStore } from '../auth/key-store.js';
 import { watchKey } from '../auth/http.js';
 import { readFilter } from './http.js';
 import { matchesFilter } from './match.js';
-import type { EventFilter } from './filters.js';
+import { filterQueryDocs, type EventFilter } from './filters.js';
 
 const MAX_BUFFERED_BYTES = 1 << 20;
 const HEARTBEAT_MS = 15_000;
@@ -35,7 +35,7 @@ export async function streamRoutes(app: FastifyInstance, opts: { writer: GroupCo
     for (const s of subscribers) s.end();
   });
 
-  app.get('/monitoring/stream', { config: { scope: 'read' } }, async (req, reply) => {
+  app.get('/monitoring/stream', { config: { scope: 'read', docs: { querystring: filterQueryDocs() } } }, async (req, reply) => {
     const errors: FieldError[] = [];
     const filter = readFilter(req, [], errors);
     if (errors.length) throw badRequest(errors);

@@ -137,7 +137,12 @@ export function headerProblem(name: string, value: string): string | null {
  * With `pinned`, the connection goes to that address (the one the URL guard checked) whatever the
  * name resolves to now; the Host header and TLS SNI still name the URL's host.
  */
-export async function postJson(url: string, body: string, opts: PostOptions = {}): Promise<DeliveryResult> {
+export function postJson(url: string, body: string, opts: PostOptions = {}): Promise<DeliveryResult> {
+  return postBody(url, body, 'application/json; charset=utf-8', opts);
+}
+
+/** postJson for any body and content type (forwarding: Sentry envelopes, gzipped Datadog logs). */
+export async function postBody(url: string, body: string | Uint8Array, contentType: string, opts: PostOptions = {}): Promise<DeliveryResult> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const syntax = checkUrlSyntax(url);
   if (!syntax.ok) return { ok: false, retryable: false, error: `request refused: ${syntax.reason}` };
@@ -152,7 +157,7 @@ export async function postJson(url: string, body: string, opts: PostOptions = {}
     return { ok: false, retryable: false, error: `invalid request headers: ${(err as Error).message}` };
   }
   const data = Buffer.from(body);
-  headers['content-type'] = 'application/json; charset=utf-8';
+  headers['content-type'] = contentType;
   headers['user-agent'] = USER_AGENT;
   headers['content-length'] = String(data.length);
   const u = new URL(url);
@@ -182,7 +187,7 @@ function pinnedLookup(pinned: PinnedAddress): LookupFunction {
   }) as unknown as LookupFunction;
 }
 
-/** Maps an HTTP status (and Retry-After) to a DeliveryResult. */
+/** An HTTP status (and Retry-After) → a DeliveryResult. */
 export function classifyHttpResponse(status: number, headers: Headers, bodySnippet = '', nowMs = Date.now()): DeliveryResult {
   if (status >= 200 && status < 300) return { ok: true, status };
   const detail = bodySnippet ? `: ${bodySnippet}` : '';
