@@ -60,7 +60,9 @@ export function machine(): string {
 }
 
 export async function spawnEngine(dataDir: string, env: Record<string, string> = {}): Promise<{ url: string; proc: ChildProcess; stop(): Promise<void> }> {
-  const proc = spawn(process.execPath, [join(import.meta.dirname, '..', 'src', 'cli.js'), 'serve'], {
+  // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the engine process
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, join(import.meta.dirname, '..', 'src', 'cli.js'), 'serve'], {
     env: { ...process.env, MONITORING_DATA_DIR: dataDir, MONITORING_PORT: '0', MONITORING_ADMIN_TOKEN: ADMIN, MONITORING_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

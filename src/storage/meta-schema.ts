@@ -17,6 +17,15 @@ const STATEMENTS = [
      requests_per_minute INTEGER,
      events_per_minute INTEGER
    )`,
+  // DSN-safe aliases of project keys (Sentry SDKs accept only \w+ as a DSN's public key): ingest only,
+  // for one project, living and dying with the key they belong to
+  `CREATE TABLE IF NOT EXISTS dsn_keys (
+     public_key TEXT PRIMARY KEY,
+     key_id TEXT NOT NULL,
+     project_id TEXT NOT NULL,
+     created_at BIGINT NOT NULL
+   )`,
+  'CREATE UNIQUE INDEX IF NOT EXISTS dsn_keys_key_project ON dsn_keys (key_id, project_id)',
 ];
 
 export async function migrateMeta(db: SqlDb, extra: readonly string[] = []): Promise<void> {
