@@ -6,10 +6,10 @@ import { join } from 'node:path';
 
 export const ADMIN = 'bench-admin-token-0123456789';
 
-const PLATFORMS = ['Slack', 'Notion', 'Gmail', 'HubSpot', 'Stripe', 'Airtable'];
-const ACTIONS = ['send_message', 'create_page', 'send_email', 'update_contact', 'charge', 'append_row'];
-const ENGINES = ['execution', 'validation', 'vault', 'platform_builder', 'feedback_loop', 'engine_control'];
-const ERRORS = ['api_timeout', 'token_expired', 'rate_limited', 'validation_failed', 'not_found'];
+export const PLATFORMS = ['Slack', 'Notion', 'Gmail', 'HubSpot', 'Stripe', 'Airtable'];
+export const ACTIONS = ['send_message', 'create_page', 'send_email', 'update_contact', 'charge', 'append_row'];
+export const ENGINES = ['execution', 'validation', 'vault', 'platform_builder', 'feedback_loop', 'engine_control'];
+export const ERRORS = ['api_timeout', 'token_expired', 'rate_limited', 'validation_failed', 'not_found'];
 
 /** A deterministic pseudo-random generator so every run ingests the same events. */
 export function rng(seed: number): () => number {

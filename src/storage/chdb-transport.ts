@@ -2,20 +2,23 @@
 // threads (queryBindAsync / insert), so the event loop stays free while the engine works.
 import { mkdirSync } from 'node:fs';
 import { Session } from 'chdb';
+import { ALL_FEATURES } from './schema.js';
 import { QueryTimeoutError, withDeadline, type ClickHouseTransport, type Params, type QueryOptions } from './transport.js';
 
 export class ChdbTransport implements ClickHouseTransport {
   readonly name = 'chdb';
+  readonly features = ALL_FEATURES;
   private readonly session: Session;
 
-  /** `deadlineMs`: longest an insert, DDL or unbounded query may take before its caller hears 503. */
+  /** `deadlineMs`: longest an insert or an unbounded query may take before its caller hears 503. */
   constructor(dir: string, private readonly deadlineMs = 0) {
     mkdirSync(dir, { recursive: true });
     this.session = new Session(dir);
   }
 
   async exec(sql: string): Promise<void> {
-    await withDeadline(this.session.queryAsync(sql), this.deadlineMs, 'a statement');
+    // DDL runs at start and in migrations, where a statement may rightly take minutes: no deadline
+    await this.session.queryAsync(sql);
   }
 
   async query<T>(sql: string, params: Params = {}, opts: QueryOptions = {}): Promise<T[]> {
