@@ -10,7 +10,8 @@ import { HttpTransport } from './storage/http-transport.js';
 import { EventStore } from './storage/event-store.js';
 import { SqliteDb } from './storage/sql-db.js';
 import { migrateMeta } from './storage/meta-schema.js';
-import { GroupCommitWriter } from './collector/writer.js';
+import { WritePath } from './wal/write-path.js';
+import { Admission } from './collector/admission.js';
 import { Collector, type RowProcessor } from './collector/ingest.js';
 import { collectorRoutes } from './collector/http.js';
 import type { IngestRouteOptions } from './collector/ingest-route.js';
@@ -57,6 +58,9 @@ export interface Engine extends EngineDeps {
   close(): Promise<void>;
 }
 
+/** How long close() keeps loading the log into storage before it leaves the rest for the next start. */
+const CLOSE_LOAD_MS = 4000;
+
 export async function createEngine(config: Config): Promise<Engine> {
   mkdirSync(config.dataDir, { recursive: true });
   // events: embedded chDB, or a ClickHouse server / cluster over HTTP when MONITORING_CLICKHOUSE_URL is set
@@ -72,10 +76,16 @@ export async function createEngine(config: Config): Promise<Engine> {
   const meta = new SqliteDb(join(config.dataDir, 'control.sqlite'));
   await migrateMeta(meta);
 
-  const writer = new GroupCommitWriter(events, {
-    maxEvents: config.flushMaxEvents,
-    intervalMs: config.flushIntervalMs,
-    maxQueued: config.maxQueuedEvents,
+  // the write path (src/wal/): requests are answered from the log; the loader fills storage
+  let app: FastifyInstance | undefined;
+  const early: [string, object, string][] = [];
+  const walLog = (level: 'warn' | 'error' | 'info', obj: object, msg: string) => {
+    if (app) app.log[level](obj, msg);
+    else early.push([level, obj, msg]);
+  };
+  const writePath = await WritePath.open(events, {
+    dir: config.walDir, maxBytes: config.walMaxBytes, maxWaitingBytes: 64 << 20,
+    blockRows: config.flushMaxEvents, intervalMs: config.flushIntervalMs, insertTimeoutMs: 60_000, log: walLog,
   });
   const projectSettings = new ProjectSettingsStore(meta);
   await projectSettings.init();
@@ -86,7 +96,7 @@ export async function createEngine(config: Config): Promise<Engine> {
     fingerprintRow,
     flood.process,
   ];
-  const collector = new Collector(writer, processors);
+  const collector = new Collector(writePath, processors);
   const keys = new KeyStore(meta, config.adminToken);
   const limiter = queryLimiter(config.maxConcurrentQueries, config.queryTimeoutMs);
   // per-key budgets (src/auth/rate-limit.ts): requests in the auth hook, events in the collector
@@ -97,7 +107,7 @@ export async function createEngine(config: Config): Promise<Engine> {
   const errorGroups = new ErrorGroups(meta, signals);
   await errorGroups.init();
   const deps: EngineDeps = {
-    config, events, meta, writer, collector, keys, limiter, signals, errorGroups, projectSettings,
+    config, events, meta, writePath, collector, keys, limiter, signals, errorGroups, projectSettings,
     recordAdminAction: adminActionRecorder(collector, system),
     onClose: (fn) => closers.push(fn),
   };
@@ -108,7 +118,7 @@ export async function createEngine(config: Config): Promise<Engine> {
   const forwarding = new ForwardingService({ ...deps, dispatcher: alerts.dispatcher, alertStore: alerts.store });
   deps.onClose(() => forwarding.close());
 
-  const app = Fastify({
+  app = Fastify({
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
     bodyLimit: LIMITS.maxBodyBytes,
     // a slow client may not hold a connection open forever while sending its body
@@ -129,9 +139,20 @@ export async function createEngine(config: Config): Promise<Engine> {
     logController: new LogController({ disableRequestLogging: true }),
   });
   installErrorHandler(app);
-  writer.onWritten((rows) => {
-    errorGroups.observe(rows).catch((err) => app.log.error({ err }, 'error-group bookkeeping failed'));
+  for (const [level, obj, msg] of early) app.log[level as 'warn'](obj, msg);
+  // fed from the log in order; the observer's checkpoint moves once both are done (src/wal/observe.ts)
+  writePath.observe((rows) => errorGroups.observe(rows));
+  writePath.observe((rows) => alerts.observeRows(rows));
+  writePath.observe((rows) => forwarding.observeRows(rows));
+  writePath.routeAlertsWith((row) => alerts.routeOnce(row));
+  // read-your-writes: a query sees what was acknowledged before it (bounded wait; the live tail never waits)
+  app.addHook('preHandler', async (req) => {
+    if (req.method === 'GET' && req.routeOptions.config?.scope === 'read' && req.routeOptions.url !== '/monitoring/stream') {
+      await writePath.visible(config.walReadWaitMs);
+    }
   });
+  const admission = new Admission({ maxInflight: config.maxInflightRequests, maxLagMs: config.overloadLagMs });
+  admission.start();
   await app.register(authPlugin, {
     keys,
     requests: {
@@ -147,7 +168,7 @@ export async function createEngine(config: Config): Promise<Engine> {
   await app.register(healthRoutes, { readiness });
   await app.register(dashboardRoutes);
   const ingest: IngestRouteOptions = {
-    collector,
+    collector, admission,
     takeEvents: (keyId, own, n) => budgets.take(`ev:${keyId ?? 'admin-token'}`,
       effectiveLimit(own, !keyId, config.rateLimitEventsPerMinute, config.rateLimitAdminEventsPerMinute), n).retryAfterS,
   };
@@ -158,25 +179,29 @@ export async function createEngine(config: Config): Promise<Engine> {
   await app.register(esBulkRoutes, ingest);
   await app.register(keysRoutes, deps);
   await app.register(queryRoutes, { events, limiter });
-  await app.register(streamRoutes, { writer, keys });
+  await app.register(streamRoutes, { writePath, keys });
   await app.register(auditRoutes, deps);
   await app.register(errorRoutes, { ...deps, suspects: (project, fingerprint) => suspectChanges(events, project, fingerprint) });
   await app.register(settingsRoutes, deps);
-  await app.register(performanceRoutes, deps);
+  await app.register(performanceRoutes, { ...deps, admission });
   await app.register(alertRoutes, { service: alerts, keys });
   await forwarding.init((msg, extra) => app.log.warn(extra ?? {}, msg));
   await app.register(forwardingRoutes, { forwarding, recordAdminAction: deps.recordAdminAction });
   await app.register(whoamiRoutes);
 
+  writePath.start();
+  const server = app;
   return {
     ...deps,
-    app,
+    app: server,
     forwarding,
+    /** Bounded: what is not loaded within a few seconds stays in the log for the next start. */
     async close() {
-      await app.close();
+      admission.stop();
+      await server.close();
+      await writePath.close(CLOSE_LOAD_MS);
       for (const fn of closers.reverse()) await fn();
       projectSettings.stop();
-      await writer.close();
       await events.close();
       await meta.close();
     },

@@ -7,6 +7,15 @@ import type { Rule, RuleSpec } from './rules.js';
 import type { Silence, SilenceSpec } from './silences.js';
 
 export const ALERT_TABLES = [
+  // engine-raised alerts already routed, so a resent one (same id) is answered, not routed again
+  `CREATE TABLE IF NOT EXISTS alert_routes (
+     project_id TEXT NOT NULL,
+     event_id TEXT NOT NULL,
+     notified INTEGER NOT NULL,
+     channels TEXT NOT NULL,
+     created_at BIGINT NOT NULL,
+     PRIMARY KEY (project_id, event_id)
+   )`,
   `CREATE TABLE IF NOT EXISTS alert_channels (
      id TEXT PRIMARY KEY,
      project_id TEXT,
@@ -212,6 +221,28 @@ export class AlertStore {
 
   async migrate(): Promise<void> {
     for (const s of ALERT_TABLES) await this.db.run(s);
+  }
+
+  // ---- routed engine alerts ---------------------------------------------------------------
+
+  async routedAlert(project: string, eventId: string): Promise<{ notified: boolean; channels: string[] } | undefined> {
+    const rows = await this.db.all<{ notified: number; channels: string }>(
+      'SELECT notified, channels FROM alert_routes WHERE project_id = ? AND event_id = ?', [project, eventId],
+    );
+    return rows[0] ? { notified: num(rows[0].notified) === 1, channels: JSON.parse(rows[0].channels) as string[] } : undefined;
+  }
+
+  async recordRoutedAlert(project: string, eventId: string, r: { notified: boolean; channels: string[] }, now: number): Promise<void> {
+    await this.db.run(
+      `INSERT INTO alert_routes (project_id, event_id, notified, channels, created_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (project_id, event_id) DO NOTHING`,
+      [project, eventId, r.notified ? 1 : 0, JSON.stringify(r.channels), now],
+    );
+  }
+
+  /** Routed alerts are remembered for a week: longer than any client retries one. */
+  async pruneRoutedAlerts(before: number): Promise<void> {
+    await this.db.run('DELETE FROM alert_routes WHERE created_at < ?', [before]);
   }
 
   // ---- channels ---------------------------------------------------------------------------

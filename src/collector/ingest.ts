@@ -1,10 +1,14 @@
 // The Structured Logs Collector: items in, durable rows out. Each event is validated on its own,
 // checked against the caller's projects, then passed through the row processors (redaction,
-// fingerprinting) before the group-commit writer stores it.
+// fingerprinting) before the write-ahead log makes it durable (src/wal/).
 import { normalize, type EventRow, type FieldError } from '../event.js';
 import { boundProject, mayAccessProject, type Principal } from '../auth/principal.js';
 import { applyLoggerConventions } from './logger-conventions.js';
-import type { GroupCommitWriter } from './writer.js';
+
+/** Where accepted rows go: resolves once they are durable (WritePath implements it). */
+export interface EventSink {
+  accept(rows: EventRow[], opts: { clientIds: boolean; alert?: boolean }): Promise<{ duplicates: number }>;
+}
 
 /** A step every accepted row goes through before it is stored. Mutates the row in place. */
 export type RowProcessor = (row: EventRow) => void;
@@ -27,31 +31,25 @@ export interface IngestOptions {
 
 export interface Prepared {
   rows: EventRow[];
-  /** The item index of each row (rows skip the rejected items). */
-  indexes: number[];
   ids: string[];
   rejected: IngestResult['rejected'];
   checkIds: boolean;
   droppedAttributes: number;
+  alert: boolean;
 }
 
 export class Collector {
   readonly stats = { accepted: 0, rejected: 0, droppedAttributes: 0 };
 
   constructor(
-    private readonly writer: GroupCommitWriter,
+    private readonly sink: EventSink,
     private readonly processors: readonly RowProcessor[],
   ) {}
-
-  announce(): () => void {
-    return this.writer.announce();
-  }
 
   /** Validates and prepares rows; stores nothing. */
   prepare(items: readonly unknown[], principal: Principal, opts: IngestOptions = {}): Prepared {
     const receivedAt = Date.now();
     const rows: EventRow[] = [];
-    const indexes: number[] = [];
     const ids: string[] = [];
     const rejected: IngestResult['rejected'] = [];
     let checkIds = false;
@@ -91,10 +89,9 @@ export class Collector {
       if ((items[i] as { id?: unknown }).id !== undefined) checkIds = true;
       droppedAttributes += res.droppedAttributes;
       rows.push(row);
-      indexes.push(i);
       ids.push(row.id);
     }
-    return { rows, indexes, ids, rejected, checkIds, droppedAttributes };
+    return { rows, ids, rejected, checkIds, droppedAttributes, alert: opts.alert === true };
   }
 
   /** Validates, then stores; resolves once the accepted rows are durable. */
@@ -105,42 +102,10 @@ export class Collector {
   /** Stores prepared rows; resolves once they are durable. */
   async store(p: Prepared): Promise<IngestResult> {
     let duplicates = 0;
-    let ids = p.ids;
-    let rejected = p.rejected;
-    if (p.rows.length > 0) {
-      const w = await this.writer.write(p.rows, p.checkIds);
-      duplicates = w.duplicates;
-      if (w.refused.length > 0) ({ ids, rejected } = withRefused(p, w.refused));
-    }
-    const accepted = ids.length;
-    this.stats.accepted += accepted;
-    this.stats.rejected += rejected.length;
+    if (p.rows.length > 0) duplicates = (await this.sink.accept(p.rows, { clientIds: p.checkIds, alert: p.alert })).duplicates;
+    this.stats.accepted += p.rows.length;
+    this.stats.rejected += p.rejected.length;
     this.stats.droppedAttributes += p.droppedAttributes;
-    return { accepted, ids, rejected, duplicates, dropped_attributes: p.droppedAttributes };
+    return { accepted: p.rows.length, ids: p.ids, rejected: p.rejected, duplicates, dropped_attributes: p.droppedAttributes };
   }
-}
-
-/** The column ClickHouse names in a data error, as the API calls it. */
-function refusedField(error: unknown): string {
-  const m = /value of key (\w+)|name: (\w+)[^\n]*ERROR/.exec(String((error as Error)?.message ?? error));
-  const column = m?.[1] ?? m?.[2];
-  if (!column) return '(event)';
-  return column === 'attr_keys' || column === 'attr_values' ? 'attributes' : column;
-}
-
-/** The ids and rejections of a request after storage refused some of its rows. */
-function withRefused(p: Prepared, refused: readonly { row: EventRow; error: unknown }[]): Pick<IngestResult, 'ids' | 'rejected'> {
-  const byRow = new Map(refused.map((r) => [r.row, r.error]));
-  const ids: string[] = [];
-  const rejected = [...p.rejected];
-  p.rows.forEach((row, k) => {
-    if (!byRow.has(row)) {
-      ids.push(row.id);
-      return;
-    }
-    const reason = String((byRow.get(row) as Error)?.message ?? '').split('\n')[0].replace(/^Code: \d+\. DB::Exception: /, '').slice(0, 200);
-    rejected.push({ index: p.indexes[k], errors: [{ field: refusedField(byRow.get(row)), message: `storage refused this value: ${reason}` }] });
-  });
-  rejected.sort((a, b) => a.index - b.index);
-  return { ids, rejected };
 }

@@ -1,10 +1,10 @@
 // Live tail: GET /monitoring/stream, Server-Sent Events with the same filters as /monitoring/logs.
-// Events are pushed once they are durable. A client too slow to read is told how many it missed
+// Events are pushed once they are durable in the write-ahead log (before they reach storage). A client too slow to read is told how many it missed
 // rather than letting its buffer grow without bound.
 import type { FastifyInstance } from 'fastify';
 import { toStoredEvent, type EventRow, type FieldError } from '../event.js';
 import { badRequest, HttpError } from '../http/errors.js';
-import type { GroupCommitWriter } from '../collector/writer.js';
+import type { WritePath } from '../wal/write-path.js';
 import type { KeyStore } from '../auth/key-store.js';
 import { watchKey } from '../auth/http.js';
 import { readFilter } from './http.js';
@@ -21,12 +21,13 @@ interface Subscriber {
   end(): void;
 }
 
-export async function streamRoutes(app: FastifyInstance, opts: { writer: GroupCommitWriter; keys: KeyStore; heartbeatMs?: number }): Promise<void> {
+export async function streamRoutes(app: FastifyInstance, opts: { writePath: Pick<WritePath, 'onAppended'>; keys: KeyStore; heartbeatMs?: number }): Promise<void> {
   const subscribers = new Set<Subscriber>();
-  opts.writer.onWritten((rows) => {
+  opts.writePath.onAppended((records) => {
     if (subscribers.size === 0) return;
     for (const s of subscribers) {
-      const matched = rows.filter((r) => matchesFilter(s.filter, r));
+      const matched: EventRow[] = [];
+      for (const rec of records) for (const r of rec.rows) if (matchesFilter(s.filter, r)) matched.push(r);
       if (matched.length) s.send(matched);
     }
   });

@@ -23,6 +23,8 @@ export interface SearchOptions {
 }
 
 const SELECT_COLUMNS = EVENT_COLUMNS.join(', ');
+/** Rows serialized between two turns of the event loop. */
+const SERIALIZE_SLICE = 2000;
 
 /** An event to look for: its project and id, and its times when known (they narrow the search). */
 export interface IdProbe {
@@ -63,6 +65,8 @@ export class EventStore {
     if (rows.length === 0) return;
     const lines: string[] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
+      // a large block takes ~100 ms to serialize: let requests in between (ingest answers in < 100 ms)
+      if (i > 0 && i % SERIALIZE_SLICE === 0) await new Promise((r) => setImmediate(r));
       const r = rows[i];
       lines[i] = JSON.stringify([
         r.id, r.timestamp, r.received_at, r.project_id, r.event_type, r.engine, r.triggered_by,
