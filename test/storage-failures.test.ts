@@ -36,6 +36,13 @@ function expectRetryAfter(r: { headers: Headers }): void {
   expect(Number.isInteger(after) && after >= 1, `Retry-After ${r.headers.get('retry-after')}`).toBe(true);
 }
 
+/** 200 (durable in the write-ahead log) or 503/507 with Retry-After: never a 500, never a hang. */
+function expectAnsweredHonestly(r: { status: number; body: any; headers: Headers }): void {
+  if (r.status === 200) return;
+  expect([503, 507], JSON.stringify(r.body)).toContain(r.status);
+  expectRetryAfter(r);
+}
+
 async function until(what: string, fn: () => Promise<boolean>, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -81,10 +88,9 @@ describe('a ClickHouse server that freezes, then dies', () => {
   it('frozen (SIGSTOP): ingest and queries answer 503 + Retry-After within the deadline; /ready says not ready within 1 s', async () => {
     process.kill(pid, 'SIGSTOP');
     try {
+      // ingest goes to the write-ahead log, which absorbs a storage outage: answered at once, never hung
       const ingest = await timed(() => call(t.url, 'POST', '/monitoring/logs', { body: events(2, 'frozen') }));
-      expect(ingest.r.status, JSON.stringify(ingest.r.body)).toBe(503);
-      expect(ingest.r.body.error.code).toBe('storage_unavailable');
-      expectRetryAfter(ingest.r);
+      expectAnsweredHonestly(ingest.r);
       expect(ingest.ms).toBeLessThan(4000);
       const query = await timed(() => call(t.url, 'GET', '/monitoring/logs?project_id=pf_fail'));
       expect(query.r.status).toBe(503);
@@ -116,9 +122,11 @@ describe('a ClickHouse server that freezes, then dies', () => {
     });
     pid = 0;
     const ingest = await timed(() => call(t.url, 'POST', '/monitoring/logs', { body: events(2, 'dead') }));
-    expect(ingest.r.status, JSON.stringify(ingest.r.body)).toBe(503);
-    expectRetryAfter(ingest.r);
+    expectAnsweredHonestly(ingest.r);
     expect(ingest.ms).toBeLessThan(2000);
+    const query = await call(t.url, 'GET', '/monitoring/logs?project_id=pf_fail');
+    expect(query.status).toBe(503);
+    expectRetryAfter(query);
     const ready = await timed(() => call(t.url, 'GET', '/ready', { token: null }));
     expect(ready.ms).toBeLessThan(1000);
     expect(ready.r.status).toBe(503);
