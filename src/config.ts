@@ -25,6 +25,10 @@ export interface Config {
   overloadLagMs: number;
   maxConcurrentQueries: number;
   queryTimeoutMs: number;
+  /** Longest any other storage call (insert, DDL, id check, readiness probe) may take before 503. */
+  storageTimeoutMs: number;
+  /** Below this much free space on the data dir's disk the engine says it cannot write (/ready 503). */
+  minFreeDiskMb: number;
   allowPrivateWebhooks: boolean;
   publicUrl: string;
   /** Alerts: how often windowed rules are evaluated and firing groups checked for repeat/resolve. */
@@ -122,6 +126,8 @@ export const SETTINGS = {
   overloadLagMs: { env: 'MONITORING_OVERLOAD_LAG_MS', flag: 'overload-lag-ms', describe: 'event-loop delay past which new ingest requests are refused with 503 + Retry-After (0 = off)', parse: int(0, 10_000), default: 50 },
   maxConcurrentQueries: { env: 'MONITORING_MAX_CONCURRENT_QUERIES', flag: 'max-concurrent-queries', describe: 'queries running at once before 429', parse: int(1, 1000), default: 8 },
   queryTimeoutMs: { env: 'MONITORING_QUERY_TIMEOUT_MS', flag: 'query-timeout-ms', describe: 'longest a query may run', parse: int(100, 600_000), default: 30_000 },
+  storageTimeoutMs: { env: 'MONITORING_STORAGE_TIMEOUT_MS', flag: 'storage-timeout-ms', describe: 'longest an insert or other storage call may take before the request is answered 503', parse: int(100, 600_000), default: 10_000 },
+  minFreeDiskMb: { env: 'MONITORING_MIN_FREE_DISK_MB', flag: 'min-free-disk-mb', describe: 'free space on the data dir\'s disk below which /ready says the engine cannot write', parse: int(0, 10_000_000), default: 64 },
   allowPrivateWebhooks: { env: 'MONITORING_ALLOW_PRIVATE_WEBHOOKS', flag: 'allow-private-webhooks', describe: 'allow alert webhooks to loopback/private addresses', parse: bool, default: false },
   publicUrl: { env: 'MONITORING_PUBLIC_URL', flag: 'public-url', describe: 'the dashboard\'s address, for links in alerts', parse: str, default: '' },
   alertEvalIntervalMs: { env: 'MONITORING_ALERT_EVAL_INTERVAL_MS', flag: 'alert-eval-interval-ms', describe: 'how often windowed alert rules are evaluated', parse: int(50, 3_600_000), default: 10_000 },

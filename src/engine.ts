@@ -40,6 +40,7 @@ import { keysRoutes } from './auth/keys-http.js';
 import { effectiveLimit, RateLimiter } from './auth/rate-limit.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
+import { Readiness, READY_PROBE_MS } from './http/readiness.js';
 import { whoamiRoutes } from './http/whoami.js';
 import { dashboardRoutes } from './http/dashboard.js';
 import { openapiPlugin } from './http/openapi.js';
@@ -67,8 +68,9 @@ export async function createEngine(config: Config): Promise<Engine> {
     ? await HttpTransport.connect({
       url: config.clickhouseUrl, user: config.clickhouseUser || undefined, password: config.clickhousePassword || undefined,
       database: config.clickhouseDatabase || undefined, cluster: config.clickhouseCluster || undefined,
+      requestTimeoutMs: config.storageTimeoutMs,
     })
-    : new ChdbTransport(join(config.dataDir, 'events'));
+    : new ChdbTransport(join(config.dataDir, 'events'), config.storageTimeoutMs);
   const events = new EventStore(transport, config.queryTimeoutMs);
   await events.init();
   const meta = new SqliteDb(join(config.dataDir, 'control.sqlite'));
@@ -160,7 +162,10 @@ export async function createEngine(config: Config): Promise<Engine> {
   });
   // before every route: the document is built from the routes as they are added
   await app.register(openapiPlugin);
-  await app.register(healthRoutes, { events });
+  const readiness = new Readiness(() => events.ping(READY_PROBE_MS), config.dataDir, config.minFreeDiskMb * 1024 * 1024);
+  readiness.start();
+  deps.onClose(() => readiness.stop());
+  await app.register(healthRoutes, { readiness });
   await app.register(dashboardRoutes);
   const ingest: IngestRouteOptions = {
     collector, admission,
@@ -174,12 +179,12 @@ export async function createEngine(config: Config): Promise<Engine> {
   await app.register(esBulkRoutes, ingest);
   await app.register(keysRoutes, deps);
   await app.register(queryRoutes, { events, limiter });
-  await app.register(streamRoutes, { writePath });
+  await app.register(streamRoutes, { writePath, keys });
   await app.register(auditRoutes, deps);
   await app.register(errorRoutes, { ...deps, suspects: (project, fingerprint) => suspectChanges(events, project, fingerprint) });
   await app.register(settingsRoutes, deps);
   await app.register(performanceRoutes, { ...deps, admission });
-  await app.register(alertRoutes, { service: alerts });
+  await app.register(alertRoutes, { service: alerts, keys });
   await forwarding.init((msg, extra) => app.log.warn(extra ?? {}, msg));
   await app.register(forwardingRoutes, { forwarding, recordAdminAction: deps.recordAdminAction });
   await app.register(whoamiRoutes);

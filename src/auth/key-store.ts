@@ -56,7 +56,8 @@ export class KeyStore {
   private readonly adminHash: Buffer;
   private lastUsedWrites = new Map<string, number>();
 
-  constructor(private readonly db: SqlDb, adminToken: string, private readonly cacheMs = 2000) {
+  // short enough that a key revoked by another process (the CLI, another node) is refused within 1 s
+  constructor(private readonly db: SqlDb, adminToken: string, private readonly cacheMs = 400) {
     this.adminHash = Buffer.from(hashToken(adminToken), 'hex');
   }
 

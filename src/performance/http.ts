@@ -2,7 +2,8 @@
 // and the engine's own /metrics in Prometheus text format.
 import type { FastifyInstance } from 'fastify';
 import type { FieldError } from '../event.js';
-import { badRequest } from '../http/errors.js';
+import { badRequest, HttpError } from '../http/errors.js';
+import { administersAll } from '../auth/principal.js';
 import type { EngineDeps } from '../engine-deps.js';
 import type { Admission } from '../collector/admission.js';
 import { writePathMetrics, writePathSummary } from '../wal/metrics.js';
@@ -69,6 +70,8 @@ export async function performanceRoutes(app: FastifyInstance, deps: EngineDeps &
     const windowS = asInt(q.window, 'window', 10, 3600, errors) ?? 300;
     if (errors.length) throw badRequest(errors);
     const l = await limiter(() => load(events, f, windowS * 1000));
+    // the engine's own counters cover every tenant: only for a caller who administers them all
+    if (!administersAll(req.principal)) return { window_s: windowS, ...l };
     return {
       window_s: windowS,
       ...l,
@@ -81,7 +84,8 @@ export async function performanceRoutes(app: FastifyInstance, deps: EngineDeps &
     };
   });
 
-  app.get('/metrics', { config: { scope: 'read' } }, async (_req, reply) => {
+  app.get('/metrics', { config: { scope: 'admin' } }, async (req, reply) => {
+    if (!administersAll(req.principal)) throw new HttpError(403, 'forbidden', 'the engine\'s metrics cover every project: they need an admin key for every project');
     const lines = [
       '# HELP puraify_monitoring_events_accepted_total Events accepted by ingest.',
       '# TYPE puraify_monitoring_events_accepted_total counter',

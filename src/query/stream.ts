@@ -3,8 +3,10 @@
 // rather than letting its buffer grow without bound.
 import type { FastifyInstance } from 'fastify';
 import { toStoredEvent, type EventRow, type FieldError } from '../event.js';
-import { badRequest } from '../http/errors.js';
+import { badRequest, HttpError } from '../http/errors.js';
 import type { WritePath } from '../wal/write-path.js';
+import type { KeyStore } from '../auth/key-store.js';
+import { watchKey } from '../auth/http.js';
 import { readFilter } from './http.js';
 import { matchesFilter } from './match.js';
 import { filterQueryDocs, type EventFilter } from './filters.js';
@@ -19,7 +21,7 @@ interface Subscriber {
   end(): void;
 }
 
-export async function streamRoutes(app: FastifyInstance, opts: { writePath: Pick<WritePath, 'onAppended'>; heartbeatMs?: number }): Promise<void> {
+export async function streamRoutes(app: FastifyInstance, opts: { writePath: Pick<WritePath, 'onAppended'>; keys: KeyStore; heartbeatMs?: number }): Promise<void> {
   const subscribers = new Set<Subscriber>();
   opts.writePath.onAppended((records) => {
     if (subscribers.size === 0) return;
@@ -38,7 +40,10 @@ export async function streamRoutes(app: FastifyInstance, opts: { writePath: Pick
     const errors: FieldError[] = [];
     const filter = readFilter(req, [], errors);
     if (errors.length) throw badRequest(errors);
-    if (subscribers.size >= MAX_SUBSCRIBERS) throw badRequest([{ field: '(stream)', message: 'too many live tails are open' }]);
+    if (subscribers.size >= MAX_SUBSCRIBERS) {
+      // the engine's capacity, not the request, is the problem: retry once a tail closes
+      throw new HttpError(503, 'too_many_tails', `all ${MAX_SUBSCRIBERS} live tails are in use; retry shortly`, undefined, { 'Retry-After': '5' });
+    }
     const raw = reply.raw;
     reply.hijack();
     raw.writeHead(200, {
@@ -68,8 +73,11 @@ export async function streamRoutes(app: FastifyInstance, opts: { writePath: Pick
     };
     subscribers.add(sub);
     const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), opts.heartbeatMs ?? HEARTBEAT_MS);
+    // a revoked or expired key's tail ends, with a last event saying why
+    const unwatch = watchKey(opts.keys, req, () => raw.end('event: key_revoked\ndata: {}\n\n'));
     const close = () => {
       clearInterval(heartbeat);
+      unwatch();
       subscribers.delete(sub);
     };
     raw.on('close', close);

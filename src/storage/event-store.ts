@@ -54,8 +54,9 @@ export class EventStore {
     await migrateEventStore(this.transport);
   }
 
-  async ping(): Promise<boolean> {
-    const rows = await this.transport.query<{ ok: number }>('SELECT 1 AS ok');
+  /** Whether storage answers; `timeoutMs` bounds the query on the storage side too. */
+  async ping(timeoutMs?: number): Promise<boolean> {
+    const rows = await this.transport.query<{ ok: number }>('SELECT 1 AS ok', {}, timeoutMs ? { timeoutMs } : {});
     return rows.length === 1 && Number(rows[0].ok) === 1;
   }
 

@@ -29,3 +29,25 @@ export class QueryTimeoutError extends Error {
     super(`the query ran longer than ${ms} ms`);
   }
 }
+
+/** A storage call that did not finish within its deadline (storage frozen, overloaded or unreachable). */
+export class StorageTimeoutError extends Error {
+  constructor(readonly what: string, readonly ms: number) {
+    super(`storage did not finish ${what} within ${ms} ms`);
+    this.name = 'StorageTimeoutError';
+  }
+}
+
+/**
+ * `work`, or a StorageTimeoutError after `ms`. For calls that cannot be cancelled (chDB runs them on
+ * its own threads) the work goes on, but the caller is answered: an insert that finishes later is
+ * stored, and a client that retries is deduplicated by its ids.
+ */
+export function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  if (!(ms > 0)) return work;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StorageTimeoutError(what, ms)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
