@@ -8,8 +8,7 @@ import { LIMITS } from './event.js';
 import { ChdbTransport } from './storage/chdb-transport.js';
 import { HttpTransport } from './storage/http-transport.js';
 import { EventStore } from './storage/event-store.js';
-import { SqliteDb } from './storage/sql-db.js';
-import { migrateMeta } from './storage/meta-schema.js';
+import { openControlStore } from './storage/control-store.js';
 import { GroupCommitWriter } from './collector/writer.js';
 import { Collector, type RowProcessor } from './collector/ingest.js';
 import { collectorRoutes } from './collector/http.js';
@@ -57,8 +56,8 @@ export async function createEngine(config: Config): Promise<Engine> {
     : new ChdbTransport(join(config.dataDir, 'events'));
   const events = new EventStore(transport, config.queryTimeoutMs);
   await events.init();
-  const meta = new SqliteDb(join(config.dataDir, 'control.sqlite'));
-  await migrateMeta(meta);
+  // keys, rules, settings, group states, the alert outbox: SQLite in the data dir, or PostgreSQL
+  const meta = await openControlStore(config);
 
   const writer = new GroupCommitWriter(events, {
     maxEvents: config.flushMaxEvents,

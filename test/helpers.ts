@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { loadConfig, type Config } from '../src/config.js';
 import { createEngine, type Engine } from '../src/engine.js';
+import { controlEnv } from './control-db.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -27,6 +28,7 @@ export async function startEngine(env: Record<string, string> = {}, dataDir = te
     MONITORING_ADMIN_TOKEN: ADMIN_TOKEN,
     MONITORING_LOG_LEVEL: 'silent',
     MONITORING_ALLOW_PRIVATE_WEBHOOKS: 'true',
+    ...(await controlEnv(dataDir)),
     ...env,
   });
   const engine = await createEngine(config);
@@ -84,10 +86,11 @@ export function qs(params: Record<string, string | number | undefined>): string 
 
 /** The engine as its own process (for kill -9 and restart tests); runs the built CLI. */
 export async function spawnEngine(dataDir: string, env: Record<string, string> = {}): Promise<{ url: string; proc: ChildProcess }> {
+  const control = await controlEnv(dataDir);
   const proc = spawn(process.execPath, [join(import.meta.dirname, '..', 'dist', 'src', 'cli.js'), 'serve'], {
     env: {
       ...process.env, MONITORING_DATA_DIR: dataDir, MONITORING_PORT: '0', MONITORING_ADMIN_TOKEN: ADMIN_TOKEN,
-      MONITORING_LOG_LEVEL: 'info', ...env,
+      MONITORING_LOG_LEVEL: 'info', ...control, ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -114,7 +114,6 @@ export class AlertService implements AlertRouting {
   }
 
   async init(): Promise<void> {
-    await this.store.migrate();
     // one process owns the embedded store: a delivery still marked "sending" was cut off by a crash
     if (this.deps.meta.dialect === 'sqlite') await this.store.releaseAllLeases();
     await this.loadRules();

@@ -26,14 +26,6 @@ export const DEFAULT_SETTINGS: ProjectSettings = {
   redaction: { patterns: [], secret_keys: [] },
 };
 
-export const SETTINGS_TABLES = [
-  `CREATE TABLE IF NOT EXISTS project_settings (
-     project_id TEXT PRIMARY KEY,
-     settings TEXT NOT NULL,
-     updated_at BIGINT NOT NULL,
-     updated_by TEXT
-   )`,
-];
 
 export class ProjectSettingsStore {
   private readonly settings = new Map<string, ProjectSettings>();
@@ -44,7 +36,6 @@ export class ProjectSettingsStore {
   constructor(private readonly db: SqlDb) {}
 
   async init(refreshMs = 10_000): Promise<void> {
-    for (const s of SETTINGS_TABLES) await this.db.run(s);
     await this.reload();
     this.timer = setInterval(() => void this.reload().catch(() => undefined), refreshMs);
     this.timer.unref();
