@@ -54,3 +54,23 @@ export async function controlEnv(dataDir: string): Promise<Record<string, string
   writeFileSync(file, url);
   return { MONITORING_DATABASE_URL: url };
 }
+
+/** Everything the control store of a data dir holds, as text: the SQLite files' bytes, or every PostgreSQL row. */
+export async function dumpControlStore(dataDir: string): Promise<string> {
+  if (!PG_MODE) {
+    const files = ['control.sqlite', 'control.sqlite-wal'].map((f) => join(dataDir, f)).filter(existsSync);
+    if (files.length === 0) throw new Error(`no control store in ${dataDir}`);
+    return files.map((f) => readFileSync(f).toString('latin1')).join('');
+  }
+  const c = new pg.Client({ connectionString: (await controlEnv(dataDir)).MONITORING_DATABASE_URL });
+  await c.connect();
+  try {
+    const tables = await c.query<{ t: string }>("SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public'");
+    if (tables.rows.length === 0) throw new Error('no control tables in PostgreSQL');
+    let out = '';
+    for (const { t } of tables.rows) out += JSON.stringify((await c.query(`SELECT * FROM "${t}"`)).rows);
+    return out;
+  } finally {
+    await c.end();
+  }
+}
