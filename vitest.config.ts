@@ -8,7 +8,7 @@ const CONTROL_STORE_SUITES = [
   'src/auth/limits.test.ts',
   'src/auth/http.test.ts',
   'src/aggregator/http.test.ts',
-  'src/retention/*.test.ts',
+  'src/retention/retention.test.ts',
   'test/route-auth.test.ts',
   'test/redaction-storage.test.ts',
 ];

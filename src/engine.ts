@@ -37,11 +37,14 @@ import { dashboardRoutes } from './http/dashboard.js';
 import { AlertService } from './alerts/service.js';
 import { alertRoutes } from './alerts/http.js';
 import type { EngineDeps } from './engine-deps.js';
+import { RetentionJob } from './retention/job.js';
+import { retentionRoutes } from './retention/http.js';
 
 export type { EngineDeps } from './engine-deps.js';
 
 export interface Engine extends EngineDeps {
   app: FastifyInstance;
+  retention: RetentionJob;
   close(): Promise<void>;
 }
 
@@ -91,6 +94,12 @@ export async function createEngine(config: Config): Promise<Engine> {
   const alerts = new AlertService(deps);
   await alerts.init();
   deps.onClose(() => alerts.close());
+  const retention = new RetentionJob({
+    events, meta, defaultDays: config.retentionDays, overrides: () => projectSettings.retentionOverrides(),
+    intervalMs: config.retentionIntervalMs,
+    log: (msg, extra) => app.log.warn(extra ?? {}, msg),
+  });
+  deps.onClose(() => retention.stop());
 
   const app = Fastify({
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
@@ -138,10 +147,13 @@ export async function createEngine(config: Config): Promise<Engine> {
   await app.register(settingsRoutes, deps);
   await app.register(performanceRoutes, deps);
   await app.register(alertRoutes, { service: alerts });
+  await app.register(retentionRoutes, { events, projectSettings, retention, defaultDays: config.retentionDays, limiter });
+  retention.start();
 
   return {
     ...deps,
     app,
+    retention,
     async close() {
       await app.close();
       for (const fn of closers.reverse()) await fn();

@@ -5,6 +5,8 @@ import { EVENT_COLUMNS } from '../event.js';
 
 export const EVENTS_TABLE = 'events';
 export const KEYS_TABLE = 'event_keys';
+export const ROLLUP_TABLE = 'error_rollup';
+export const HOUR_MS = 3_600_000;
 
 /**
  * `event_keys` is a narrow lookup table filled by a materialized view on every insert. It is sorted by
@@ -21,6 +23,26 @@ export const KEY_KINDS = {
   fingerprint: 'fingerprint',
 } as const;
 export type KeyedField = keyof typeof KEY_KINDS;
+
+/** An event-derived table as retention and usage see it: its time column (Int64 ms) and partition grain. */
+export interface EventTable {
+  name: string;
+  timeColumn: string;
+  /** The partition key is this grain of timeColumn: toYYYYMMDD (day) or toYYYYMM (month). */
+  partition: 'day' | 'month';
+}
+
+/** Every table that holds data derived from events, with how it is partitioned (kept in step with the DDL below). */
+export const EVENT_TABLES: readonly EventTable[] = [
+  { name: EVENTS_TABLE, timeColumn: 'timestamp', partition: 'day' },
+  { name: KEYS_TABLE, timeColumn: 'timestamp', partition: 'month' },
+  { name: ROLLUP_TABLE, timeColumn: 'hour', partition: 'month' },
+];
+
+/** The partition expression of a table in EVENT_TABLES (as in its PARTITION BY). */
+export function partitionExpr(t: EventTable): string {
+  return `${t.partition === 'day' ? 'toYYYYMMDD' : 'toYYYYMM'}(toDateTime(intDiv(${t.timeColumn}, 1000)))`;
+}
 
 export function schemaStatements(): string[] {
   const columns = [
@@ -72,8 +94,6 @@ export function schemaStatements(): string[] {
   ];
 }
 
-export const ROLLUP_TABLE = 'error_rollup';
-export const HOUR_MS = 3_600_000;
 
 /**
  * The error rollup's state columns, in order, with the expression that makes each state from raw

@@ -1,0 +1,71 @@
+// Retention on the event store: for every table of EVENT_TABLES, drop the partitions whose rows are
+// all past retention, and delete the rest of the expired rows per project (ALTER TABLE … DELETE, a
+// mutation: clickhouse-server has it since 1.1.54388, so 18.16 and chDB both run this). The
+// statements name the logical tables; on a cluster the transport turns each ALTER into one on the
+// shards' local tables ON CLUSTER.
+import { EVENT_TABLES, partitionExpr, type EventTable } from '../storage/schema.js';
+import type { ClickHouseTransport } from '../storage/transport.js';
+import { latestCutoff, plan, type PartitionStat, type RetentionPolicy } from './policy.js';
+
+export interface TableReport {
+  table: string;
+  dropped_partitions: string[];
+  /** Projects whose expired rows were deleted inside partitions that stay. */
+  deleted_for: string[];
+}
+
+/** A string literal for ClickHouse SQL (ALTER takes no query parameters on every server). */
+export function quote(s: string): string {
+  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/** Per (partition, project): oldest and newest row, for the partitions holding anything past the latest cutoff. */
+async function partitionStats(t: ClickHouseTransport, table: EventTable, before: number): Promise<PartitionStat[]> {
+  const pe = partitionExpr(table);
+  const tc = table.timeColumn;
+  const old = await t.query<{ p: string }>(`SELECT DISTINCT toString(${pe}) AS p FROM ${table.name} WHERE ${tc} < {before:Int64}`, { before });
+  if (old.length === 0) return [];
+  const rows = await t.query<{ partition: string; project_id: string; oldest: number; newest: number }>(
+    `SELECT toString(${pe}) AS partition, project_id, min(${tc}) AS oldest, max(${tc}) AS newest FROM ${table.name}
+     WHERE toString(${pe}) IN {parts:Array(String)} GROUP BY partition, project_id`,
+    { parts: old.map((r) => String(r.p)) },
+  );
+  return rows.map((r) => ({ partition: String(r.partition), project_id: r.project_id, oldest: Number(r.oldest), newest: Number(r.newest) }));
+}
+
+/** Mutations run in the background on a server: wait (bounded) until this table's are done. */
+async function mutationsDone(t: ClickHouseTransport, table: string, deadlineMs: number): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    const [r] = await t.query<{ n: number }>(
+      `SELECT count() AS n FROM system.mutations WHERE database = currentDatabase() AND table IN {names:Array(String)} AND is_done = 0`,
+      { names: [table, `${table}_local`] },
+    );
+    if (Number(r?.n ?? 0) === 0) return;
+    if (Date.now() > until) throw new Error(`retention: the delete on ${table} is still running after ${deadlineMs} ms`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+export async function enforceEventRetention(
+  t: ClickHouseTransport, policy: RetentionPolicy, now: number, o: { tables?: readonly EventTable[]; mutationDeadlineMs?: number } = {},
+): Promise<TableReport[]> {
+  const reports: TableReport[] = [];
+  const before = latestCutoff(policy, now);
+  for (const table of o.tables ?? EVENT_TABLES) {
+    const p = plan(await partitionStats(t, table, before), policy, now);
+    const pe = partitionExpr(table);
+    for (const partition of p.drop) {
+      // the partition id is the value of the key (YYYYMMDD / YYYYMM): digits only
+      if (!/^\d{6,8}$/.test(partition)) throw new Error(`retention: unexpected partition ${partition} of ${table.name}`);
+      await t.exec(`ALTER TABLE ${table.name} DROP PARTITION ${partition}`);
+    }
+    if (p.deletes.length) {
+      const cond = p.deletes.map((d) => `(project_id = ${quote(d.project_id)} AND ${table.timeColumn} < ${Math.trunc(d.before)})`).join(' OR ');
+      await t.exec(`ALTER TABLE ${table.name} DELETE WHERE ${cond}`);
+      await mutationsDone(t, table.name, o.mutationDeadlineMs ?? 600_000);
+    }
+    reports.push({ table: table.name, dropped_partitions: p.drop, deleted_for: p.deletes.map((d) => d.project_id) });
+  }
+  return reports;
+}
