@@ -9,6 +9,7 @@ import { ChdbTransport } from './storage/chdb-transport.js';
 import { HttpTransport } from './storage/http-transport.js';
 import { EventStore } from './storage/event-store.js';
 import { openControlStore } from './storage/control-store.js';
+import { migrateEvents } from './storage/event-migrations.js';
 import { GroupCommitWriter } from './collector/writer.js';
 import { Collector, type RowProcessor } from './collector/ingest.js';
 import { collectorRoutes } from './collector/http.js';
@@ -58,9 +59,10 @@ export async function createEngine(config: Config): Promise<Engine> {
     })
     : new ChdbTransport(join(config.dataDir, 'events'));
   const events = new EventStore(transport, config.queryTimeoutMs);
-  await events.init();
   // keys, rules, settings, group states, the alert outbox: SQLite in the data dir, or PostgreSQL
   const meta = await openControlStore(config);
+  // both schemas are brought up to date at start; two nodes starting at once take turns
+  await migrateEvents(transport, meta);
 
   const writer = new GroupCommitWriter(events, {
     maxEvents: config.flushMaxEvents,

@@ -28,6 +28,8 @@ export async function startEngine(env: Record<string, string> = {}, dataDir = te
     MONITORING_ADMIN_TOKEN: ADMIN_TOKEN,
     MONITORING_LOG_LEVEL: 'silent',
     MONITORING_ALLOW_PRIVATE_WEBHOOKS: 'true',
+    // tests write events at fixed dates long past; retention is tested where it is meant (src/retention)
+    MONITORING_RETENTION_DAYS: '36500',
     ...(await controlEnv(dataDir)),
     ...env,
   });
@@ -90,7 +92,7 @@ export async function spawnEngine(dataDir: string, env: Record<string, string> =
   const proc = spawn(process.execPath, [join(import.meta.dirname, '..', 'dist', 'src', 'cli.js'), 'serve'], {
     env: {
       ...process.env, MONITORING_DATA_DIR: dataDir, MONITORING_PORT: '0', MONITORING_ADMIN_TOKEN: ADMIN_TOKEN,
-      MONITORING_LOG_LEVEL: 'info', ...control, ...env,
+      MONITORING_LOG_LEVEL: 'info', MONITORING_RETENTION_DAYS: '36500', ...control, ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
