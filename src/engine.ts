@@ -35,17 +35,21 @@ import { effectiveLimit, RateLimiter } from './auth/rate-limit.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { dashboardRoutes } from './http/dashboard.js';
+import { openapiPlugin } from './http/openapi.js';
 import { AlertService } from './alerts/service.js';
 import { alertRoutes } from './alerts/http.js';
 import type { EngineDeps } from './engine-deps.js';
 import { RetentionJob } from './retention/job.js';
 import { retentionRoutes } from './retention/http.js';
+import { ForwardingService } from './forwarding/service.js';
+import { forwardingRoutes } from './forwarding/http.js';
 
 export type { EngineDeps } from './engine-deps.js';
 
 export interface Engine extends EngineDeps {
   app: FastifyInstance;
   retention: RetentionJob;
+  forwarding: ForwardingService;
   close(): Promise<void>;
 }
 
@@ -102,6 +106,9 @@ export async function createEngine(config: Config): Promise<Engine> {
     log: (msg, extra) => app.log.warn(extra ?? {}, msg),
   });
   deps.onClose(() => retention.stop());
+  // forwarding's payloads go through the alert outbox (one dispatcher, one set of retries)
+  const forwarding = new ForwardingService({ ...deps, dispatcher: alerts.dispatcher, alertStore: alerts.store });
+  deps.onClose(() => forwarding.close());
 
   const app = Fastify({
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
@@ -134,6 +141,8 @@ export async function createEngine(config: Config): Promise<Engine> {
       perMinute: (p) => effectiveLimit(p.requestsPerMinute, !p.keyId, config.rateLimitRequestsPerMinute, config.rateLimitAdminRequestsPerMinute),
     },
   });
+  // before every route: the document is built from the routes as they are added
+  await app.register(openapiPlugin);
   await app.register(healthRoutes, { events });
   await app.register(dashboardRoutes);
   await app.register(collectorRoutes, {
@@ -151,11 +160,14 @@ export async function createEngine(config: Config): Promise<Engine> {
   await app.register(alertRoutes, { service: alerts });
   await app.register(retentionRoutes, { events, projectSettings, retention, defaultDays: config.retentionDays, limiter });
   retention.start();
+  await forwarding.init((msg, extra) => app.log.warn(extra ?? {}, msg));
+  await app.register(forwardingRoutes, { forwarding, recordAdminAction: deps.recordAdminAction });
 
   return {
     ...deps,
     app,
     retention,
+    forwarding,
     async close() {
       await app.close();
       for (const fn of closers.reverse()) await fn();

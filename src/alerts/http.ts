@@ -15,8 +15,8 @@ import {
   CHANNEL_TYPES, createSenders, maskedFields, maskSecrets, mergeSecrets, validateChannelConfig,
   type ChannelType, type Notification, type SenderChannelType,
 } from './channels/index.js';
-import { pathToField, RULE_KINDS, validateRule, type Rule, type RuleSpec } from './rules.js';
-import { isActive, validateSilence, type Silence } from './silences.js';
+import { pathToField, RULE_KINDS, RuleInput, validateRule, type Rule, type RuleSpec } from './rules.js';
+import { isActive, SilenceInput, validateSilence, type Silence } from './silences.js';
 import type { AlertGroup, Channel, Delivery, NotificationRecord, NotificationState, UiNotification } from './store.js';
 import type { AlertService } from './service.js';
 
@@ -216,7 +216,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
     return { channels: (await store.listChannels(scope.projects, scope.includeGlobal)).map(channelView) };
   });
 
-  app.post('/monitoring/channels', admin, async (req, reply) => {
+  app.post('/monitoring/channels', { config: { ...admin.config, docs: { body: ChannelInput } } }, async (req, reply) => {
     const body = checkChannelBody(bodyObject(req.body));
     const project = targetProject(req.principal, body.project_id);
     checkChannelConfig(body.type, body.config);
@@ -345,7 +345,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
     return { rules: rules.map(ruleView) };
   });
 
-  app.post('/monitoring/alert-rules', admin, async (req, reply) => {
+  app.post('/monitoring/alert-rules', { config: { ...admin.config, docs: { body: RuleInput } } }, async (req, reply) => {
     const spec = await checkRule(req, bodyObject(req.body));
     const now = Date.now();
     const r: Rule = { ...spec, id: `rule_${newEventId(now).replace(/-/g, '')}`, created_at: now, updated_at: now, created_by: req.principal.name };
@@ -403,7 +403,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
     return { silences: list.map((s) => silenceView(s, now)) };
   });
 
-  app.post('/monitoring/silences', admin, async (req, reply) => {
+  app.post('/monitoring/silences', { config: { ...admin.config, docs: { body: SilenceInput } } }, async (req, reply) => {
     const now = Date.now();
     const v = validateSilence(bodyObject(req.body), now);
     if (!v.ok) throw badRequest(v.errors);

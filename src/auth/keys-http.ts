@@ -111,7 +111,7 @@ function parseExpiry(raw: string | null | undefined, now: number): number | null
 export async function keysRoutes(app: FastifyInstance, deps: EngineDeps): Promise<void> {
   const { keys } = deps;
 
-  app.post('/monitoring/keys', { config: { scope: 'admin' } }, async (req, reply) => {
+  app.post('/monitoring/keys', { config: { scope: 'admin', docs: { body: CreateKeyBody } } }, async (req, reply) => {
     const body = checkCreate(req.body);
     const p = req.principal;
     if (body.project_id === null) {
@@ -157,7 +157,7 @@ export async function keysRoutes(app: FastifyInstance, deps: EngineDeps): Promis
 
   app.get('/monitoring/keys/:id', { config: { scope: 'admin' } }, async (req) => visibleKey(req));
 
-  app.patch('/monitoring/keys/:id', { config: { scope: 'admin' } }, async (req) => {
+  app.patch('/monitoring/keys/:id', { config: { scope: 'admin', docs: { body: PatchKeyBody } } }, async (req) => {
     const k = await visibleKey(req);
     const body = checkPatch(req.body);
     const updated = await keys.update(k.id, body);

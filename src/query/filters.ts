@@ -7,6 +7,7 @@ import { isFilterField, isWildcard, literal, type QueryNode } from './language/a
 import { compileSql, textSql } from './language/compile-sql.js';
 import { QuerySyntaxError } from './language/errors.js';
 import { parseQuery } from './language/parser.js';
+import { Type, type TObject, type TSchema } from '@sinclair/typebox';
 
 export interface EventFilter {
   /** The tenant guard: the projects the caller may see; undefined = all (admin). */
@@ -149,6 +150,24 @@ export function asInt(raw: unknown, field: string, min: number, max: number, err
     return undefined;
   }
   return Number(s);
+}
+
+/**
+ * The parameters parseFilter() reads, as a TypeBox querystring schema for the OpenAPI document
+ * (routes name it under config.docs; parseFilter stays the validator). `extra`: the route's own.
+ */
+export function filterQueryDocs(extra: Record<string, TSchema> = {}): TObject {
+  const anyOf = Type.Union([Type.String(), Type.Array(Type.String())], { description: 'repeat the parameter for "any of"' });
+  const fields: Record<string, TSchema> = {};
+  for (const f of FILTER_FIELDS) fields[f] = Type.Optional(anyOf);
+  return Type.Object({
+    ...fields,
+    from: Type.Optional(Type.String({ description: 'ISO 8601 or epoch ms; [from, to)' })),
+    to: Type.Optional(Type.String({ description: 'ISO 8601 or epoch ms' })),
+    q: Type.Optional(Type.String({ description: 'case-insensitive text in message, error_type and stack' })),
+    query: Type.Optional(Type.String({ description: 'the query language, e.g. status:error platform:(Slack OR Notion) -"rate limit"' })),
+    ...extra,
+  }, { description: 'attr.<key>=<value> filters on attributes too' });
 }
 
 /**

@@ -7,7 +7,7 @@ import { badRequest } from '../http/errors.js';
 import type { GroupCommitWriter } from '../collector/writer.js';
 import { readFilter } from './http.js';
 import { matchesFilter } from './match.js';
-import type { EventFilter } from './filters.js';
+import { filterQueryDocs, type EventFilter } from './filters.js';
 
 const MAX_BUFFERED_BYTES = 1 << 20;
 const HEARTBEAT_MS = 15_000;
@@ -33,7 +33,7 @@ export async function streamRoutes(app: FastifyInstance, opts: { writer: GroupCo
     for (const s of subscribers) s.end();
   });
 
-  app.get('/monitoring/stream', { config: { scope: 'read' } }, async (req, reply) => {
+  app.get('/monitoring/stream', { config: { scope: 'read', docs: { querystring: filterQueryDocs() } } }, async (req, reply) => {
     const errors: FieldError[] = [];
     const filter = readFilter(req, [], errors);
     if (errors.length) throw badRequest(errors);

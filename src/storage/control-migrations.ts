@@ -172,6 +172,28 @@ export const CONTROL_MIGRATIONS: readonly Migration[] = [
     name: 'lease_fencing_token',
     statements: ['ALTER TABLE alert_leases ADD COLUMN token BIGINT NOT NULL DEFAULT 0'],
   },
+  {
+    // forwarding to Sentry / Datadog: each project's targets, and the payloads its outbox rows point at
+    version: 4,
+    name: 'forwarding',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS forwarding_configs (
+         project_id TEXT PRIMARY KEY,
+         config TEXT NOT NULL,
+         updated_at BIGINT NOT NULL,
+         updated_by TEXT
+       )`,
+      `CREATE TABLE IF NOT EXISTS forwarding_payloads (
+         id TEXT PRIMARY KEY,
+         project_id TEXT NOT NULL,
+         target TEXT NOT NULL,
+         body TEXT NOT NULL,
+         events INTEGER NOT NULL,
+         created_at BIGINT NOT NULL
+       )`,
+      'CREATE INDEX IF NOT EXISTS forwarding_payloads_by_project ON forwarding_payloads (project_id, target)',
+    ],
+  },
 ];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (
