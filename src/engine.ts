@@ -13,6 +13,11 @@ import { migrateEvents } from './storage/event-migrations.js';
 import { GroupCommitWriter } from './collector/writer.js';
 import { Collector, type RowProcessor } from './collector/ingest.js';
 import { collectorRoutes } from './collector/http.js';
+import type { IngestRouteOptions } from './collector/ingest-route.js';
+import { otlpRoutes } from './collector/otlp-http.js';
+import { sentryRoutes } from './collector/sentry-http.js';
+import { lokiRoutes } from './collector/loki.js';
+import { esBulkRoutes } from './collector/es-bulk.js';
 import { queryRoutes } from './query/http.js';
 import { streamRoutes } from './query/stream.js';
 import { queryLimiter } from './query/limiter.js';
@@ -34,6 +39,7 @@ import { keysRoutes } from './auth/keys-http.js';
 import { effectiveLimit, RateLimiter } from './auth/rate-limit.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
+import { whoamiRoutes } from './http/whoami.js';
 import { dashboardRoutes } from './http/dashboard.js';
 import { openapiPlugin } from './http/openapi.js';
 import { AlertService } from './alerts/service.js';
@@ -145,11 +151,16 @@ export async function createEngine(config: Config): Promise<Engine> {
   await app.register(openapiPlugin);
   await app.register(healthRoutes, { events });
   await app.register(dashboardRoutes);
-  await app.register(collectorRoutes, {
-    collector, alerts,
+  const ingest: IngestRouteOptions = {
+    collector,
     takeEvents: (keyId, own, n) => budgets.take(`ev:${keyId ?? 'admin-token'}`,
       effectiveLimit(own, !keyId, config.rateLimitEventsPerMinute, config.rateLimitAdminEventsPerMinute), n).retryAfterS,
-  });
+  };
+  await app.register(collectorRoutes, { ...ingest, alerts });
+  await app.register(otlpRoutes, ingest);
+  await app.register(sentryRoutes, ingest);
+  await app.register(lokiRoutes, ingest);
+  await app.register(esBulkRoutes, ingest);
   await app.register(keysRoutes, deps);
   await app.register(queryRoutes, { events, limiter });
   await app.register(streamRoutes, { writer });
@@ -162,6 +173,7 @@ export async function createEngine(config: Config): Promise<Engine> {
   retention.start();
   await forwarding.init((msg, extra) => app.log.warn(extra ?? {}, msg));
   await app.register(forwardingRoutes, { forwarding, recordAdminAction: deps.recordAdminAction });
+  await app.register(whoamiRoutes);
 
   return {
     ...deps,

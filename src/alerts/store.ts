@@ -102,7 +102,7 @@ export interface UiNotification {
 
 const num = (v: unknown): number => Number(v);
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-const placeholders = (n: number): string => new Array(n).fill('?').join(', ');
+export const placeholders = (n: number): string => new Array(n).fill('?').join(', ');
 
 /** `project_id IN (…)` for a project list; undefined = every project (admin). */
 function projectScope(projects: readonly string[] | undefined, column = 'project_id'): { sql: string; params: SqlValue[] } {
@@ -540,6 +540,13 @@ export class AlertStore {
 
   async markUiRead(id: string, now: number): Promise<void> {
     await this.db.run('UPDATE alert_ui_notifications SET read_at = ? WHERE id = ? AND read_at IS NULL', [now, id]);
+  }
+
+  /** Marks every unread in-app notification of these projects read; returns how many. */
+  async markAllUiRead(projects: readonly string[] | undefined, now: number): Promise<number> {
+    const scope = projectScope(projects);
+    const res = await this.db.run(`UPDATE alert_ui_notifications SET read_at = ? WHERE ${scope.sql} AND read_at IS NULL`, [now, ...scope.params]);
+    return res.changes;
   }
 
   // ---- leases (periodic evaluation runs on one node) ----------------------------------------

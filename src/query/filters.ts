@@ -1,7 +1,6 @@
 // Filters → SQL. Pure functions: a filter object in, a WHERE clause and its bound parameters out.
 // Values never enter the SQL text; only column names from a fixed list and parameter names do.
 import { FILTER_FIELDS, parseTime, type FieldError, type FilterField } from '../event.js';
-import { KEY_KINDS, KEYS_TABLE, type KeyedField } from '../storage/schema.js';
 import type { Params } from '../storage/transport.js';
 import { isFilterField, isWildcard, literal, type QueryNode } from './language/ast.js';
 import { compileSql, textSql } from './language/compile-sql.js';
@@ -50,27 +49,17 @@ export class ParamBag {
   }
 }
 
-// Lookups by these keys go through event_keys first (see storage/schema.ts); flow_id is left out
-// because a flow's events are many, so a scan by (project_id, timestamp) is as good.
-const NARROWING: KeyedField[] = ['id', 'session_id', 'trace_id', 'user_id', 'fingerprint'];
-
 export function whereClause(f: EventFilter, bag: ParamBag): string {
   const parts: string[] = [];
   if (f.projects) parts.push(`project_id IN ${bag.add([...f.projects], 'Array(String)')}`);
+  // id, session, trace, user and fingerprint conditions are answered by the events' skip indexes
+  // (storage/schema.ts EVENT_INDEXES): plain comparisons, so the index analysis sees them
   for (const field of FILTER_FIELDS) {
     const values = f.eq[field];
     if (!values || values.length === 0) continue;
     parts.push(values.length === 1
       ? `${field} = ${bag.add(values[0], 'String')}`
       : `${field} IN ${bag.add(values, 'Array(String)')}`);
-  }
-  // event_keys holds no empty values (see schema.ts): `user_id:""` must scan
-  const keyed = NARROWING.find((k) => (f.eq[k]?.length ?? 0) > 0 && !f.eq[k]!.includes(''));
-  if (keyed) {
-    const projects = f.projects ? ` AND project_id IN ${bag.add([...f.projects], 'Array(String)')}` : '';
-    const time = (f.from !== undefined ? ` AND timestamp >= ${bag.add(f.from, 'Int64')}` : '') +
-      (f.to !== undefined ? ` AND timestamp < ${bag.add(f.to, 'Int64')}` : '');
-    parts.push(`(project_id, timestamp) IN (SELECT project_id, timestamp FROM ${KEYS_TABLE} WHERE kind = '${KEY_KINDS[keyed]}' AND value IN ${bag.add(f.eq[keyed]!, 'Array(String)')}${projects}${time})`);
   }
   for (const a of f.attrs) {
     const v = `attr_values[indexOf(attr_keys, ${bag.add(a.key, 'String')})]`;
@@ -218,7 +207,7 @@ function asQueryText(raw: unknown, field: string, errors: FieldError[]): string 
 /**
  * Parses a query-language string into the filter (ANDed with what is there); a syntax error is
  * reported on `field` with its column. Top-level `field:value` conjuncts on exact fields become
- * `eq` filters, so they reach the primary key, event_keys, the rollup and the tenant guard as the
+ * `eq` filters, so they reach the primary key, the skip indexes, the rollup and the tenant guard as the
  * plain parameters do.
  */
 export function addQuery(f: EventFilter, text: string, field: string, errors: FieldError[]): void {

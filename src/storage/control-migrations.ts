@@ -194,6 +194,26 @@ export const CONTROL_MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX IF NOT EXISTS forwarding_payloads_by_project ON forwarding_payloads (project_id, target)',
     ],
   },
+  {
+    // acknowledged alert groups; DSN-safe aliases of project keys (Sentry SDKs take only \w+ as a DSN's key)
+    version: 5,
+    name: 'acks_and_dsn_keys',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS alert_group_acks (
+         group_id TEXT PRIMARY KEY,
+         episode_start BIGINT NOT NULL,
+         acknowledged_at BIGINT NOT NULL,
+         acknowledged_by TEXT
+       )`,
+      `CREATE TABLE IF NOT EXISTS dsn_keys (
+         public_key TEXT PRIMARY KEY,
+         key_id TEXT NOT NULL,
+         project_id TEXT NOT NULL,
+         created_at BIGINT NOT NULL
+       )`,
+      'CREATE UNIQUE INDEX IF NOT EXISTS dsn_keys_key_project ON dsn_keys (key_id, project_id)',
+    ],
+  },
 ];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (

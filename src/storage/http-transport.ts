@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import { schemaStatements, EVENTS_TABLE } from './schema.js';
+import { schemaStatements, serverFeatures, EVENTS_TABLE, type StorageFeatures } from './schema.js';
 import { QueryTimeoutError, type ClickHouseTransport, type Params, type QueryOptions } from './transport.js';
 
 export interface HttpTransportOptions {
@@ -115,6 +115,10 @@ export class HttpTransport implements ClickHouseTransport {
     return this.opts.cluster || undefined;
   }
 
+  get features(): StorageFeatures {
+    return serverFeatures(this.version);
+  }
+
   private async probeNativeParams(): Promise<boolean> {
     try {
       const rows = await this.raw<{ x: number }>('SELECT {probe:UInt8} AS x', { database: false, timeoutMs: this.timeoutMs, settings: { param_probe: '7' }, native: true });
@@ -172,7 +176,7 @@ export class HttpTransport implements ClickHouseTransport {
 
   private readSettings(): Record<string, string> {
     const s: Record<string, string> = { output_format_json_quote_64bit_integers: '0' };
-    // event_keys rows live on the shard of their event, so IN-subqueries may read the local table
+    // IN-subqueries read each shard's local table: every shard answers for its own events
     if (this.cluster) s.distributed_product_mode = 'local';
     return s;
   }
@@ -391,13 +395,16 @@ export function shardStatement(stmt: string, cluster: string, database: string, 
   }
   const alter = /^ALTER TABLE (\w+)\s/i.exec(text);
   if (alter) return [text.replace(alter[0], `ALTER TABLE ${local(alter[1])}${on} `)];
+  // a table and its shard-local table (a view has no local one: IF EXISTS makes that a no-op)
+  const drop = /^DROP TABLE IF EXISTS (\w+)$/i.exec(text);
+  if (drop) return [`DROP TABLE IF EXISTS ${drop[1]}${on}`, `DROP TABLE IF EXISTS ${local(drop[1])}${on}`];
   if (/^(CREATE|ALTER|DROP|RENAME|TRUNCATE)\b/i.test(text)) throw new Error(`cannot shard this statement: ${text.slice(0, 80)}`);
   return [stmt];
 }
 
 /** schema.ts's statements for a cluster (see shardStatement). */
-export function clusterSchemaStatements(cluster: string, database: string, o: { onCluster?: boolean } = {}): string[] {
-  return schemaStatements().flatMap((s) => shardStatement(s, cluster, database, o));
+export function clusterSchemaStatements(cluster: string, database: string, o: { onCluster?: boolean; features?: StorageFeatures } = {}): string[] {
+  return schemaStatements(o.features).flatMap((s) => shardStatement(s, cluster, database, o));
 }
 
 function checkIdentifier(s: string, what: string): void {
