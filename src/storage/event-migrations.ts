@@ -4,13 +4,16 @@
 // (control-migrations.ts), since ClickHouse has no locks of its own.
 import type { ClickHouseTransport } from './transport.js';
 import type { SqlDb } from './sql-db.js';
-import { schemaStatements } from './schema.js';
+import { migrateEventStore } from './migrate.js';
 import { MIGRATION_LOCK_KEY, type Migration } from './control-migrations.js';
 
+/**
+ * The tables themselves are brought to schema.ts's layout by migrate.ts (idempotent: it looks at
+ * what exists and changes only that, for the server's features), at every start under the lock.
+ * Versions here are one-off steps on top of it; version 1 marks the layout of this release.
+ */
 export const EVENT_MIGRATIONS: readonly Migration[] = [
-  // the tables as schema.ts defines them, IF NOT EXISTS: data dirs of releases before versioned
-  // migrations are adopted as they are. A change to a table that exists is a new migration (ALTER …).
-  { version: 1, name: 'initial', statements: schemaStatements() },
+  { version: 1, name: 'layout', statements: [] },
 ];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, applied_at Int64)
@@ -29,6 +32,7 @@ export async function appliedEventMigrations(t: ClickHouseTransport): Promise<nu
 export async function migrateEvents(t: ClickHouseTransport, lock: SqlDb, migrations: readonly Migration[] = EVENT_MIGRATIONS): Promise<number[]> {
   return lock.tx(async (tx) => {
     if (tx.dialect === 'postgres') await tx.all('SELECT pg_advisory_xact_lock(?)', [MIGRATION_LOCK_KEY]);
+    await migrateEventStore(t);
     await t.exec(LEDGER);
     const done = new Set(await appliedEventMigrations(t));
     const applied: number[] = [];
