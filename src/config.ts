@@ -55,6 +55,12 @@ export interface Config {
   clickhouseDatabase: string;
   /** Shard the event tables over this cluster of the server's remote_servers ('' = one server). */
   clickhouseCluster: string;
+  /** Control state in PostgreSQL instead of <dataDir>/control.sqlite ('' = SQLite). */
+  databaseUrl: string;
+  /** Days events, rollups and alert history are kept (a project may override it). */
+  retentionDays: number;
+  /** How often retention is enforced. */
+  retentionIntervalMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -102,6 +108,17 @@ const httpUrl = (raw: string): string => {
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('must be an http:// or https:// URL');
   return u.toString();
 };
+const postgresUrl = (raw: string): string => {
+  let u: URL;
+  try {
+    u = new URL(raw.trim());
+  } catch {
+    throw new Error('must be a URL like postgres://user@127.0.0.1:5432/monitoring');
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new Error('must be a postgres:// or postgresql:// URL');
+  if (u.pathname.length < 2) throw new Error('must name the database, e.g. postgres://user@127.0.0.1:5432/monitoring');
+  return raw.trim();
+};
 const identifier = (raw: string): string => {
   if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(raw)) throw new Error('must be a plain identifier (letters, digits, _)');
   return raw;
@@ -144,6 +161,9 @@ export const SETTINGS = {
   clickhousePassword: { env: 'MONITORING_CLICKHOUSE_PASSWORD', flag: 'clickhouse-password', describe: 'ClickHouse server password', parse: (raw: string) => raw, default: '' },
   clickhouseDatabase: { env: 'MONITORING_CLICKHOUSE_DATABASE', flag: 'clickhouse-database', describe: 'ClickHouse server database, created when missing (default: the server\'s)', parse: identifier, default: '' },
   clickhouseCluster: { env: 'MONITORING_CLICKHOUSE_CLUSTER', flag: 'clickhouse-cluster', describe: 'shard the event tables over this ClickHouse cluster (local tables ON CLUSTER + Distributed)', parse: identifier, default: '' },
+  databaseUrl: { env: 'MONITORING_DATABASE_URL', flag: 'database-url', describe: 'keep keys, rules, channels, silences, group states, settings and the alert outbox in this PostgreSQL database (default: SQLite in the data dir)', parse: postgresUrl, default: '' },
+  retentionDays: { env: 'MONITORING_RETENTION_DAYS', flag: 'retention-days', describe: 'days events, rollups and alert history are kept (a project\'s settings may say otherwise)', parse: int(1, 36_500), default: 30 },
+  retentionIntervalMs: { env: 'MONITORING_RETENTION_INTERVAL_MS', flag: 'retention-interval-ms', describe: 'how often retention is enforced (at most hourly)', parse: int(1000, 3_600_000), default: 3_600_000 },
 } satisfies Record<string, Spec<unknown>>;
 
 type Settings = typeof SETTINGS;

@@ -8,8 +8,8 @@ import { LIMITS } from './event.js';
 import { ChdbTransport } from './storage/chdb-transport.js';
 import { HttpTransport } from './storage/http-transport.js';
 import { EventStore } from './storage/event-store.js';
-import { SqliteDb } from './storage/sql-db.js';
-import { migrateMeta } from './storage/meta-schema.js';
+import { openControlStore } from './storage/control-store.js';
+import { migrateEvents } from './storage/event-migrations.js';
 import { WritePath } from './wal/write-path.js';
 import { Admission } from './collector/admission.js';
 import { Collector, type RowProcessor } from './collector/ingest.js';
@@ -47,6 +47,8 @@ import { openapiPlugin } from './http/openapi.js';
 import { AlertService } from './alerts/service.js';
 import { alertRoutes } from './alerts/http.js';
 import type { EngineDeps } from './engine-deps.js';
+import { RetentionJob } from './retention/job.js';
+import { retentionRoutes } from './retention/http.js';
 import { ForwardingService } from './forwarding/service.js';
 import { forwardingRoutes } from './forwarding/http.js';
 
@@ -54,6 +56,7 @@ export type { EngineDeps } from './engine-deps.js';
 
 export interface Engine extends EngineDeps {
   app: FastifyInstance;
+  retention: RetentionJob;
   forwarding: ForwardingService;
   close(): Promise<void>;
 }
@@ -72,20 +75,21 @@ export async function createEngine(config: Config): Promise<Engine> {
     })
     : new ChdbTransport(join(config.dataDir, 'events'), config.storageTimeoutMs);
   const events = new EventStore(transport, config.queryTimeoutMs);
-  await events.init();
-  const meta = new SqliteDb(join(config.dataDir, 'control.sqlite'));
-  await migrateMeta(meta);
+  // keys, rules, settings, group states, the alert outbox: SQLite in the data dir, or PostgreSQL
+  const meta = await openControlStore(config);
+  // both schemas are brought up to date at start; two nodes starting at once take turns
+  await migrateEvents(transport, meta);
 
   // the write path (src/wal/): requests are answered from the log; the loader fills storage
   let app: FastifyInstance | undefined;
   const early: [string, object, string][] = [];
-  const walLog = (level: 'warn' | 'error' | 'info', obj: object, msg: string) => {
+  const engineLog = (level: 'warn' | 'error' | 'info', obj: object, msg: string) => {
     if (app) app.log[level](obj, msg);
     else early.push([level, obj, msg]);
   };
   const writePath = await WritePath.open(events, {
     dir: config.walDir, maxBytes: config.walMaxBytes, maxWaitingBytes: 64 << 20,
-    blockRows: config.flushMaxEvents, intervalMs: config.flushIntervalMs, insertTimeoutMs: 60_000, log: walLog,
+    blockRows: config.flushMaxEvents, intervalMs: config.flushIntervalMs, insertTimeoutMs: 60_000, log: engineLog,
   });
   const projectSettings = new ProjectSettingsStore(meta);
   await projectSettings.init();
@@ -114,6 +118,12 @@ export async function createEngine(config: Config): Promise<Engine> {
   const alerts = new AlertService(deps);
   await alerts.init();
   deps.onClose(() => alerts.close());
+  const retention = new RetentionJob({
+    events, meta, defaultDays: config.retentionDays, overrides: () => projectSettings.retentionOverrides(),
+    intervalMs: config.retentionIntervalMs, queryTimeoutMs: config.queryTimeoutMs,
+    log: (msg, extra) => engineLog('warn', extra ?? {}, msg),
+  });
+  deps.onClose(() => retention.stop());
   // forwarding's payloads go through the alert outbox (one dispatcher, one set of retries)
   const forwarding = new ForwardingService({ ...deps, dispatcher: alerts.dispatcher, alertStore: alerts.store });
   deps.onClose(() => forwarding.close());
@@ -185,6 +195,8 @@ export async function createEngine(config: Config): Promise<Engine> {
   await app.register(settingsRoutes, deps);
   await app.register(performanceRoutes, { ...deps, admission });
   await app.register(alertRoutes, { service: alerts, keys });
+  await app.register(retentionRoutes, { events, projectSettings, retention, defaultDays: config.retentionDays, limiter });
+  retention.start();
   await forwarding.init((msg, extra) => app.log.warn(extra ?? {}, msg));
   await app.register(forwardingRoutes, { forwarding, recordAdminAction: deps.recordAdminAction });
   await app.register(whoamiRoutes);
@@ -194,6 +206,7 @@ export async function createEngine(config: Config): Promise<Engine> {
   return {
     ...deps,
     app: server,
+    retention,
     forwarding,
     /** Bounded: what is not loaded within a few seconds stays in the log for the next start. */
     async close() {

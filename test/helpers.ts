@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { loadConfig, type Config } from '../src/config.js';
 import { createEngine, type Engine } from '../src/engine.js';
 import { expect } from 'vitest';
+import { controlEnv } from './control-db.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -36,6 +37,9 @@ export async function startEngine(env: Record<string, string> = {}, dataDir = te
     MONITORING_LOG_LEVEL: 'silent',
     MONITORING_ALLOW_PRIVATE_WEBHOOKS: 'true',
     ...NO_SHEDDING,
+    // tests write events at fixed dates long past; retention is tested where it is meant (src/retention)
+    MONITORING_RETENTION_DAYS: '36500',
+    ...(await controlEnv(dataDir)),
     ...env,
   });
   const engine = await createEngine(config);
@@ -93,10 +97,11 @@ export function qs(params: Record<string, string | number | undefined>): string 
 
 /** The engine as its own process (for kill -9 and restart tests); runs the built CLI. */
 export async function spawnEngine(dataDir: string, env: Record<string, string> = {}): Promise<{ url: string; proc: ChildProcess; output: () => string }> {
+  const control = await controlEnv(dataDir);
   const proc = spawn(process.execPath, [join(import.meta.dirname, '..', 'dist', 'src', 'cli.js'), 'serve'], {
     env: {
       ...process.env, MONITORING_DATA_DIR: dataDir, MONITORING_PORT: '0', MONITORING_ADMIN_TOKEN: ADMIN_TOKEN,
-      MONITORING_LOG_LEVEL: 'info', ...NO_SHEDDING, ...env,
+      MONITORING_LOG_LEVEL: 'info', MONITORING_RETENTION_DAYS: '36500', ...NO_SHEDDING, ...control, ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

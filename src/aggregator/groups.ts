@@ -8,21 +8,6 @@ import type { GroupSignals } from './signals.js';
 export type GroupState = 'open' | 'resolved' | 'ignored';
 export const GROUP_STATES: readonly GroupState[] = ['open', 'resolved', 'ignored'];
 
-export const GROUP_TABLES = [
-  `CREATE TABLE IF NOT EXISTS error_groups (
-     project_id TEXT NOT NULL,
-     fingerprint TEXT NOT NULL,
-     state TEXT NOT NULL,
-     first_seen BIGINT NOT NULL,
-     resolved_at BIGINT,
-     regressed_at BIGINT,
-     regressions INTEGER NOT NULL DEFAULT 0,
-     updated_by TEXT,
-     updated_at BIGINT NOT NULL,
-     PRIMARY KEY (project_id, fingerprint)
-   )`,
-];
-
 export interface GroupStatus {
   project_id: string;
   fingerprint: string;
@@ -43,7 +28,6 @@ export class ErrorGroups {
   constructor(private readonly db: SqlDb, private readonly signals: GroupSignals) {}
 
   async init(): Promise<void> {
-    for (const s of GROUP_TABLES) await this.db.run(s);
     const rows = await this.db.all<{ project_id: string; fingerprint: string; state: GroupState }>(
       'SELECT project_id, fingerprint, state FROM error_groups',
     );

@@ -91,7 +91,8 @@ export class Dispatcher {
       const now = Date.now();
       await this.store.releaseExpiredLeases(now);
       const limit = (this.opts.concurrency ?? 8) * 4;
-      const due = await this.store.dueDeliveries(now, limit);
+      // the lease outlives the attempt's timeout, so no other worker takes it while it runs
+      const due = await this.store.claimDue(now, limit, this.opts.sendTimeoutMs * 2 + 5000);
       await mapLimit(due, this.opts.concurrency ?? 8, (id) => this.attempt(id));
       if (due.length >= limit) next = 0;
       else {
@@ -113,7 +114,7 @@ export class Dispatcher {
   private attempt(id: string): Promise<void> {
     const existing = this.inFlight.get(id);
     if (existing) return existing;
-    const p = this.claimAndSend(id)
+    const p = this.sendClaimed(id)
       .catch((e) => {
         if (!this.stopped) this.opts.log?.('alert delivery attempt failed', { delivery: id, err: String((e as Error)?.message ?? e) });
       })
@@ -122,11 +123,9 @@ export class Dispatcher {
     return p;
   }
 
-  private async claimAndSend(id: string): Promise<void> {
+  /** A delivery this worker claimed; left to its lease (taken again when it expires) when stopping. */
+  private async sendClaimed(id: string): Promise<void> {
     if (this.stopped) return;
-    const now = Date.now();
-    // the lease outlives the attempt's timeout, so no other worker takes it while it runs
-    if (!(await this.store.claim(id, now, this.opts.sendTimeoutMs * 2 + 5000))) return;
     const d = await this.store.getDelivery(id);
     if (!d) return;
     await this.send(d);

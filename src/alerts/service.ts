@@ -26,7 +26,7 @@ import {
 } from './rules.js';
 import { evaluateWindow, groupId, notificationId, repeatDue, type WindowStats } from './evaluate.js';
 import { findSilence, type Silence } from './silences.js';
-import { AlertStore, type AlertGroup, type Channel, type Delivery, type NotificationKind, type NotificationRecord, type UiNotification } from './store.js';
+import { AlertStore, type AlertGroup, type Channel, type Delivery, type Fence, type NotificationKind, type NotificationRecord, type UiNotification } from './store.js';
 import { Dispatcher } from './dispatcher.js';
 import { AckStore, covers } from './acks.js';
 import { errorGroupPath, alertGroupPath } from './links.js';
@@ -120,8 +120,6 @@ export class AlertService implements AlertRouting {
   }
 
   async init(): Promise<void> {
-    await this.store.migrate();
-    await this.acks.migrate();
     // one process owns the embedded store: a delivery still marked "sending" was cut off by a crash
     if (this.deps.meta.dialect === 'sqlite') await this.store.releaseAllLeases();
     await this.loadRules();
@@ -252,7 +250,9 @@ export class AlertService implements AlertRouting {
     try {
       const now = Date.now();
       const lease = this.deps.config.alertEvalIntervalMs * 3 + 1000;
-      if (!(await this.store.acquireLease(EVALUATOR_LEASE, this.nodeId, now, lease))) return;
+      // every state change of this pass is fenced: a node that lost the lease meanwhile writes nothing
+      const fence = await this.store.acquireFencedLease(EVALUATOR_LEASE, this.nodeId, now, lease);
+      if (!fence) return;
       await this.loadRules();
       for (const rule of this.rules.values()) {
         if (!rule.enabled || !WINDOWED_KINDS.has(rule.kind) || this.closed) continue;
@@ -264,9 +264,9 @@ export class AlertService implements AlertRouting {
           this.fail(`alert rule ${rule.id} could not be evaluated`, e);
           continue;
         }
-        await this.serial(() => this.applyWindow(rule, stats, at));
+        await this.serial(() => this.applyWindow(rule, stats, at, fence));
       }
-      await this.serial(() => this.sweep(Date.now()));
+      await this.serial(() => this.sweep(Date.now(), fence));
     } catch (e) {
       if (!this.closed) this.fail('alert evaluation failed', e);
     } finally {
@@ -339,7 +339,7 @@ export class AlertService implements AlertRouting {
     return out.filter((q) => q.notification_id);
   }
 
-  private async applyWindow(rule: CompiledRule, stats: WindowStats[], now: number): Promise<void> {
+  private async applyWindow(rule: CompiledRule, stats: WindowStats[], now: number, fence: Fence): Promise<void> {
     if (this.closed || !this.rules.has(rule.id)) return;
     const firing = await this.store.firingGroups(rule.id);
     const firingById = new Map(firing.map((g) => [g.id, g]));
@@ -361,7 +361,7 @@ export class AlertService implements AlertRouting {
       if (!g) {
         const ctx = contextOf(rule, s.project_id, s.labels);
         const fresh = newGroup(id, rule.id, s.project_id, s.labels, ctx, now, s.first || now, s.last || now, s.count, verdict.value, detail);
-        await this.notify(fresh, rule, 'firing', now, silences);
+        await this.notify(fresh, rule, 'firing', now, silences, fence);
         continue;
       }
       g.count = s.count;
@@ -370,17 +370,17 @@ export class AlertService implements AlertRouting {
       g.detail = detail;
       g.updated_at = now;
       const silenced = findSilence(silences, g.context, now) !== undefined;
-      if (await this.repeatWanted(g, rule, silenced, now)) await this.notify(g, rule, 'repeat', now, silences);
+      if (await this.repeatWanted(g, rule, silenced, now)) await this.notify(g, rule, 'repeat', now, silences, fence);
       else await this.store.updateGroupStats(g);
     }
     for (const g of firing) {
       if (stillFiring.has(g.id)) continue;
-      await this.resolve(g, rule, now, await silencesOf(g.project_id));
+      await this.resolve(g, rule, now, await silencesOf(g.project_id), fence);
     }
   }
 
   /** Instant groups: resolve after window_s without a match, repeat while firing. */
-  private async sweep(now: number): Promise<void> {
+  private async sweep(now: number, fence: Fence): Promise<void> {
     await this.store.pruneRoutedAlerts(now - 7 * 86_400_000);
     const groups = await this.store.firingGroups();
     const silencesByProject = new Map<string, Silence[]>();
@@ -388,17 +388,17 @@ export class AlertService implements AlertRouting {
       if (this.closed) return;
       const rule = this.ruleById(g.rule_id);
       if (!rule || !rule.enabled) {
-        await this.endQuietly(g, now);
+        await this.endQuietly(g, now, fence);
         continue;
       }
       if (!INSTANT_KINDS.has(rule.kind)) continue;
       let silences = silencesByProject.get(g.project_id);
       if (!silences) silencesByProject.set(g.project_id, (silences = await this.store.activeSilences(g.project_id, now)));
       if (now - g.last_seen >= rule.window_s * 1000) {
-        await this.resolve(g, rule, now, silences);
+        await this.resolve(g, rule, now, silences, fence);
       } else if (await this.repeatWanted(g, rule, findSilence(silences, g.context, now) !== undefined, now)) {
         g.updated_at = now;
-        await this.notify(g, rule, 'repeat', now, silences);
+        await this.notify(g, rule, 'repeat', now, silences, fence);
       }
     }
   }
@@ -409,21 +409,27 @@ export class AlertService implements AlertRouting {
     return !covers(await this.acks.get(g.id), g);
   }
 
-  private async resolve(g: AlertGroup, rule: CompiledRule, now: number, silences: Silence[]): Promise<void> {
+  private async resolve(g: AlertGroup, rule: CompiledRule, now: number, silences: Silence[], fence?: Fence): Promise<void> {
     if (rule.send_resolved && g.episode_sent) {
-      await this.notify(g, rule, 'resolved', now, silences);
+      await this.notify(g, rule, 'resolved', now, silences, fence);
       return;
     }
-    await this.endQuietly(g, now);
+    await this.endQuietly(g, now, fence);
   }
 
   /** Resolves a group without a notification (rule deleted or disabled, or no resolved message wanted). */
-  private async endQuietly(g: AlertGroup, now: number): Promise<void> {
+  private async endQuietly(g: AlertGroup, now: number, fence?: Fence): Promise<void> {
     const seq = g.seq;
     g.state = 'resolved';
     g.resolved_at = now;
     g.updated_at = now;
-    await this.store.saveGroupIfSeq(g, seq);
+    if (!fence) {
+      await this.store.saveGroupIfSeq(g, seq);
+      return;
+    }
+    await this.deps.meta.tx(async (db) => {
+      if (await this.store.holdsFence(db, fence)) await this.store.saveGroupIfSeq(g, seq, db);
+    });
   }
 
   private async endGroupsQuietly(ruleId: string, now: number): Promise<void> {
@@ -434,7 +440,7 @@ export class AlertService implements AlertRouting {
    * Records one notification of a group (firing, repeat or resolved) with its outbox rows, in one
    * transaction with the group's new state. A silenced notification is recorded as such, unsent.
    */
-  private async notify(g: AlertGroup, rule: CompiledRule, kind: NotificationKind, now: number, silences: Silence[]): Promise<Queued> {
+  private async notify(g: AlertGroup, rule: CompiledRule, kind: NotificationKind, now: number, silences: Silence[], fence?: Fence): Promise<Queued> {
     const silence = findSilence(silences, g.context, now);
     // a group that never notified is being opened (new, or a new episode of a resolved one)
     const opening = g.seq === 0;
@@ -470,6 +476,7 @@ export class AlertService implements AlertRouting {
     // another writer changed meanwhile (another engine node) is left to that writer
     const inserted = await this.deps.meta
       .tx(async (db) => {
+        if (fence && !(await this.store.holdsFence(db, fence))) throw CONFLICT;
         const won = opening ? await this.store.openGroup(db, g) : await this.store.saveGroupIfSeq(g, prevSeq, db);
         if (!won || !(await this.store.insertNotification(db, record, deliveries, ui))) throw CONFLICT;
         return true;

@@ -1,124 +1,12 @@
 // The alert side of the control store (the MetaStore for alerts): rules, channels, silences, alert
 // groups, notifications (the history), the delivery outbox and in-app notifications. SQL that
 // SQLite and PostgreSQL both run: `?` placeholders, BIGINT ms timestamps, TEXT JSON, ON CONFLICT.
+// The tables are made by storage/control-migrations.ts.
 import type { SqlDb, SqlValue } from '../storage/sql-db.js';
 import type { ChannelType, Notification } from './channels/index.js';
 import type { Rule, RuleSpec } from './rules.js';
 import type { Silence, SilenceSpec } from './silences.js';
 
-export const ALERT_TABLES = [
-  // engine-raised alerts already routed, so a resent one (same id) is answered, not routed again
-  `CREATE TABLE IF NOT EXISTS alert_routes (
-     project_id TEXT NOT NULL,
-     event_id TEXT NOT NULL,
-     notified INTEGER NOT NULL,
-     channels TEXT NOT NULL,
-     created_at BIGINT NOT NULL,
-     PRIMARY KEY (project_id, event_id)
-   )`,
-  `CREATE TABLE IF NOT EXISTS alert_channels (
-     id TEXT PRIMARY KEY,
-     project_id TEXT,
-     name TEXT NOT NULL,
-     type TEXT NOT NULL,
-     config TEXT NOT NULL,
-     is_default INTEGER NOT NULL DEFAULT 0,
-     created_at BIGINT NOT NULL,
-     updated_at BIGINT NOT NULL,
-     created_by TEXT
-   )`,
-  `CREATE TABLE IF NOT EXISTS alert_rules (
-     id TEXT PRIMARY KEY,
-     project_id TEXT,
-     name TEXT NOT NULL,
-     kind TEXT NOT NULL,
-     enabled INTEGER NOT NULL,
-     spec TEXT NOT NULL,
-     created_at BIGINT NOT NULL,
-     updated_at BIGINT NOT NULL,
-     created_by TEXT
-   )`,
-  `CREATE TABLE IF NOT EXISTS alert_silences (
-     id TEXT PRIMARY KEY,
-     project_id TEXT,
-     matchers TEXT NOT NULL,
-     starts_at BIGINT NOT NULL,
-     ends_at BIGINT NOT NULL,
-     comment TEXT NOT NULL,
-     created_by TEXT,
-     created_at BIGINT NOT NULL,
-     updated_at BIGINT NOT NULL
-   )`,
-  `CREATE TABLE IF NOT EXISTS alert_groups (
-     id TEXT PRIMARY KEY,
-     rule_id TEXT NOT NULL,
-     project_id TEXT NOT NULL,
-     labels TEXT NOT NULL,
-     context TEXT NOT NULL,
-     state TEXT NOT NULL,
-     episode_start BIGINT NOT NULL,
-     first_seen BIGINT NOT NULL,
-     last_seen BIGINT NOT NULL,
-     count BIGINT NOT NULL,
-     value DOUBLE PRECISION,
-     detail TEXT NOT NULL,
-     seq INTEGER NOT NULL,
-     last_notified_at BIGINT,
-     last_silenced INTEGER NOT NULL,
-     episode_sent INTEGER NOT NULL,
-     resolved_at BIGINT,
-     updated_at BIGINT NOT NULL
-   )`,
-  'CREATE INDEX IF NOT EXISTS alert_groups_by_rule ON alert_groups (rule_id, state)',
-  `CREATE TABLE IF NOT EXISTS alert_notifications (
-     id TEXT PRIMARY KEY,
-     group_id TEXT NOT NULL,
-     rule_id TEXT NOT NULL,
-     rule_name TEXT NOT NULL,
-     project_id TEXT NOT NULL,
-     state TEXT NOT NULL,
-     kind TEXT NOT NULL,
-     silence_id TEXT,
-     count BIGINT NOT NULL,
-     payload TEXT NOT NULL,
-     created_at BIGINT NOT NULL
-   )`,
-  'CREATE INDEX IF NOT EXISTS alert_notifications_by_project ON alert_notifications (project_id, created_at)',
-  'CREATE INDEX IF NOT EXISTS alert_notifications_by_group ON alert_notifications (group_id, created_at)',
-  `CREATE TABLE IF NOT EXISTS alert_deliveries (
-     id TEXT PRIMARY KEY,
-     notification_id TEXT NOT NULL,
-     channel_id TEXT NOT NULL,
-     channel_name TEXT NOT NULL,
-     channel_type TEXT NOT NULL,
-     status TEXT NOT NULL,
-     attempts INTEGER NOT NULL,
-     next_attempt_at BIGINT NOT NULL,
-     lease_until BIGINT,
-     last_status INTEGER,
-     last_error TEXT,
-     created_at BIGINT NOT NULL,
-     updated_at BIGINT NOT NULL,
-     delivered_at BIGINT
-   )`,
-  'CREATE INDEX IF NOT EXISTS alert_deliveries_due ON alert_deliveries (status, next_attempt_at)',
-  'CREATE INDEX IF NOT EXISTS alert_deliveries_by_notification ON alert_deliveries (notification_id)',
-  `CREATE TABLE IF NOT EXISTS alert_ui_notifications (
-     id TEXT PRIMARY KEY,
-     notification_id TEXT NOT NULL,
-     channel_id TEXT NOT NULL,
-     project_id TEXT NOT NULL,
-     payload TEXT NOT NULL,
-     created_at BIGINT NOT NULL,
-     read_at BIGINT
-   )`,
-  'CREATE INDEX IF NOT EXISTS alert_ui_by_project ON alert_ui_notifications (project_id, created_at)',
-  `CREATE TABLE IF NOT EXISTS alert_leases (
-     name TEXT PRIMARY KEY,
-     holder TEXT NOT NULL,
-     until_ms BIGINT NOT NULL
-   )`,
-];
 
 // ---- row shapes ---------------------------------------------------------------------------
 
@@ -175,6 +63,13 @@ export interface NotificationRecord {
   created_at: number;
 }
 
+/** A lease as its holder took it: writes made under it carry the token (see holdsFence). */
+export interface Fence {
+  name: string;
+  holder: string;
+  token: number;
+}
+
 export type DeliveryStatus = 'pending' | 'sending' | 'delivered' | 'failed';
 
 export interface Delivery {
@@ -218,10 +113,6 @@ function projectScope(projects: readonly string[] | undefined, column = 'project
 
 export class AlertStore {
   constructor(readonly db: SqlDb) {}
-
-  async migrate(): Promise<void> {
-    for (const s of ALERT_TABLES) await this.db.run(s);
-  }
 
   // ---- routed engine alerts ---------------------------------------------------------------
 
@@ -596,27 +487,27 @@ export class AlertStore {
     return rows[0] ? this.delivery(rows[0]) : undefined;
   }
 
-  /** Ids of deliveries due now, oldest first. */
-  async dueDeliveries(now: number, limit: number): Promise<string[]> {
-    const rows = await this.db.all<{ id: string }>(
-      `SELECT id FROM alert_deliveries WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ${Math.trunc(limit)}`,
-      [now],
+  /**
+   * Takes up to `limit` due deliveries for one attempt each (a lease until now + leaseMs) and returns
+   * their ids, oldest first. On PostgreSQL several nodes claim at once: FOR UPDATE SKIP LOCKED hands
+   * each row to one of them, and nobody waits for another's rows.
+   */
+  async claimDue(now: number, limit: number, leaseMs: number): Promise<string[]> {
+    const lock = this.db.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+    const rows = await this.db.all<{ id: string; next_attempt_at: number }>(
+      `UPDATE alert_deliveries SET status = 'sending', lease_until = ?, updated_at = ?
+       WHERE id IN (SELECT id FROM alert_deliveries WHERE status = 'pending' AND next_attempt_at <= ?
+                    ORDER BY next_attempt_at, id LIMIT ${Math.trunc(limit)}${lock})
+         AND status = 'pending'
+       RETURNING id, next_attempt_at`,
+      [now + leaseMs, now, now],
     );
-    return rows.map((r) => r.id);
+    return rows.sort((a, b) => Number(a.next_attempt_at) - Number(b.next_attempt_at) || (a.id < b.id ? -1 : 1)).map((r) => r.id);
   }
 
   async nextDueAt(): Promise<number | null> {
     const rows = await this.db.all<{ t: unknown }>("SELECT MIN(next_attempt_at) AS t FROM alert_deliveries WHERE status = 'pending'");
     return numOrNull(rows[0]?.t);
-  }
-
-  /** Takes a delivery for one attempt; false when another worker (or node) has it. */
-  async claim(id: string, now: number, leaseMs: number): Promise<boolean> {
-    const res = await this.db.run(
-      "UPDATE alert_deliveries SET status = 'sending', lease_until = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
-      [now + leaseMs, now, id],
-    );
-    return res.changes === 1;
   }
 
   /** Deliveries whose worker died mid-attempt go back to pending. */
@@ -684,14 +575,33 @@ export class AlertStore {
 
   /** Takes or renews a named lease; true when this holder has it until now + ttlMs. */
   async acquireLease(name: string, holder: string, now: number, ttlMs: number): Promise<boolean> {
+    return (await this.acquireFencedLease(name, holder, now, ttlMs)) !== null;
+  }
+
+  /**
+   * Takes or renews a named lease. The fencing token grows each time the lease changes hands, so a
+   * holder that lost it (paused past its lease, say) is refused by holdsFence() when it writes.
+   */
+  async acquireFencedLease(name: string, holder: string, now: number, ttlMs: number): Promise<Fence | null> {
     await this.db.run(
-      `INSERT INTO alert_leases (name, holder, until_ms) VALUES (?, ?, ?)
-       ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms
+      `INSERT INTO alert_leases (name, holder, until_ms, token) VALUES (?, ?, ?, 1)
+       ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms,
+         token = CASE WHEN alert_leases.holder = excluded.holder THEN alert_leases.token ELSE alert_leases.token + 1 END
        WHERE alert_leases.holder = excluded.holder OR alert_leases.until_ms < ?`,
       [name, holder, now + ttlMs, now],
     );
-    const rows = await this.db.all<{ holder: string }>('SELECT holder FROM alert_leases WHERE name = ?', [name]);
-    return rows[0]?.holder === holder;
+    const rows = await this.db.all<{ holder: string; token: number }>('SELECT holder, token FROM alert_leases WHERE name = ?', [name]);
+    return rows[0]?.holder === holder ? { name, holder, token: Number(rows[0].token) } : null;
+  }
+
+  /**
+   * Inside a transaction: true when the fence's holder still has the lease with the same token. On
+   * PostgreSQL the row stays locked until the transaction ends, so the lease cannot change hands
+   * between this check and the commit.
+   */
+  async holdsFence(db: SqlDb, f: Fence): Promise<boolean> {
+    const res = await db.run('UPDATE alert_leases SET token = token WHERE name = ? AND holder = ? AND token = ?', [f.name, f.holder, f.token]);
+    return res.changes === 1;
   }
 
   async releaseLease(name: string, holder: string): Promise<void> {

@@ -1,10 +1,10 @@
 // The auth hook on a bare app (no storage engine): fail-closed scopes and the request budget.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { removeDir, tempDir } from '../../test/helpers.js';
-import { SqliteDb } from '../storage/sql-db.js';
-import { migrateMeta } from '../storage/meta-schema.js';
+import type { SqlDb } from '../storage/sql-db.js';
+import { openControlStore } from '../storage/control-store.js';
+import { controlEnv } from '../../test/control-db.js';
 import { installErrorHandler } from '../http/errors.js';
 import { KeyStore } from './key-store.js';
 import { authPlugin } from './http.js';
@@ -12,15 +12,14 @@ import { RateLimiter } from './rate-limit.js';
 
 const ADMIN = 'unit-admin-token-0123456789';
 let app: FastifyInstance;
-let db: SqliteDb;
+let db: SqlDb;
 let dir: string;
 let now = 1_000_000;
 let readToken: string;
 
 beforeAll(async () => {
   dir = tempDir('pm-auth-unit-');
-  db = new SqliteDb(join(dir, 'control.sqlite'));
-  await migrateMeta(db);
+  db = await openControlStore({ dataDir: dir, databaseUrl: (await controlEnv(dir)).MONITORING_DATABASE_URL });
   const keys = new KeyStore(db, ADMIN);
   readToken = (await keys.create({ name: 'r', scopes: ['read'], project_id: 'p', requests_per_minute: 3 })).token;
   app = Fastify();

@@ -2,11 +2,10 @@
 // the first keys can be made before the engine runs (or while it runs: SQLite WAL, busy timeout).
 // The same checks as the HTTP API, minus the caller: whoever can open the data dir is the operator.
 import { existsSync, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import { SqliteDb } from '../storage/sql-db.js';
-import { migrateMeta } from '../storage/meta-schema.js';
+import { openControlStore } from '../storage/control-store.js';
 import { KeyStore, type ApiKey } from './key-store.js';
 import { SCOPES, type Scope } from './principal.js';
 import { SETTINGS } from '../config.js';
@@ -31,13 +30,12 @@ function perMinute(raw: string | undefined, flag: string): number | null {
   return Number(raw);
 }
 
-/** Opens <dataDir>/control.sqlite, runs fn, closes. */
-export async function withKeyStore<T>(dataDir: string, fn: (keys: KeyStore) => Promise<T>): Promise<T> {
+/** Opens the control store (<dataDir>/control.sqlite, or PostgreSQL when databaseUrl is set), runs fn, closes. */
+export async function withKeyStore<T>(dataDir: string, fn: (keys: KeyStore) => Promise<T>, databaseUrl = process.env[SETTINGS.databaseUrl.env]): Promise<T> {
   const dir = resolve(dataDir);
   mkdirSync(dir, { recursive: true });
-  const db = new SqliteDb(join(dir, 'control.sqlite'));
+  const db = await openControlStore({ dataDir: dir, databaseUrl: databaseUrl || undefined });
   try {
-    await migrateMeta(db);
     // the admin token is not needed to manage keys; a random one keeps it from matching anything
     return await fn(new KeyStore(db, randomBytes(32).toString('hex'), 0));
   } finally {

@@ -17,6 +17,10 @@ export const ProjectSettingsSchema = Type.Object({
     }, { additionalProperties: false }), { maxItems: 50 }),
     secret_keys: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 100 }),
   }, { additionalProperties: false }),
+  // absent = MONITORING_RETENTION_DAYS (no null: the body validator would coerce 0 into it)
+  retention_days: Type.Optional(Type.Integer({
+    minimum: 1, maximum: 36_500, description: 'days this project\'s events, rollups and alert history are kept (absent = MONITORING_RETENTION_DAYS)',
+  })),
 }, { additionalProperties: false });
 export type ProjectSettings = Static<typeof ProjectSettingsSchema>;
 
@@ -26,14 +30,6 @@ export const DEFAULT_SETTINGS: ProjectSettings = {
   redaction: { patterns: [], secret_keys: [] },
 };
 
-export const SETTINGS_TABLES = [
-  `CREATE TABLE IF NOT EXISTS project_settings (
-     project_id TEXT PRIMARY KEY,
-     settings TEXT NOT NULL,
-     updated_at BIGINT NOT NULL,
-     updated_by TEXT
-   )`,
-];
 
 /**
  * Rules saved before patterns ran on RE2 may hold one RE2 cannot compile (lookaround,
@@ -63,13 +59,14 @@ function compileStored(rules: RedactionRules): Redactor {
 export class ProjectSettingsStore {
   private readonly settings = new Map<string, ProjectSettings>();
   private readonly redactors = new Map<string, Redactor>();
+  /** The JSON last read per project, so a reload skips what did not change. */
+  private readonly stored = new Map<string, string>();
   readonly defaultRedactor = compileRedactor();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly db: SqlDb) {}
 
   async init(refreshMs = 10_000): Promise<void> {
-    for (const s of SETTINGS_TABLES) await this.db.run(s);
     await this.reload();
     this.timer = setInterval(() => void this.reload().catch(() => undefined), refreshMs);
     this.timer.unref();
@@ -82,10 +79,9 @@ export class ProjectSettingsStore {
   private async reload(): Promise<void> {
     const rows = await this.db.all<{ project_id: string; settings: string }>('SELECT project_id, settings FROM project_settings');
     for (const r of rows) {
-      const s = JSON.parse(r.settings) as ProjectSettings;
-      const prev = this.settings.get(r.project_id);
-      if (prev && JSON.stringify(prev) === r.settings) continue;
-      this.apply(r.project_id, s);
+      if (this.stored.get(r.project_id) === r.settings) continue;
+      this.stored.set(r.project_id, r.settings);
+      this.apply(r.project_id, JSON.parse(r.settings) as ProjectSettings);
     }
   }
 
@@ -98,6 +94,13 @@ export class ProjectSettingsStore {
 
   get(project: string): ProjectSettings {
     return this.settings.get(project) ?? DEFAULT_SETTINGS;
+  }
+
+  /** Projects whose retention differs from the engine's default. */
+  retentionOverrides(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [p, s] of this.settings) if (s.retention_days !== undefined) out.set(p, s.retention_days);
+    return out;
   }
 
   redactorFor(project: string): Redactor {
@@ -113,6 +116,7 @@ export class ProjectSettingsStore {
        ON CONFLICT (project_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
       [project, json, Date.now(), by],
     );
+    this.stored.set(project, json);
     this.apply(project, s);
     return s;
   }

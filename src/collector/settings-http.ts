@@ -23,6 +23,7 @@ export async function settingsRoutes(app: FastifyInstance, deps: EngineDeps): Pr
 
   app.put('/monitoring/projects/:project_id/settings', { config: { scope: 'admin' }, schema: { body: ProjectSettingsSchema } }, async (req) => {
     const id = projectParam(req);
+    const before = deps.projectSettings.get(id).retention_days ?? null;
     let saved: ProjectSettings;
     try {
       saved = await deps.projectSettings.put(id, req.body as ProjectSettings, req.principal.name);
@@ -30,6 +31,13 @@ export async function settingsRoutes(app: FastifyInstance, deps: EngineDeps): Pr
       throw badRequest([{ field: e instanceof RedactionRuleError ? e.field : 'redaction', message: (e as Error).message }]);
     }
     await deps.recordAdminAction(req.principal, 'update_settings', { project_id: id, kind: 'project_settings', id }, { settings: saved });
+    const after = saved.retention_days ?? null;
+    // how long data is kept is a decision of its own in the audit trail, with both values
+    if (after !== before) {
+      await deps.recordAdminAction(req.principal, 'update_retention', { project_id: id, kind: 'retention', id }, {
+        from_days: before ?? `default (${deps.config.retentionDays})`, to_days: after ?? `default (${deps.config.retentionDays})`,
+      });
+    }
     return saved;
   });
 }

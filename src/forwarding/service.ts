@@ -48,7 +48,6 @@ export class ForwardingService {
 
   async init(log?: (msg: string, extra?: Record<string, unknown>) => void): Promise<void> {
     if (log) this.log = log;
-    await this.store.migrate();
     await this.reload();
     this.deps.dispatcher.handle(channelTypeOf('sentry'), (d) => this.send(d));
     this.deps.dispatcher.handle(channelTypeOf('datadog'), (d) => this.send(d));

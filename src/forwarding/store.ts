@@ -1,26 +1,8 @@
 // Forwarding's control-store tables: each project's targets, and the payloads waiting in the outbox
 // (alert_deliveries rows with channel_type forward_<target> point at them). SQL that SQLite and
-// PostgreSQL both run; statements are idempotent and run at every start (as meta-schema.ts does).
+// PostgreSQL both run; the tables are made by storage/control-migrations.ts.
 import type { SqlDb } from '../storage/sql-db.js';
 import type { ForwardingConfig } from './config.js';
-
-export const FORWARDING_TABLES = [
-  `CREATE TABLE IF NOT EXISTS forwarding_configs (
-     project_id TEXT PRIMARY KEY,
-     config TEXT NOT NULL,
-     updated_at BIGINT NOT NULL,
-     updated_by TEXT
-   )`,
-  `CREATE TABLE IF NOT EXISTS forwarding_payloads (
-     id TEXT PRIMARY KEY,
-     project_id TEXT NOT NULL,
-     target TEXT NOT NULL,
-     body TEXT NOT NULL,
-     events INTEGER NOT NULL,
-     created_at BIGINT NOT NULL
-   )`,
-  'CREATE INDEX IF NOT EXISTS forwarding_payloads_by_project ON forwarding_payloads (project_id, target)',
-];
 
 export type ForwardTarget = 'sentry' | 'datadog';
 export const channelTypeOf = (t: ForwardTarget): `forward_${ForwardTarget}` => `forward_${t}`;
@@ -54,10 +36,6 @@ export interface TargetStatus {
 
 export class ForwardingStore {
   constructor(readonly db: SqlDb) {}
-
-  async migrate(): Promise<void> {
-    for (const s of FORWARDING_TABLES) await this.db.run(s);
-  }
 
   async all(): Promise<StoredForwarding[]> {
     const rows = await this.db.all<Record<string, unknown>>('SELECT * FROM forwarding_configs');

@@ -1,6 +1,8 @@
-// The control store's SQL connection: SQLite embedded (better-sqlite3) or PostgreSQL (pg).
-// MetaStore code is written once in the SQL both understand: `?` placeholders (rewritten to $n for
-// PostgreSQL), TEXT/INTEGER/REAL columns, ON CONFLICT upserts, ids made by the engine.
+// The control store's SQL connection: SQLite embedded (better-sqlite3), or PostgreSQL (pg-db.ts) when
+// MONITORING_DATABASE_URL is set. Store code is written once in the SQL both understand: `?`
+// placeholders (PgDb rewrites them to $n), TEXT/INTEGER/BIGINT columns, ON CONFLICT upserts, ids
+// made by the engine.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import Database from 'better-sqlite3';
 
 export type SqlValue = string | number | null;
@@ -9,16 +11,52 @@ export interface SqlDb {
   readonly dialect: 'sqlite' | 'postgres';
   all<T>(sql: string, params?: SqlValue[]): Promise<T[]>;
   run(sql: string, params?: SqlValue[]): Promise<{ changes: number }>;
-  /** Runs fn in one transaction; the db handed to fn must be used for every statement in it. */
+  /**
+   * Runs fn in one transaction; the db handed to fn must be used for every statement in it. No
+   * statement of another caller runs inside it, and it sees none of theirs half-done.
+   */
   tx<T>(fn: (db: SqlDb) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+}
+
+/** Thrown when code inside a transaction uses the shared handle instead of the tx handle (it would wait for itself). */
+export class NestedStatementError extends Error {
+  constructor() {
+    super('a statement on the shared control-store handle inside a transaction: use the handle tx() passed in');
+  }
+}
+
+/** A FIFO mutex: the one SQLite connection is held by one transaction, or one statement, at a time. */
+class Mutex {
+  private held = false;
+  private readonly waiters: (() => void)[] = [];
+
+  get free(): boolean {
+    return !this.held;
+  }
+
+  async acquire(): Promise<void> {
+    if (!this.held) {
+      this.held = true;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next(); // stays held, handed over
+    else this.held = false;
+  }
 }
 
 export class SqliteDb implements SqlDb {
   readonly dialect = 'sqlite' as const;
   private readonly db: Database.Database;
   private readonly cache = new Map<string, Database.Statement>();
-  private txQueue: Promise<unknown> = Promise.resolve();
+  private readonly lock = new Mutex();
+  /** Set inside a transaction's callback (and what it awaits): the shared handle must not be used there. */
+  private readonly inTx = new AsyncLocalStorage<true>();
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -37,36 +75,63 @@ export class SqliteDb implements SqlDb {
     return s;
   }
 
-  async all<T>(sql: string, params: SqlValue[] = []): Promise<T[]> {
-    return this.stmt(sql).all(...params) as T[];
-  }
-
-  async run(sql: string, params: SqlValue[] = []): Promise<{ changes: number }> {
-    return { changes: this.stmt(sql).run(...params).changes };
-  }
-
   /**
-   * better-sqlite3 is synchronous, but fn is async: transactions are serialised through a queue so
-   * two never interleave on the one connection.
+   * better-sqlite3 runs a statement synchronously, so a statement alone cannot interleave with
+   * anything; but a transaction spans awaits. Statements run at once when no transaction holds the
+   * connection, and wait for it otherwise, so a rollback never takes another caller's write along.
    */
-  tx<T>(fn: (db: SqlDb) => Promise<T>): Promise<T> {
-    const run = async (): Promise<T> => {
+  private async exclusive<T>(fn: () => T): Promise<T> {
+    if (this.inTx.getStore()) throw new NestedStatementError();
+    if (this.lock.free) return fn();
+    await this.lock.acquire();
+    try {
+      return fn();
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  all<T>(sql: string, params: SqlValue[] = []): Promise<T[]> {
+    return this.exclusive(() => this.stmt(sql).all(...params) as T[]);
+  }
+
+  run(sql: string, params: SqlValue[] = []): Promise<{ changes: number }> {
+    return this.exclusive(() => ({ changes: this.stmt(sql).run(...params).changes }));
+  }
+
+  /** BEGIN IMMEDIATE also takes SQLite's write lock, so another process (the keys CLI) waits too. */
+  async tx<T>(fn: (db: SqlDb) => Promise<T>): Promise<T> {
+    if (this.inTx.getStore()) throw new NestedStatementError();
+    await this.lock.acquire();
+    let open = true;
+    const check = () => {
+      if (!open) throw new Error('the transaction is over: its handle may not be used any more');
+    };
+    const handle: SqlDb = {
+      dialect: 'sqlite',
+      all: async <R>(sql: string, params: SqlValue[] = []) => (check(), this.stmt(sql).all(...params) as R[]),
+      run: async (sql: string, params: SqlValue[] = []) => (check(), { changes: this.stmt(sql).run(...params).changes }),
+      tx: () => Promise.reject(new NestedStatementError()),
+      close: () => Promise.reject(new Error('close the store, not a transaction')),
+    };
+    try {
       this.db.exec('BEGIN IMMEDIATE');
       try {
-        const out = await fn(this);
+        const out = await this.inTx.run(true, () => fn(handle));
         this.db.exec('COMMIT');
         return out;
       } catch (e) {
-        this.db.exec('ROLLBACK');
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
         throw e;
       }
-    };
-    const p = this.txQueue.then(run, run);
-    this.txQueue = p.catch(() => undefined);
-    return p;
+    } finally {
+      open = false;
+      this.lock.release();
+    }
   }
 
   async close(): Promise<void> {
+    await this.lock.acquire();
     this.db.close();
   }
 }
