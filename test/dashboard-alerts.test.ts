@@ -226,4 +226,22 @@ describe.skipIf(!haveChromium)('dashboard: alert management', () => {
     await w.shot('settings');
     expectNoProblems(w);
   });
+
+  it('settings: retention days saved and read back after a reload; usage shows the project\'s events', async () => {
+    const days = page().getByLabel(/Retention days/);
+    await poll(() => days.count()).toBe(1);
+    expect(await days.inputValue()).toBe(''); // unset: the engine default
+    await days.fill('45');
+    await page().getByRole('button', { name: 'Save settings' }).click();
+    await poll(() => page().getByRole('status').first().textContent()).toContain('Saved');
+    expect((await call(te.url, 'GET', `/monitoring/projects/${PA}/settings`)).body.retention_days).toBe(45);
+    await page().reload();
+    await poll(() => page().getByLabel(/Retention days/).inputValue()).toBe('45');
+    // the seeded bursts (6) and the events later tests sent: the summary shows the engine's count
+    const usage = (await call(te.url, 'GET', `/monitoring/projects/${PA}/usage`)).body;
+    expect(usage.total.events).toBeGreaterThanOrEqual(6);
+    await poll(() => page().getByLabel('Usage').textContent()).toContain(`${usage.total.events.toLocaleString('en-US')} events`);
+    expect(await page().getByLabel('Usage').textContent()).toContain('in force: 45 days');
+    expectNoProblems(w);
+  });
 });

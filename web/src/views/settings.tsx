@@ -16,6 +16,7 @@ const TITLES: Record<string, string> = { redaction: 'Redaction', flood: 'Flood p
 function sectionsOf(s: Settings): string[] {
   const out: string[] = [];
   for (const k of Object.keys(s)) {
+    if (k === 'retention_days') continue; // its own section, shown whether set or not
     const sec = k.startsWith('flood_') ? 'flood' : k;
     if (!out.includes(sec)) out.push(sec);
   }
@@ -95,6 +96,18 @@ export function SettingsView({ route, epoch, me }: ViewProps) {
               )}
             </fieldset>
           ))}
+          <fieldset class="section">
+            <legend>Retention</legend>
+            {/* absent = the engine's MONITORING_RETENTION_DAYS; the schema has no null, so empty deletes the key */}
+            <label>Retention days (empty = engine default)
+              <input type="number" min={1} max={36500} value={draft.retention_days == null ? '' : String(draft.retention_days)}
+                onInput={(e) => {
+                  const t = e.currentTarget.value.trim();
+                  if (t === '') { const { retention_days: _, ...rest } = draft; setDraft(rest); setSaved(false); } else set('retention_days', Number(t));
+                }} />
+            </label>
+            <Usage project={project} epoch={epoch} />
+          </fieldset>
           <ErrorBox error={error} what="Not saved" />
           {saved && <div class="notice" role="status">Saved.</div>}
           <div class="actions"><button type="submit" class="primary">Save settings</button></div>
@@ -102,6 +115,22 @@ export function SettingsView({ route, epoch, me }: ViewProps) {
       )}
       {project && !denied && <Forwarding project={project} epoch={epoch} />}
     </section>
+  );
+}
+
+type UsageView = { retention_days: number; from: string; to: string; total: { events: number; bytes: number } };
+
+/** Events and bytes stored over the retention window (GET /monitoring/projects/:id/usage). */
+function Usage({ project, epoch }: { project: string; epoch: number }) {
+  const u = useApi((signal) => api<UsageView>(`/monitoring/projects/${encodeURIComponent(project)}/usage`, {}, { signal }), [project, epoch]);
+  if (u.error) return <ErrorBox error={u.error} />;
+  if (!u.data) return <Loading show={u.loading} />;
+  const d = u.data;
+  return (
+    <p class="muted small usage-summary" aria-label="Usage">
+      {d.total.events.toLocaleString('en-US')} events, {d.total.bytes.toLocaleString('en-US')} bytes stored
+      from {d.from.slice(0, 10)} to {d.to.slice(0, 10)} (in force: {d.retention_days} days).
+    </p>
   );
 }
 
