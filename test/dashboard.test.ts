@@ -19,7 +19,7 @@ function seed(now: number) {
   const error = (user: string, session: string, t: number) => ({
     project_id: P, session_id: session, user_id: user, engine: 'execution', flow_id: 'lead_submit', platform: 'Notion',
     action: 'create_page', status: 'error', error_type: 'api_timeout', message: 'Notion did not answer in time', stack: STACK,
-    duration_ms: 4232, timestamp: t,
+    duration_ms: 4232, timestamp: t, attributes: { notion_region: user === 'u_1' ? 'eu-1' : 'us-1', workspace: 'acme' },
   });
   const s0 = now - 10 * 60_000;
   const letters = (i: number) => String.fromCharCode(65 + (i % 26)) + String.fromCharCode(65 + Math.floor(i / 26));
@@ -241,6 +241,11 @@ describe.skipIf(!haveChromium)('dashboard', () => {
     await poll(() => pane.locator('pre.stack').first().textContent()).toContain('at callNotion (/app/src/notion.ts:42:11)');
     await poll(() => pane.getByText(/Event 1 of 2/).count()).toBe(1);
     await poll(() => pane.locator('.top', { hasText: 'Users' }).textContent()).toContain('u_2');
+    // attributes whose values vary across the samples get a distribution; a constant one does not
+    const attrs = pane.getByLabel('Attributes that vary');
+    await poll(() => attrs.locator('.top', { hasText: 'attr.notion_region' }).textContent()).toContain('us-1');
+    expect(await attrs.textContent()).toContain('eu-1');
+    expect(await attrs.textContent()).not.toContain('workspace');
     await pane.getByRole('button', { name: 'Older event' }).click();
     await poll(() => pane.getByText(/Event 2 of 2/).count()).toBe(1);
     await poll(() => pane.locator('.event-detail').first().textContent()).toContain('u_1');

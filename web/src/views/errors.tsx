@@ -14,8 +14,25 @@ import { withSearch } from '../search';
 const PAGE = 50;
 const SAMPLE_PAGE = 20;
 
+/** Attribute keys whose values differ across the sample events: at most 10 keys × 5 values, counted
+ *  client-side from the samples the detail already carries (no extra query). */
+export function varyingAttributes(samples: StoredEvent[]): [string, TopValue[]][] {
+  const byKey = new Map<string, Map<string, number>>();
+  for (const e of samples) {
+    for (const [k, v] of Object.entries((e.attributes ?? {}) as Record<string, unknown>)) {
+      const s = typeof v === 'string' ? v : JSON.stringify(v);
+      let m = byKey.get(k);
+      if (!m) byKey.set(k, (m = new Map()));
+      m.set(s, (m.get(s) ?? 0) + 1);
+    }
+  }
+  return [...byKey].filter(([, m]) => m.size > 1).slice(0, 10)
+    .map(([k, m]) => [k, [...m].map(([value, count]) => ({ value, count })).sort((a, b) => b.count - a.count).slice(0, 5)]);
+}
+
 /** Fields whose values differ across the group's events are charted; the rest are one line. */
-function Distributions({ route, top }: { route: Route; top: ErrorDetail['top'] }) {
+function Distributions({ route, top, samples }: { route: Route; top: ErrorDetail['top']; samples: StoredEvent[] }) {
+  const attrs = varyingAttributes(samples);
   const fields: [string, TopValue[] | undefined, ((v: string) => string) | undefined][] = [
     ['Platforms', top.platforms, undefined], ['Actions', top.actions, undefined], ['Engines', top.engines, undefined],
     ['Flows', top.flows, (v) => viewHref(route, 'logs', { flow_id: v })], ['Users', top.users, (v) => viewHref(route, 'logs', { user_id: v })],
@@ -26,6 +43,7 @@ function Distributions({ route, top }: { route: Route; top: ErrorDetail['top'] }
     <>
       {same.length > 0 && <p class="muted small">Every event: {same.map(([l, items]) => `${l.toLowerCase().replace(/s$/, '')} ${items![0].value}`).join(' · ')}</p>}
       {varying.length > 0 && <div class="tops">{varying.map(([l, items, href]) => <TopList title={l} items={items} href={href} />)}</div>}
+      {attrs.length > 0 && <div class="tops" aria-label="Attributes that vary">{attrs.map(([k, items]) => <TopList title={`attr.${k}`} items={items} />)}</div>}
     </>
   );
 }
@@ -159,7 +177,7 @@ function Detail({ route, fp, project, epoch, now, me, onChanged }: { route: Rout
           <h3>Stack</h3>
           {g.stack ? <pre class="stack">{g.stack}</pre> : <p class="muted">No stack was sent with these events.</p>}
           <h3>Where it happens</h3>
-          <Distributions route={route} top={g.top} />
+          <Distributions route={route} top={g.top} samples={g.samples ?? []} />
           {g.suspect_changes.length > 0 && (
             <>
               <h3>Suspect changes</h3>
