@@ -83,6 +83,10 @@ function shapes(end: number): Shape[] {
     { name: 'logs: errors on one platform, 1 day', path: () => `/monitoring/logs?project_id=${p()}&status=error&platform=Slack&${day}` },
     { name: 'logs: text search q, 1 day', path: () => `/monitoring/logs?project_id=${p()}&q=after%20${r(5000)}%20ms&${day}` },
     { name: 'logs: attribute filter, 1 day', path: () => `/monitoring/logs?project_id=${p()}&attr.region=eu&${day}` },
+    { name: 'logs: query text and fields, 1 day', path: () => `/monitoring/logs?project_id=${p()}&${day}&query=${encodeURIComponent(`platform:Slack "after ${r(5000)} ms"`)}` },
+    { name: 'logs: query OR, NOT, comparison, 1 day', path: () => `/monitoring/logs?project_id=${p()}&${day}&query=${encodeURIComponent('status:error platform:(Slack OR Notion) -error_type:not_found duration_ms:>1000')}` },
+    { name: 'logs/count: query, 7 days', path: () => `/monitoring/logs/count?project_id=${p()}&${week}&query=${encodeURIComponent('error_type:api_timeout|rate_limited attr.region:eu')}` },
+    { name: 'errors: query search, 7 days', path: () => `/monitoring/errors?project_id=${p()}&${week}&query=${encodeURIComponent('platform:Slack timeout*')}` },
     { name: 'logs: one user, 7 days', path: () => `/monitoring/logs?project_id=${p()}&user_id=user_${r(5000)}&${week}` },
     { name: 'logs: one trace (no project)', path: () => `/monitoring/logs?trace_id=trace_${r(100_000)}` },
     { name: 'logs: one session', path: () => `/monitoring/logs?session_id=sess_${r(50_000)}&order=asc` },
@@ -108,7 +112,9 @@ async function raw(store: EventStore, path: string): Promise<void> {
   const f: EventFilter = parseFilter(q, ['group_by', 'metric', 'order'], errors);
   const to = f.to ?? Date.now();
   const from = f.from ?? to - 14 * DAY;
-  if (u.pathname === '/monitoring/logs' || u.pathname === '/monitoring/audit') {
+  if (u.pathname === '/monitoring/logs/count') {
+    await store.count(f);
+  } else if (u.pathname === '/monitoring/logs' || u.pathname === '/monitoring/audit') {
     await store.search(f, { order: q.order === 'asc' ? 'asc' : 'desc', limit: 100 });
   } else if (u.pathname === '/monitoring/errors') {
     await listGroups(store, { ...f, from, to }, 'count', 100);
@@ -137,6 +143,35 @@ async function timeRaw(dir: string, end: number): Promise<Map<string, number[]>>
   return out;
 }
 
+/**
+ * The text-search SQL the query language compiles to (lowerUTF8(col) LIKE '%…%', which an ngram
+ * index can serve and clickhouse-server 18.16 runs) against positionCaseInsensitiveUTF8 (no
+ * index can serve it), on the same day of one project, raw on chDB.
+ */
+async function textSearchFunctions(dir: string, end: number): Promise<void> {
+  const store = new EventStore(new ChdbTransport(dir));
+  const cols = ['message', 'error_type', 'stack'];
+  const forms: [string, (p: string) => string][] = [
+    ['lowerUTF8(col) LIKE', (p) => cols.map((c) => `lowerUTF8(${c}) LIKE {like:String}`).join(' OR ')],
+    ['positionCaseInsensitiveUTF8', (p) => cols.map((c) => `positionCaseInsensitiveUTF8(${c}, {word:String}) > 0`).join(' OR ')],
+  ];
+  console.log('\n| text search, 1 project, 1 day, count() | raw chDB p50 ms | raw chDB p99 ms |');
+  console.log('| --- | ---: | ---: |');
+  for (const [name, where] of forms) {
+    const lat: number[] = [];
+    for (let i = 0; i < RUNS + 3; i++) {
+      const word = `after ${Math.floor(Math.random() * 5000)} ms`;
+      const a = performance.now();
+      await store.query(`SELECT count() FROM events WHERE project_id = {p:String} AND timestamp >= {from:Int64} AND (${where(word)})`,
+        { p: `pf_${i % 50}`, from: end - DAY, like: `%${word}%`, word });
+      if (i >= 3) lat.push(performance.now() - a);
+    }
+    lat.sort((a, b) => a - b);
+    console.log(`| ${name} | ${percentile(lat, 50).toFixed(1)} | ${percentile(lat, 99).toFixed(1)} |`);
+  }
+  await store.close();
+}
+
 console.log(`bench/query — ${machine()} — ${RUNS} runs per shape`);
 for (const rows of SIZES) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-query-'));
@@ -145,6 +180,7 @@ for (const rows of SIZES) {
   await generate(join(dir, 'events'), rows, end);
   console.log(`\n### ${rows.toLocaleString('en-US')} events (generated in ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
   const rawTimes = await timeRaw(join(dir, 'events'), end);
+  await textSearchFunctions(join(dir, 'events'), end);
   const engine = await spawnEngine(dir, { MONITORING_LOG_LEVEL: 'warn' });
   console.log('| query | HTTP p50 ms | HTTP p99 ms | raw chDB p50 ms | raw chDB p99 ms | rows |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
@@ -159,7 +195,7 @@ for (const rows of SIZES) {
       status = res.status;
       if (res.status !== 200) break;
       if (i >= 3) lat.push(ms); // the first runs warm the caches
-      lastRows = res.body.logs?.length ?? res.body.groups?.length ?? res.body.series?.length ?? res.body.steps?.length ?? res.body.timeline?.length ?? 0;
+      lastRows = res.body.count ?? res.body.logs?.length ?? res.body.groups?.length ?? res.body.series?.length ?? res.body.steps?.length ?? res.body.timeline?.length ?? 0;
     }
     if (status !== 200) {
       console.log(`| ${s.name} | (HTTP ${status}) | | | | |`);

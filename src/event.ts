@@ -132,6 +132,8 @@ export type FilterField = (typeof FILTER_FIELDS)[number];
 export interface FieldError {
   field: string;
   message: string;
+  /** For a query-language error: where in the query (1-based). */
+  column?: number;
 }
 
 export type NormalizeResult =

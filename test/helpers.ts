@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { loadConfig, type Config } from '../src/config.js';
 import { createEngine, type Engine } from '../src/engine.js';
+import { expect } from 'vitest';
 import { controlEnv } from './control-db.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -112,4 +113,38 @@ export async function spawnEngine(dataDir: string, env: Record<string, string> =
     proc.on('exit', (code) => reject(new Error(`engine exited with ${code}:\n${out}`)));
   });
   return { url, proc };
+}
+
+/** Reads SSE `log` events from a live tail until `n` arrive or the deadline passes. */
+export async function tailEvents(url: string, path: string, n: number, whileOpen: () => Promise<void>, token = ADMIN_TOKEN): Promise<any[]> {
+  const ac = new AbortController();
+  const res = await fetch(url + path, { headers: { authorization: `Bearer ${token}` }, signal: ac.signal });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toContain('text/event-stream');
+  const reader = res.body!.getReader();
+  const got: any[] = [];
+  let buf = '';
+  const deadline = setTimeout(() => ac.abort(), 5000);
+  const reading = (async () => {
+    try {
+      while (got.length < n) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += new TextDecoder().decode(value);
+        let i;
+        while ((i = buf.indexOf('\n\n')) !== -1) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          if (block.includes('event: log')) got.push(JSON.parse(block.split('\n').find((l) => l.startsWith('data: '))!.slice(6)));
+        }
+      }
+    } catch {
+      // aborted
+    }
+  })();
+  await whileOpen();
+  await reading;
+  clearTimeout(deadline);
+  ac.abort();
+  return got;
 }

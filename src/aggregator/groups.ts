@@ -76,6 +76,14 @@ export class ErrorGroups {
     return rows[0] ? normalizeStatus(rows[0]) : undefined;
   }
 
+  /** The groups not open (resolved or ignored): few next to all groups; the listing's state filter. */
+  async notOpen(projects: readonly string[] | undefined): Promise<GroupStatus[]> {
+    const rows = projects
+      ? await this.db.all<GroupStatus>(`SELECT * FROM error_groups WHERE state != 'open' AND project_id IN (${projects.map(() => '?').join(',') || "''"})`, [...projects])
+      : await this.db.all<GroupStatus>("SELECT * FROM error_groups WHERE state != 'open'");
+    return rows.map(normalizeStatus);
+  }
+
   /** States of many groups at once (for a listing). */
   async statuses(projects: readonly string[] | undefined): Promise<Map<string, GroupStatus>> {
     const rows = projects

@@ -9,11 +9,13 @@ import { readFilter } from '../query/http.js';
 import { asInt, asSingle, type EventFilter } from '../query/filters.js';
 import { GROUP_STATES, statusKey, type GroupState, type GroupStatus } from './groups.js';
 import {
-  autoInterval, fillBuckets, GROUP_SORTS, groupTop, groupTotals, groupTrends, listGroups, projectsWithFingerprint,
-  type GroupRow, type GroupSort,
+  autoInterval, countGroups, fillBuckets, GROUP_SORTS, groupKey, groupTop, groupTotals, groupTrends, listGroups, projectsWithFingerprint,
+  type GroupKeys, type GroupRow, type GroupSort,
 } from './queries.js';
 
 export const DEFAULT_RANGE_MS = 14 * 24 * 3600 * 1000;
+/** Paging by offset re-aggregates the skipped groups; past this, narrow the search instead. */
+export const MAX_GROUP_OFFSET = 100_000;
 
 export interface ErrorRouteOptions extends EngineDeps {
   /** Suspect changes for a group (the audit stage's change correlation), injected so this stage does not depend on that one. */
@@ -62,12 +64,13 @@ export async function errorRoutes(app: FastifyInstance, opts: ErrorRouteOptions)
   app.get('/monitoring/errors', { config: { scope: 'read' } }, async (req) => {
     const errors: FieldError[] = [];
     const q = req.query as Record<string, unknown>;
-    const f = readFilter(req, ['sort', 'limit', 'state', 'interval'], errors);
+    const f = readFilter(req, ['sort', 'limit', 'offset', 'state', 'interval'], errors);
     const sort = (asSingle(q.sort, 'sort', errors) ?? 'count') as GroupSort;
     if (!GROUP_SORTS.includes(sort)) errors.push({ field: 'sort', message: `must be one of ${GROUP_SORTS.join(', ')}` });
     const state = asSingle(q.state, 'state', errors) as GroupState | undefined;
     if (state !== undefined && !GROUP_STATES.includes(state)) errors.push({ field: 'state', message: `must be one of ${GROUP_STATES.join(', ')}` });
     const limit = asInt(q.limit, 'limit', 1, 1000, errors) ?? 100;
+    const offset = asInt(q.offset, 'offset', 0, MAX_GROUP_OFFSET, errors) ?? 0;
     const intervalS = asInt(q.interval, 'interval', 1, 30 * 86400, errors);
     if (errors.length) throw badRequest(errors);
     const { from, to } = range(f);
@@ -75,17 +78,31 @@ export async function errorRoutes(app: FastifyInstance, opts: ErrorRouteOptions)
     if ((to - from) / interval > 2000) throw badRequest([{ field: 'interval', message: 'gives more than 2000 buckets' }]);
 
     return limiter(async () => {
-      // state lives in the control store: filter after the GROUP BY, so fetch more when filtering
-      const rows = await listGroups(events, f, sort, state ? Math.min(10_000, limit * 10) : limit);
-      const statuses = await groups.statuses(f.projects ?? [...new Set(rows.map((r) => r.project_id))]);
-      const picked = rows.filter((r) => !state || (statuses.get(statusKey(r.project_id, r.fingerprint))?.state ?? 'open') === state).slice(0, limit);
+      // state lives in the control store; the groups in other states than "open" are few, so
+      // they go into the SQL as a key list and paging and the total stay exact
+      let keys: GroupKeys | undefined;
+      if (state) {
+        const notOpen = await groups.notOpen(f.projects);
+        keys = state === 'open'
+          ? { keep: false, keys: notOpen.map((s) => groupKey(s.project_id, s.fingerprint)) }
+          : { keep: true, keys: notOpen.filter((s) => s.state === state).map((s) => groupKey(s.project_id, s.fingerprint)) };
+      }
+      const picked = await listGroups(events, f, sort, limit, { offset, keys });
+      // a page that is not full (and not past the end) is the last one: no second aggregation for the total
+      const last = picked.length < limit && (offset === 0 || picked.length > 0);
+      const total = last ? offset + picked.length : await countGroups(events, f, keys);
       const fps = picked.map((r) => r.fingerprint);
       const projects = [...new Set(picked.map((r) => r.project_id))];
-      const [totals, trends] = await Promise.all([groupTotals(events, projects, fps), groupTrends(events, f, fps, interval)]);
+      const [totals, trends, statuses] = await Promise.all([
+        groupTotals(events, projects, fps), groupTrends(events, f, fps, interval), groups.statuses(projects),
+      ]);
       return {
         from: new Date(from).toISOString(),
         to: new Date(to).toISOString(),
         interval_s: interval / 1000,
+        total,
+        offset,
+        next_offset: offset + picked.length < total ? offset + picked.length : null,
         groups: picked.map((r) => {
           const k = statusKey(r.project_id, r.fingerprint);
           return { ...describe(r, statuses.get(k), totals.get(k)), trend: fillBuckets(trends.get(k), from, to, interval).map((b) => b.count) };

@@ -30,14 +30,46 @@ const SORT_SQL: Record<GroupSort, string> = {
   users: 'users_ DESC, count DESC',
 };
 
-export async function listGroups(events: EventStore, f: EventFilter, sort: GroupSort, limit: number): Promise<GroupRow[]> {
+/**
+ * Groups to keep or leave out by "project/fingerprint" key: how the listing filters on a group's
+ * state, which lives in the control store, inside the SQL, so paging and totals stay exact.
+ */
+export interface GroupKeys {
+  keep: boolean;
+  keys: string[];
+}
+
+export function groupKey(project: string, fingerprint: string): string {
+  // project ids never contain "/" (event.ts), so the key is unambiguous
+  return `${project}/${fingerprint}`;
+}
+
+function keysWhere(keys: GroupKeys | undefined, bag: ParamBag): string {
+  if (!keys) return '';
+  return ` WHERE concat(project_id, '/', fingerprint) ${keys.keep ? 'IN' : 'NOT IN'} ${bag.add(keys.keys, 'Array(String)')}`;
+}
+
+export async function listGroups(
+  events: EventStore, f: EventFilter, sort: GroupSort, limit: number, page: { offset?: number; keys?: GroupKeys } = {},
+): Promise<GroupRow[]> {
   const bag = new ParamBag();
+  const offset = page.offset ? `${page.offset}, ` : '';
   const rows = await events.query<RawGroupRow>(
-    `SELECT ${MERGED_COLUMNS} FROM (${groupStates(f, bag)})
-     GROUP BY project_id, fingerprint ORDER BY ${SORT_SQL[sort]}, fingerprint LIMIT ${limit}`,
+    `SELECT ${MERGED_COLUMNS} FROM (${groupStates(f, bag)})${keysWhere(page.keys, bag)}
+     GROUP BY project_id, fingerprint ORDER BY ${SORT_SQL[sort]}, project_id, fingerprint LIMIT ${offset}${limit}`,
     bag.params,
   );
   return rows.map(numbers);
+}
+
+/** How many groups listGroups() would page through. */
+export async function countGroups(events: EventStore, f: EventFilter, keys?: GroupKeys): Promise<number> {
+  const bag = new ParamBag();
+  const rows = await events.query<{ n: number }>(
+    `SELECT count() AS n FROM (SELECT project_id, fingerprint FROM (${groupStates(f, bag)})${keysWhere(keys, bag)} GROUP BY project_id, fingerprint)`,
+    bag.params,
+  );
+  return Number(rows[0]?.n ?? 0);
 }
 
 /** All-time totals for the given groups (the listing's counts are for the asked range). */

@@ -18,7 +18,7 @@ export const MERGED_COLUMNS = `project_id, fingerprint,
 /** Whether the rollup can answer this filter: only the project, fingerprint and time may be set. */
 export function rollupAnswers(f: EventFilter): boolean {
   for (const [k, v] of Object.entries(f.eq)) if (v && v.length && k !== 'project_id' && k !== 'fingerprint') return false;
-  return f.attrs.length === 0 && !f.q && f.alert === undefined && !f.hasDuration;
+  return f.attrs.length === 0 && !f.q && !f.query && f.alert === undefined && !f.hasDuration;
 }
 
 function stateColumns(): string {

@@ -32,7 +32,7 @@ const iso = (ms: number | null | undefined): string | null => (ms === null || ms
 
 function ruleView(r: Rule) {
   return {
-    id: r.id, name: r.name, project_id: r.project_id, kind: r.kind, filter: r.filter, threshold: r.threshold, window_s: r.window_s,
+    id: r.id, name: r.name, project_id: r.project_id, kind: r.kind, filter: r.filter, query: r.query, threshold: r.threshold, window_s: r.window_s,
     min_count: r.min_count, baseline_window_s: r.baseline_window_s, group_by: r.group_by, channels: r.channels, severity: r.severity,
     repeat_interval_s: r.repeat_interval_s, send_resolved: r.send_resolved, enabled: r.enabled, user_message: r.user_message,
     created_at: iso(r.created_at), updated_at: iso(r.updated_at), created_by: r.created_by,

@@ -2,7 +2,8 @@
 // backoff, silences.
 import { describe, expect, it } from 'vitest';
 import { normalize, type EventRow } from '../event.js';
-import { compileRule, labelsOf, matchesRow, parseRuleFilter, validateRule, type Rule } from './rules.js';
+import { compileRule, labelsOf, parseRuleFilter, validateRule, type Rule } from './rules.js';
+import { matchesFilter } from '../query/match.js';
 import { baselinePerWindow, evaluateWindow, groupId, notificationId, repeatDue, retryDelayMs, type WindowStats } from './evaluate.js';
 import { findSilence, silenceMatches, validateSilence, type Silence } from './silences.js';
 
@@ -67,11 +68,11 @@ describe('validateRule', () => {
   });
 });
 
-describe('matchesRow mirrors the logs filter vocabulary', () => {
+describe('a rule filter matches as the logs filter vocabulary does', () => {
   const r = row({ engine: 'execution', severity: 'critical', error_type: 'token_expired', message: 'Failed to send – token expired', attributes: { region: 'eu' } });
   const m = (f: Record<string, unknown>) => {
     const errors: never[] = [];
-    return matchesRow(parseRuleFilter(f, errors), r);
+    return matchesFilter(parseRuleFilter(f, errors), r);
   };
   it('exact fields, lists, attributes, text and the alert flag', () => {
     expect(m({})).toBe(true);
@@ -92,6 +93,33 @@ describe('matchesRow mirrors the logs filter vocabulary', () => {
   });
   it('a compiled rule keeps its parsed filter', () => {
     expect(compileRule(rule({ kind: 'event', filter: { error_type: 'token_expired' } })).match.eq.error_type).toEqual(['token_expired']);
+  });
+});
+
+describe('a rule query', () => {
+  const r = row({ engine: 'execution', severity: 'critical', platform: 'Slack', status: 'error', duration_ms: 2500, message: 'Token expired while sending', attributes: { region: 'eu' } });
+  const compiled = (body: Record<string, unknown>) => compileRule(rule({ kind: 'event', ...body }));
+  it('is validated with the column of the error, on the field query', () => {
+    const v = validateRule({ name: 'r', kind: 'event', channels: [], severity: 'high', query: 'status:error AND (platform:Slack' });
+    expect(v.ok).toBe(false);
+    if (!v.ok) expect(v.errors).toEqual([{ field: 'query', message: expect.stringMatching(/^column 18: missing \)/), column: 18 }]);
+  });
+  it('is kept as written, and matched in memory together with the filter', () => {
+    const c = compiled({ query: 'status:error platform:(Slack OR Notion) "token expired" duration_ms:>1000', filter: { engine: 'execution' } });
+    expect(c.query).toBe('status:error platform:(Slack OR Notion) "token expired" duration_ms:>1000');
+    expect(matchesFilter(c.match, r)).toBe(true);
+    expect(matchesFilter(compiled({ query: 'status:error', filter: { engine: 'vault' } }).match, r)).toBe(false);
+    expect(matchesFilter(compiled({ query: '-attr.region:eu' }).match, r)).toBe(false);
+    expect(matchesFilter(compiled({ query: 'duration_ms:>3000' }).match, r)).toBe(false);
+  });
+  it('lifts top-level fields into the exact filter (SQL indexes, silence context)', () => {
+    const c = compiled({ query: 'severity:critical timeout|expired' });
+    expect(c.match.eq.severity).toEqual(['critical']);
+    expect(c.match.query).toMatchObject({ kind: 'or' });
+  });
+  it('a rule stored before queries existed compiles with none', () => {
+    const { query: _omit, ...old } = rule({ kind: 'event', filter: { severity: 'critical' } });
+    expect(compileRule(old as Rule).query).toBeNull();
   });
 });
 

@@ -1,11 +1,14 @@
 // Alert rules: the input schema, validation with field-named errors, defaults, and the two ways a
-// rule's filter is applied — as an EventFilter (bound-parameter SQL, for windowed rules) and as a
-// pure matchesRow() (for instant rules on rows as they are written). The filter vocabulary is the
-// one of GET /monitoring/logs: exact fields, `attr.<key>`, `q` (text), plus `alert` (boolean).
+// rule's filter is applied — as an EventFilter (bound-parameter SQL, for windowed rules) and in
+// memory by matchesFilter() (for instant rules on rows as they are written), from one parse. A
+// rule selects events with `query` (the query language, as GET /monitoring/logs?query=) and/or
+// `filter` (the parameter vocabulary: exact fields, `attr.<key>`, `q`, plus `alert`); both apply.
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { FILTER_FIELDS, type EventRow, type FieldError, type FilterField } from '../event.js';
-import { parseFilter, type EventFilter } from '../query/filters.js';
+import { addQuery, parseFilter, type EventFilter } from '../query/filters.js';
+import { matchesFilter } from '../query/match.js';
+import { QUERY_LIMITS } from '../query/language/parser.js';
 
 export const RULE_KINDS = ['event', 'threshold', 'error_rate', 'latency', 'new_group', 'regression', 'spike'] as const;
 export type RuleKind = (typeof RULE_KINDS)[number];
@@ -34,6 +37,8 @@ export const RuleInput = Type.Object(
     project_id: Type.Optional(ProjectId),
     kind: Type.String(),
     filter: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    /** The query language, e.g. `status:error platform:(Slack OR Notion) -"rate limit"`. */
+    query: Type.Optional(Type.String({ maxLength: QUERY_LIMITS.maxLength })),
     threshold: Type.Optional(Type.Number()),
     window_s: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 * 86400 })),
     min_count: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000 })),
@@ -55,13 +60,8 @@ const ruleChecker = TypeCompiler.Compile(RuleInput);
 /** The filter as stored and shown: field → values (one value shown as a string), q, alert. */
 export type RuleFilter = Record<string, string | string[] | boolean>;
 
-/** A filter ready for matching. */
-export interface MatchFilter {
-  eq: Partial<Record<FilterField, string[]>>;
-  attrs: { key: string; values: string[] }[];
-  q?: string;
-  alert?: boolean;
-}
+/** A rule's selection ready for matching: an EventFilter without projects or time range. */
+export type MatchFilter = EventFilter;
 
 /** A validated rule with every default applied (what the store keeps in `spec`). */
 export interface RuleSpec {
@@ -69,6 +69,8 @@ export interface RuleSpec {
   project_id: string | null;
   kind: RuleKind;
   filter: RuleFilter;
+  /** Query-language text; null when the rule selects by `filter` alone. */
+  query: string | null;
   threshold: number | null;
   window_s: number;
   min_count: number | null;
@@ -129,7 +131,8 @@ export function validateRule(input: unknown): { ok: true; spec: RuleSpec } | { o
   if (errors.length) return { ok: false, errors };
   const kind = r.kind as RuleKind;
 
-  parseRuleFilter(r.filter ?? {}, errors);
+  const match = parseRuleFilter(r.filter ?? {}, errors);
+  if (r.query) addQuery(match, r.query, 'query', errors);
 
   // threshold per kind
   const t = r.threshold ?? null;
@@ -182,6 +185,7 @@ export function validateRule(input: unknown): { ok: true; spec: RuleSpec } | { o
     project_id: r.project_id ?? null,
     kind,
     filter: normalizeFilter(r.filter ?? {}),
+    query: r.query?.trim() ? r.query : null,
     threshold: t,
     window_s,
     min_count: r.min_count ?? DEFAULTS.min_count[kind] ?? null,
@@ -247,42 +251,23 @@ function normalizeFilter(raw: Record<string, unknown>): RuleFilter {
 
 export function compileRule(r: Rule): CompiledRule {
   const errors: FieldError[] = [];
-  return { ...r, match: parseRuleFilter(r.filter, errors) };
-}
-
-/** Pure: does this stored row satisfy the filter? Mirrors whereClause() for the same filter. */
-export function matchesRow(f: MatchFilter, row: EventRow): boolean {
-  for (const field of Object.keys(f.eq) as FilterField[]) {
-    const values = f.eq[field];
-    if (!values || values.length === 0) continue;
-    if (!values.includes(String(row[field] ?? ''))) return false;
-  }
-  for (const a of f.attrs) {
-    const i = row.attr_keys.indexOf(a.key);
-    if (i < 0 || !a.values.includes(row.attr_values[i])) return false;
-  }
-  if (f.q) {
-    const q = f.q.toLowerCase();
-    if (!row.message.toLowerCase().includes(q) && !row.error_type.toLowerCase().includes(q) && !row.stack.toLowerCase().includes(q)) return false;
-  }
-  if (f.alert !== undefined && (Number(row.alert) === 1) !== f.alert) return false;
-  return true;
+  const match = parseRuleFilter(r.filter, errors);
+  // stored rules were validated; one stored before `query` existed has none
+  if (r.query) addQuery(match, r.query, 'query', errors);
+  return { ...r, query: r.query ?? null, match };
 }
 
 /** Does the rule apply to this row at all (its project, then its filter)? */
 export function ruleMatchesRow(rule: CompiledRule, row: EventRow): boolean {
   if (rule.project_id !== null && rule.project_id !== row.project_id) return false;
-  return matchesRow(rule.match, row);
+  return matchesFilter(rule.match, row);
 }
 
 /** The rule's filter as SQL-ready EventFilter over [from, to). */
 export function toEventFilter(rule: CompiledRule, from: number, to: number): EventFilter {
   return {
+    ...rule.match,
     projects: rule.project_id ? [rule.project_id] : undefined,
-    eq: rule.match.eq,
-    attrs: rule.match.attrs,
-    q: rule.match.q,
-    alert: rule.match.alert,
     from,
     to,
     hasDuration: rule.kind === 'latency' ? true : undefined,

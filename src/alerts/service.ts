@@ -40,6 +40,7 @@ export const DEFAULT_ROUTE: CompiledRule = {
   project_id: null,
   kind: 'event',
   filter: { alert: true },
+  query: null,
   match: { eq: {}, attrs: [], alert: true },
   threshold: null,
   window_s: 300,

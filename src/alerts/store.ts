@@ -171,7 +171,7 @@ export class AlertStore {
   private rule(r: Record<string, unknown>): Rule {
     const spec = JSON.parse(String(r.spec)) as RuleSpec;
     return {
-      ...spec, id: String(r.id), project_id: (r.project_id as string | null) ?? null, enabled: num(r.enabled) === 1,
+      ...spec, query: spec.query ?? null, id: String(r.id), project_id: (r.project_id as string | null) ?? null, enabled: num(r.enabled) === 1,
       created_at: num(r.created_at), updated_at: num(r.updated_at), created_by: (r.created_by as string | null) ?? null,
     };
   }
@@ -549,7 +549,7 @@ export class AlertStore {
 
 function specOf(r: Rule): RuleSpec {
   return {
-    name: r.name, project_id: r.project_id, kind: r.kind, filter: r.filter, threshold: r.threshold, window_s: r.window_s,
+    name: r.name, project_id: r.project_id, kind: r.kind, filter: r.filter, query: r.query ?? null, threshold: r.threshold, window_s: r.window_s,
     min_count: r.min_count, baseline_window_s: r.baseline_window_s, group_by: r.group_by, channels: r.channels, severity: r.severity,
     repeat_interval_s: r.repeat_interval_s, send_resolved: r.send_resolved, enabled: r.enabled, user_message: r.user_message,
   };

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildQuery, formatEvent, OptionError, resolveToken, SseParser } from './remote.js';
+import { buildQuery, formatEvent, OptionError, pointAt, resolveToken, SseParser } from './remote.js';
 import { call, removeDir, startEngine, type TestEngine } from '../../test/helpers.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli.js');
@@ -18,6 +18,13 @@ describe('buildQuery', () => {
     ]);
     expect(buildQuery({})).toBe('');
     expect(buildQuery({ project: 'p', limit: '5' }, { withLimit: false, cursor: 'abc' })).toBe('project_id=p&cursor=abc');
+  });
+  it('sends the query expression as query=', () => {
+    expect(buildQuery({ query: 'status:error "token expired"', project: 'p' })).toBe('project_id=p&query=status%3Aerror+%22token+expired%22');
+  });
+  it('points at the column of a query error', () => {
+    expect(pointAt('status:error AND (x', 18)).toBe('  status:error AND (x\n                   ^');
+    expect(pointAt('日本 foo:x', 4)).toBe('  日本 foo:x\n     ^');
   });
   it('rejects bad options', () => {
     expect(() => buildQuery({ limit: '0' })).toThrow(OptionError);
@@ -102,6 +109,22 @@ describe('query and tail against a running engine', () => {
     ]);
     const one = await run(['query', '--url', t.url, '--token', t.token, '--project', 'p', '--status', 'error']);
     expect(one.stdout.trim()).toBe('2025-07-25T14:02:00.000Z p execution error Slack/send_message m2');
+  });
+
+  it('query takes an expression, --count counts it, and a bad one is shown with a caret', async () => {
+    const r = await run(['query', '--url', t.url, '--token', t.token, 'platform:Slack -status:error (m1 OR m3)']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n')).toEqual([
+      '2025-07-25T14:03:00.000Z p execution success Slack/send_message m3',
+      '2025-07-25T14:01:00.000Z p execution success Slack/send_message m1',
+    ]);
+    const c = await run(['query', '--url', t.url, '--token', t.token, '--count', 'platform:Slack']);
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stdout.trim()).toBe('3');
+    const bad = await run(['query', '--url', t.url, '--token', t.token, 'platform:Slack AND (m1']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('400 query: column 20: missing ) for the ( here');
+    expect(bad.stderr).toContain('  platform:Slack AND (m1\n                     ^');
   });
 
   it('exits 1 with the API\'s message, 2 on bad options', async () => {

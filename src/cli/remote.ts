@@ -16,6 +16,8 @@ export interface RemoteOptions {
   engine?: string;
   platform?: string;
   q?: string;
+  /** The query language (the positional argument of `query` and `tail`). */
+  query?: string;
   from?: string;
   to?: string;
   attr?: string[];
@@ -36,7 +38,9 @@ function time(raw: string | undefined, flag: string): string | undefined {
 /** The /monitoring/logs (or /stream) query string for the options; throws OptionError on bad ones. */
 export function buildQuery(o: RemoteOptions, opts: { withLimit?: boolean; cursor?: string } = {}): string {
   const p = new URLSearchParams();
-  const simple: [keyof RemoteOptions, string][] = [['project', 'project_id'], ['status', 'status'], ['engine', 'engine'], ['platform', 'platform'], ['q', 'q']];
+  const simple: [keyof RemoteOptions, string][] = [
+    ['project', 'project_id'], ['status', 'status'], ['engine', 'engine'], ['platform', 'platform'], ['q', 'q'], ['query', 'query'],
+  ];
   for (const [opt, param] of simple) {
     const v = o[opt];
     if (typeof v === 'string') p.append(param, v);
@@ -131,6 +135,8 @@ export class SseParser {
 }
 
 export class ApiError extends Error {
+  /** For a query the engine could not parse: where (1-based), to point at it. */
+  column?: number;
   constructor(readonly status: number, message: string) {
     super(message);
   }
@@ -139,6 +145,7 @@ export class ApiError extends Error {
 async function apiError(res: Response): Promise<ApiError> {
   const text = await res.text().catch(() => '');
   let msg = text.trim() || res.statusText;
+  let column: number | undefined;
   try {
     const body = JSON.parse(text) as { error?: { code?: string; message?: string; details?: unknown } };
     if (body.error?.message) {
@@ -146,11 +153,34 @@ async function apiError(res: Response): Promise<ApiError> {
       if (Array.isArray(body.error.details) && body.error.details.length) {
         msg += ': ' + body.error.details.map((d: { field?: string; message?: string }) => `${d.field ?? ''} ${d.message ?? ''}`.trim()).join('; ');
       }
+      const c = (body.error.details as { column?: unknown } | undefined)?.column;
+      if (body.error.code === 'invalid_query' && typeof c === 'number') column = c;
     }
   } catch {
     // not JSON
   }
-  return new ApiError(res.status, `${res.status} ${msg}`);
+  const err = new ApiError(res.status, `${res.status} ${msg}`);
+  err.column = column;
+  return err;
+}
+
+/** The query with a caret under the column an error points at. */
+export function pointAt(query: string, column: number): string {
+  const chars = [...query];
+  // tabs keep their width so the caret lines up
+  const pad = chars.slice(0, column - 1).map((c) => (c === '\t' ? '\t' : ' ')).join('');
+  return `  ${chars.join('').replace(/\n/g, ' ')}\n  ${pad}^`;
+}
+
+/** GET /monitoring/logs/count: how many events match. */
+export async function runCount(o: RemoteOptions, write: (line: string) => void): Promise<number | null> {
+  const base = baseUrl(o.url);
+  const token = resolveToken(o);
+  const res = await fetch(`${base}/monitoring/logs/count?${buildQuery(o, { withLimit: false })}`, { headers: { authorization: `Bearer ${token}` } });
+  if (!res.ok) throw await apiError(res);
+  const body = (await res.json()) as { count: number | null; timed_out: boolean };
+  write(body.count === null ? 'unknown (counting took longer than the query timeout)' : String(body.count));
+  return body.count;
 }
 
 /** GET /monitoring/logs, page after page with all; writes one line per event. */
@@ -227,12 +257,13 @@ export async function runTail(
   }
 }
 
-function fail(e: unknown): never {
+function fail(e: unknown, query?: string): never {
   if (e instanceof OptionError) {
     console.error(`puraify-monitoring: ${e.message}`);
     process.exit(2);
   }
   console.error(`puraify-monitoring: ${e instanceof ApiError ? e.message : (e as Error).message ?? String(e)}`);
+  if (e instanceof ApiError && e.column !== undefined && query !== undefined) console.error(pointAt(query, e.column));
   process.exit(1);
 }
 
@@ -255,19 +286,24 @@ function withFilters(cmd: Command): Command {
 /** Adds `query` and `tail` to the program. */
 export function addRemoteCommands(program: Command): void {
   withFilters(program.command('query').description('search events on a running engine (GET /monitoring/logs)'))
+    .argument('[expr]', 'a query, e.g. \'status:error platform:(Slack OR Notion) "token expired"\' (see the README\'s "Query language")')
     .option('--limit <n>', 'events a page (1..1000, default 100)')
     .option('--all', 'follow next_cursor through every page')
-    .action(async (opts: RemoteOptions) => {
-      await runQuery(opts, (l) => console.log(l), (l) => console.error(l)).catch(fail);
+    .option('--count', 'print how many events match instead (GET /monitoring/logs/count)')
+    .action(async (expr: string | undefined, opts: RemoteOptions & { count?: boolean }) => {
+      const o = { ...opts, query: expr };
+      const run = opts.count ? runCount(o, (l) => console.log(l)) : runQuery(o, (l) => console.log(l), (l) => console.error(l));
+      await run.catch((e) => fail(e, expr));
     });
 
   withFilters(program.command('tail').description('follow events live from a running engine (GET /monitoring/stream)'))
-    .action(async (opts: RemoteOptions) => {
+    .argument('[expr]', 'a query: only matching events are shown')
+    .action(async (expr: string | undefined, opts: RemoteOptions) => {
       const ac = new AbortController();
       const stop = () => ac.abort();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
-      await runTail(opts, (l) => console.log(l), (l) => console.error(l), ac.signal).catch(fail);
+      await runTail({ ...opts, query: expr }, (l) => console.log(l), (l) => console.error(l), ac.signal).catch((e) => fail(e, expr));
       process.exit(0);
     });
 }

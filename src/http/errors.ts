@@ -17,7 +17,11 @@ export class HttpError extends Error {
 
 export function badRequest(errors: FieldError[], message?: string): HttpError {
   const first = errors[0];
-  return new HttpError(400, 'invalid_request', message ?? (first ? `${first.field}: ${first.message}` : 'invalid request'), { errors });
+  // a query-language error leads with where it is, so a search box can point at it
+  const query = errors.find((e) => e.column !== undefined);
+  const main = query ?? first;
+  return new HttpError(400, query ? 'invalid_query' : 'invalid_request', message ?? (main ? `${main.field}: ${main.message}` : 'invalid request'),
+    query ? { field: query.field, column: query.column, errors } : { errors });
 }
 
 export function sendError(reply: FastifyReply, e: HttpError): FastifyReply {

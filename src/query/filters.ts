@@ -3,6 +3,10 @@
 import { FILTER_FIELDS, parseTime, type FieldError, type FilterField } from '../event.js';
 import { KEY_KINDS, KEYS_TABLE, type KeyedField } from '../storage/schema.js';
 import type { Params } from '../storage/transport.js';
+import { isFilterField, isWildcard, literal, type QueryNode } from './language/ast.js';
+import { compileSql, textSql } from './language/compile-sql.js';
+import { QuerySyntaxError } from './language/errors.js';
+import { parseQuery } from './language/parser.js';
 
 export interface EventFilter {
   /** The tenant guard: the projects the caller may see; undefined = all (admin). */
@@ -13,6 +17,8 @@ export interface EventFilter {
   to?: number;
   /** Case-insensitive text in message, error_type and stack. */
   q?: string;
+  /** The query language (language/), ANDed with everything else. */
+  query?: QueryNode;
   alert?: boolean;
   /** Only events with a duration (performance views). */
   hasDuration?: boolean;
@@ -57,7 +63,8 @@ export function whereClause(f: EventFilter, bag: ParamBag): string {
       ? `${field} = ${bag.add(values[0], 'String')}`
       : `${field} IN ${bag.add(values, 'Array(String)')}`);
   }
-  const keyed = NARROWING.find((k) => (f.eq[k]?.length ?? 0) > 0);
+  // event_keys holds no empty values (see schema.ts): `user_id:""` must scan
+  const keyed = NARROWING.find((k) => (f.eq[k]?.length ?? 0) > 0 && !f.eq[k]!.includes(''));
   if (keyed) {
     const projects = f.projects ? ` AND project_id IN ${bag.add([...f.projects], 'Array(String)')}` : '';
     const time = (f.from !== undefined ? ` AND timestamp >= ${bag.add(f.from, 'Int64')}` : '') +
@@ -72,10 +79,8 @@ export function whereClause(f: EventFilter, bag: ParamBag): string {
   }
   if (f.from !== undefined) parts.push(`timestamp >= ${bag.add(f.from, 'Int64')}`);
   if (f.to !== undefined) parts.push(`timestamp < ${bag.add(f.to, 'Int64')}`);
-  if (f.q) {
-    const q = bag.add(f.q, 'String');
-    parts.push(`(positionCaseInsensitiveUTF8(message, ${q}) > 0 OR positionCaseInsensitiveUTF8(error_type, ${q}) > 0 OR positionCaseInsensitiveUTF8(stack, ${q}) > 0)`);
-  }
+  if (f.q) parts.push(textSql([f.q], bag));
+  if (f.query) parts.push(compileSql(f.query, bag));
   if (f.alert !== undefined) parts.push(`alert = ${f.alert ? 1 : 0}`);
   if (f.hasDuration) parts.push('isNotNull(duration_ms)');
   if (f.hasFingerprint) parts.push("fingerprint != ''");
@@ -152,7 +157,7 @@ export function asInt(raw: unknown, field: string, min: number, max: number, err
  */
 export function parseFilter(query: Raw, extra: readonly string[], errors: FieldError[]): EventFilter {
   const f = emptyFilter();
-  const known = new Set<string>([...FILTER_FIELDS, 'from', 'to', 'q', ...extra]);
+  const known = new Set<string>([...FILTER_FIELDS, 'from', 'to', 'q', 'query', ...extra]);
   for (const field of FILTER_FIELDS) {
     const v = asStrings(query[field], field, errors);
     if (v) f.eq[field] = v;
@@ -177,5 +182,57 @@ export function parseFilter(query: Raw, extra: readonly string[], errors: FieldE
   }
   const q = asSingle(query.q, 'q', errors);
   if (q) f.q = q;
+  const text = asQueryText(query.query, 'query', errors);
+  if (text) addQuery(f, text, 'query', errors);
   return f;
+}
+
+function asQueryText(raw: unknown, field: string, errors: FieldError[]): string | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string') {
+    errors.push({ field, message: Array.isArray(raw) ? 'must be given once' : 'must be a string' });
+    return undefined;
+  }
+  return raw;
+}
+
+/**
+ * Parses a query-language string into the filter (ANDed with what is there); a syntax error is
+ * reported on `field` with its column. Top-level `field:value` conjuncts on exact fields become
+ * `eq` filters, so they reach the primary key, event_keys, the rollup and the tenant guard as the
+ * plain parameters do.
+ */
+export function addQuery(f: EventFilter, text: string, field: string, errors: FieldError[]): void {
+  let node: QueryNode | undefined;
+  try {
+    node = parseQuery(text);
+  } catch (e) {
+    if (!(e instanceof QuerySyntaxError)) throw e;
+    errors.push({ field, message: `column ${e.column}: ${e.message}`, column: e.column });
+    return;
+  }
+  if (!node) return;
+  const rest: QueryNode[] = [];
+  for (const c of node.kind === 'and' ? node.items : [node]) {
+    const lifted = equalityOf(c);
+    if (lifted && !f.eq[lifted.field]) f.eq[lifted.field] = lifted.values;
+    else rest.push(c);
+  }
+  const residual = rest.length === 0 ? undefined : rest.length === 1 ? rest[0] : { kind: 'and' as const, items: rest, column: node.column };
+  if (residual) f.query = f.query ? { kind: 'and', items: [f.query, residual], column: 1 } : residual;
+}
+
+/** `field:v` or `field:(a OR b)` on an exact field: the values it allows. */
+function equalityOf(n: QueryNode): { field: FilterField; values: string[] } | undefined {
+  if (n.kind === 'match' && n.field.kind === 'column' && isFilterField(n.field.name) && !isWildcard(n.pattern)) {
+    return { field: n.field.name, values: [literal(n.pattern)] };
+  }
+  if (n.kind === 'or') {
+    const parts = n.items.map(equalityOf);
+    const field = parts[0]?.field;
+    if (field && parts.length <= MAX_VALUES_PER_FIELD && parts.every((p) => p?.field === field)) {
+      return { field, values: [...new Set(parts.flatMap((p) => p!.values))] };
+    }
+  }
+  return undefined;
 }

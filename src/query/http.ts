@@ -1,4 +1,5 @@
-// Query & Search API: GET /monitoring/logs with every filter, keyset cursors, text search.
+// Query & Search API: GET /monitoring/logs with every filter, the query language (query=), keyset
+// cursors, text search; GET /monitoring/logs/count for the total.
 import type {} from '../auth/http.js'; // request.principal (the tenant guard's augmentation)
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { toStoredEvent, type FieldError } from '../event.js';
@@ -46,11 +47,7 @@ export async function queryRoutes(app: FastifyInstance, opts: QueryRouteOptions)
     const filter = readFilter(req, ['limit', 'cursor', 'order', 'alert'], errors);
     const order = parseOrder(q.order, errors);
     const limit = asInt(q.limit, 'limit', 1, MAX_LIMIT, errors) ?? 100;
-    const alert = asSingle(q.alert, 'alert', errors);
-    if (alert !== undefined) {
-      if (alert !== 'true' && alert !== 'false') errors.push({ field: 'alert', message: 'must be true or false' });
-      else filter.alert = alert === 'true';
-    }
+    readAlert(q, filter, errors);
     const rawCursor = asSingle(q.cursor, 'cursor', errors);
     let after: CursorPosition | undefined;
     if (rawCursor) {
@@ -64,4 +61,27 @@ export async function queryRoutes(app: FastifyInstance, opts: QueryRouteOptions)
       next_cursor: page.next ? encodeCursor(page.next, order) : null,
     };
   });
+
+  // The total for a search ("1,234 events"), bounded in time: past timeout_ms (default and most the
+  // query timeout) the answer is {count: null, timed_out: true}, still a 200, so a dashboard simply
+  // leaves the total out.
+  app.get('/monitoring/logs/count', { config: { scope: 'read' } }, async (req) => {
+    const errors: FieldError[] = [];
+    const q = req.query as Record<string, unknown>;
+    const filter = readFilter(req, ['alert', 'timeout_ms'], errors);
+    readAlert(q, filter, errors);
+    const max = opts.events.queryTimeoutMs;
+    const timeoutMs = asInt(q.timeout_ms, 'timeout_ms', 100, max, errors) ?? max;
+    if (errors.length) throw badRequest(errors);
+    const count = await opts.limiter(() => opts.events.count(filter, timeoutMs));
+    return count === undefined ? { count: null, timed_out: true, timeout_ms: timeoutMs } : { count, timed_out: false };
+  });
+}
+
+/** `alert=true|false`: engine-raised alerts only, or none. */
+function readAlert(q: Record<string, unknown>, filter: EventFilter, errors: FieldError[]): void {
+  const alert = asSingle(q.alert, 'alert', errors);
+  if (alert === undefined) return;
+  if (alert !== 'true' && alert !== 'false') errors.push({ field: 'alert', message: 'must be true or false' });
+  else filter.alert = alert === 'true';
 }

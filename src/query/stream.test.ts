@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, call, startEngine, type TestEngine } from '../../test/helpers.js';
+import { ADMIN_TOKEN, call, startEngine, tailEvents, type TestEngine } from '../../test/helpers.js';
 import { matchesFilter } from './match.js';
 import { emptyFilter } from './filters.js';
 import { normalize, type EventRow } from '../event.js';
@@ -12,39 +12,7 @@ afterAll(async () => {
   await t.close();
 });
 
-/** Reads SSE `log` events from a live tail until `n` arrive or the deadline passes. */
-async function tail(path: string, n: number, whileOpen: () => Promise<void>, token = ADMIN_TOKEN): Promise<any[]> {
-  const ac = new AbortController();
-  const res = await fetch(t.url + path, { headers: { authorization: `Bearer ${token}` }, signal: ac.signal });
-  expect(res.status).toBe(200);
-  expect(res.headers.get('content-type')).toContain('text/event-stream');
-  const reader = res.body!.getReader();
-  const got: any[] = [];
-  let buf = '';
-  const deadline = setTimeout(() => ac.abort(), 5000);
-  const reading = (async () => {
-    try {
-      while (got.length < n) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += new TextDecoder().decode(value);
-        let i;
-        while ((i = buf.indexOf('\n\n')) !== -1) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          if (block.includes('event: log')) got.push(JSON.parse(block.split('\n').find((l) => l.startsWith('data: '))!.slice(6)));
-        }
-      }
-    } catch {
-      // aborted
-    }
-  })();
-  await whileOpen();
-  await reading;
-  clearTimeout(deadline);
-  ac.abort();
-  return got;
-}
+const tail = (path: string, n: number, whileOpen: () => Promise<void>, token = ADMIN_TOKEN) => tailEvents(t.url, path, n, whileOpen, token);
 
 describe('live tail', () => {
   it('pushes matching events once they are stored, and only those', async () => {

@@ -7,7 +7,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, qs, removeDir, startEngine, tempDir } from '../../test/helpers.js';
 import type { EventRow } from '../event.js';
-import { emptyFilter, type EventFilter } from '../query/filters.js';
+import fc from 'fast-check';
+import { eventArb, printQuery, queryArb } from '../../test/query-arbitraries.js';
+import { emptyFilter, ParamBag, parseFilter, whereClause, type EventFilter } from '../query/filters.js';
+import { matchesFilter } from '../query/match.js';
+import { EVENTS_TABLE } from './schema.js';
 import { groupTop, groupTotals, groupTrends, listGroups, projectsWithFingerprint } from '../aggregator/queries.js';
 import { load, performance, timeseries } from '../performance/queries.js';
 import { ChdbTransport } from './chdb-transport.js';
@@ -260,6 +264,35 @@ describe('EventStore on the server', () => {
     if (filter.projects?.length === 0) expect(some.rows).toEqual([]);
   });
 
+});
+
+describe('the query language on the server', () => {
+  it('selects what the in-memory evaluator selects, on 18.16 as on chDB (generated queries, fixed seed)', async () => {
+    // the data set above (hostile text included) plus generated events in project pg
+    const extra = fc.sample(eventArb, { seed: 7, numRuns: 60 }).map((e, i) => ({ ...e, id: `g-${i}`, project_id: 'pg' }));
+    await Promise.all([onServer.insert(extra), onChdb.insert(extra)]);
+    const rows = [...ROWS, ...extra];
+    const texts = fc.sample(fc.tuple(queryArb, fc.nat(31)), { seed: 42, numRuns: 240 }).map(([q, style]) => printQuery(q, style));
+    const key = (r: { project_id: string; id: string }) => `${r.project_id}/${r.id}`;
+    for (let i = 0; i < texts.length; i += 40) {
+      const batch = texts.slice(i, i + 40);
+      const filters = batch.map((text) => {
+        const errors: { field: string; message: string }[] = [];
+        const fl = parseFilter({ query: text }, [], errors);
+        expect(errors, text).toEqual([]);
+        return fl;
+      });
+      const bag = new ParamBag();
+      const sql = `SELECT project_id, id, ${filters.map((fl, j) => `(${whereClause(fl, bag)}) AS m${j}`).join(', ')} FROM ${EVENTS_TABLE}`;
+      const got = await both((st) => st.query<Record<string, unknown> & { project_id: string; id: string }>(sql, bag.params));
+      filters.forEach((fl, j) => {
+        const want = rows.filter((r) => matchesFilter(fl, r)).map(key).sort();
+        for (const [where, res] of Object.entries(got)) {
+          expect(res.filter((r) => Number(r[`m${j}`]) === 1).map(key).sort(), `${where}: ${batch[j]}`).toEqual(want);
+        }
+      });
+    }
+  });
 });
 
 describe('the stages\' SQL on the server', () => {

@@ -1,7 +1,7 @@
 // EventStore: every piece of event SQL the engine runs, over any ClickHouse transport.
 import { EVENT_COLUMNS, type EventRow } from '../event.js';
 import { EVENTS_TABLE, KEYS_TABLE, schemaStatements } from './schema.js';
-import type { ClickHouseTransport, Params, QueryOptions } from './transport.js';
+import { QueryTimeoutError, type ClickHouseTransport, type Params, type QueryOptions } from './transport.js';
 import { ParamBag, whereClause, type EventFilter } from '../query/filters.js';
 
 export interface Page {
@@ -24,7 +24,7 @@ export interface SearchOptions {
 const SELECT_COLUMNS = EVENT_COLUMNS.join(', ');
 
 export class EventStore {
-  constructor(readonly transport: ClickHouseTransport, private readonly queryTimeoutMs = 30_000) {}
+  constructor(readonly transport: ClickHouseTransport, readonly queryTimeoutMs = 30_000) {}
 
   async init(): Promise<void> {
     for (const stmt of schemaStatements()) await this.transport.exec(stmt);
@@ -87,6 +87,24 @@ export class EventStore {
       next = { t: Number(last.timestamp), i: last.id };
     }
     return { rows, next };
+  }
+
+  /**
+   * How many events match; undefined when counting takes longer than timeoutMs (at most the query
+   * timeout), so a caller can show the total only when it is cheap.
+   */
+  async count(filter: EventFilter, timeoutMs = this.queryTimeoutMs): Promise<number | undefined> {
+    const bag = new ParamBag();
+    try {
+      const rows = await this.query<{ n: number | string }>(
+        `SELECT count() AS n FROM ${EVENTS_TABLE} WHERE ${whereClause(filter, bag)}`, bag.params,
+        { timeoutMs: Math.min(timeoutMs, this.queryTimeoutMs) },
+      );
+      return Number(rows[0]?.n ?? 0);
+    } catch (e) {
+      if (e instanceof QueryTimeoutError) return undefined;
+      throw e;
+    }
   }
 
   /** For the analysis stages (aggregator, performance, audit): their SQL, the shared timeout. */
