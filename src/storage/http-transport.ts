@@ -68,6 +68,8 @@ export class HttpTransport implements ClickHouseTransport {
   version = '';
   nativeParams = false;
   compactInput = false;
+  /** On a cluster whose shards have several replicas: the local tables are Replicated*MergeTree. */
+  replicated = false;
   private closed = false;
 
   private constructor(private readonly opts: HttpTransportOptions) {
@@ -100,6 +102,13 @@ export class HttpTransport implements ClickHouseTransport {
       const formats = await t.raw<{ n: number }>(
         "SELECT count() AS n FROM system.formats WHERE name = 'JSONCompactEachRow' AND is_input = 1", { database: false, timeoutMs: t.timeoutMs });
       t.compactInput = Number(formats[0]?.n) > 0;
+      if (t.cluster) {
+        // a cluster with several replicas per shard keeps them in step through Replicated tables
+        const shape = await t.raw<{ n: number; r: number }>(
+          `SELECT count() AS n, max(replica_num) AS r FROM system.clusters WHERE cluster = '${t.cluster}'`, { database: false, timeoutMs: t.timeoutMs });
+        if (!Number(shape[0]?.n)) throw new Error(`the ClickHouse server knows no cluster ${t.cluster} (remote_servers)`);
+        t.replicated = Number(shape[0].r) > 1;
+      }
       if (t.database) {
         const on = t.cluster && opts.onCluster !== false ? ` ON CLUSTER ${t.cluster}` : '';
         await t.exec(`CREATE DATABASE IF NOT EXISTS ${t.database}${on}`, { database: false });
@@ -128,7 +137,7 @@ export class HttpTransport implements ClickHouseTransport {
   /** DDL. On a cluster, CREATE TABLE / MATERIALIZED VIEW become shard-local tables with Distributed ones over them. */
   async exec(sql: string, o: { database?: boolean } = {}): Promise<void> {
     const stmts = this.cluster && o.database !== false
-      ? shardStatement(sql, this.cluster, this.database ?? (await this.currentDatabase()), { onCluster: this.opts.onCluster })
+      ? shardStatement(sql, this.cluster, this.database ?? (await this.currentDatabase()), { onCluster: this.opts.onCluster, replicated: this.replicated })
       : [sql];
     // servers before 19.x take LowCardinality columns only with this (newer ones ignore it)
     const settings: Record<string, string> = Number(this.version.split('.')[0]) < 19 ? { allow_experimental_low_cardinality_type: '1' } : {};
@@ -368,7 +377,26 @@ export function compactToEachRow(columns: readonly string[], payload: Buffer): B
  * Other statements pass as they are. ON CLUSTER needs the servers' distributed DDL (ZooKeeper);
  * `onCluster: false` gives the statements to run on every server by hand (or on a one-server test).
  */
-export function shardStatement(stmt: string, cluster: string, database: string, o: { onCluster?: boolean } = {}): string[] {
+/** Events go to the shard of their project's session (one session's events sit together, so a session
+ *  replay or a per-session count reads one shard); events without a session spread by id. */
+export const EVENTS_SHARDING_KEY = "cityHash64(project_id, if(session_id = '', id, session_id))";
+
+export interface ShardOptions {
+  /** false: without ON CLUSTER (run the DDL on each server yourself). */
+  onCluster?: boolean;
+  /** The local tables become Replicated*MergeTree, their replicas in ZooKeeper under
+   *  /clickhouse/tables/{shard}/<database>.<table> and named by the server's {replica} macro. */
+  replicated?: boolean;
+}
+
+/**
+ * One schema.ts statement for a cluster: a table becomes `<t>_local` on every server (ON CLUSTER;
+ * Replicated when the cluster has replicas) with a Distributed `<t>` over it; a materialized view
+ * reads and writes the local tables, so each shard derives its own rows from its own events;
+ * an ALTER goes to the local tables. Whatever the columns, codecs or indexes of a table, only its
+ * name and engine clause are touched, so this stays a thin wrapper over schema.ts.
+ */
+export function shardStatement(stmt: string, cluster: string, database: string, o: ShardOptions = {}): string[] {
   checkIdentifier(cluster, 'cluster');
   checkIdentifier(database, 'database');
   const on = o.onCluster === false ? '' : ` ON CLUSTER ${cluster}`;
@@ -378,9 +406,11 @@ export function shardStatement(stmt: string, cluster: string, database: string, 
   if (table) {
     const t = table[1];
     // only events are inserted into; the other tables are filled per shard by their views
-    const key = t === EVENTS_TABLE ? 'cityHash64(id)' : 'rand()';
+    const key = t === EVENTS_TABLE ? EVENTS_SHARDING_KEY : 'rand()';
+    let ddl = text.replace(table[0], `CREATE TABLE IF NOT EXISTS ${local(t)}${on} (`);
+    if (o.replicated) ddl = replicatedEngine(ddl, database, local(t));
     return [
-      text.replace(table[0], `CREATE TABLE IF NOT EXISTS ${local(t)}${on} (`),
+      ddl,
       `CREATE TABLE IF NOT EXISTS ${t}${on} AS ${database}.${local(t)} ENGINE = Distributed(${cluster}, ${database}, ${local(t)}, ${key})`,
     ];
   }
@@ -395,8 +425,21 @@ export function shardStatement(stmt: string, cluster: string, database: string, 
   return [stmt];
 }
 
+/**
+ * `ENGINE = XMergeTree(args)` → `ENGINE = ReplicatedXMergeTree('<zk path>', '{replica}', args)`. The
+ * zk path names the shard ({shard} macro) and the table, so the two replicas of a shard share one log;
+ * replicated inserts are deduplicated by block checksum, which makes a retried insert harmless.
+ */
+export function replicatedEngine(ddl: string, database: string, table: string): string {
+  const m = /ENGINE\s*=\s*(\w*)MergeTree\(([^)]*)\)/i.exec(ddl);
+  if (!m) throw new Error(`no MergeTree engine to replicate in: ${ddl.slice(0, 80)}`);
+  if (/^Replicated/i.test(m[1])) return ddl;
+  const args = [`'/clickhouse/tables/{shard}/${database}.${table}'`, "'{replica}'", ...(m[2].trim() ? [m[2].trim()] : [])];
+  return ddl.replace(m[0], `ENGINE = Replicated${m[1]}MergeTree(${args.join(', ')})`);
+}
+
 /** schema.ts's statements for a cluster (see shardStatement). */
-export function clusterSchemaStatements(cluster: string, database: string, o: { onCluster?: boolean } = {}): string[] {
+export function clusterSchemaStatements(cluster: string, database: string, o: ShardOptions = {}): string[] {
   return schemaStatements().flatMap((s) => shardStatement(s, cluster, database, o));
 }
 

@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# A whole scale-out deployment on loopback, for tests, benches and operators' trials:
+#
+#   scripts/cluster.sh up DIR      # VAR=value … scripts/cluster.sh up DIR passes VAR to the engine nodes
+#   scripts/cluster.sh down DIR
+#
+# up starts ZooKeeper (Debian's `zookeeper`, one node), four clickhouse-server processes — cluster
+# `puraify`, 2 shards × 2 replicas, ReplicatedMergeTree through ZooKeeper — a fresh PostgreSQL database
+# on 127.0.0.1:5432 (trust auth) and two engine nodes (MONITORING_CLICKHOUSE_URL on servers of
+# different shards, MONITORING_CLICKHOUSE_CLUSTER=puraify, MONITORING_DATABASE_URL), every one on a free
+# loopback port; installs zookeeper / clickhouse-server when missing; waits until each part answers and
+# writes DIR/cluster.json:
+#   {"nodes": [url, url], "admin_token": "…", "clickhouse": [url ×4], "postgres": "postgres://…",
+#    "pids": {"nodes": [..], "clickhouse": [..], "zookeeper": N}, "clickhouse_dirs": [..], …}
+# down stops every process up started (by the pids it wrote), waits for them, and drops the database.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CH_SCRIPT="$ROOT/scripts/clickhouse-server.sh"
+PG_ADMIN_URL=${PURAIFY_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+CLUSTER=puraify
+
+usage() {
+  echo "usage: $0 up DIR | down DIR" >&2
+  exit 2
+}
+
+log() { echo "cluster: $*" >&2; }
+
+install_missing() {
+  local need=()
+  [ -r /usr/share/java/zookeeper.jar ] || need+=(zookeeper)
+  command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/sbin/clickhouse-server ] || need+=(clickhouse-server clickhouse-client)
+  command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+  if [ ${#need[@]} -gt 0 ]; then
+    log "installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+}
+
+# n distinct free loopback ports (the kernel's choice, then released; taken again within seconds)
+free_ports() {
+  node -e '
+    const net = require("node:net");
+    const n = Number(process.argv[1]); const socks = []; const ports = [];
+    (async () => {
+      for (let i = 0; i < n; i++) {
+        const s = net.createServer();
+        await new Promise((r) => s.listen(0, "127.0.0.1", r));
+        socks.push(s); ports.push(s.address().port);
+      }
+      for (const s of socks) s.close();
+      console.log(ports.join(" "));
+    })();' "$1"
+}
+
+tcp_say() { # port text → the reply (bash /dev/tcp: no nc/curl needed)
+  (exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf '%s' "$2" >&3
+    timeout 2 cat <&3) 2>/dev/null
+}
+
+http_ok() { # port path
+  local reply
+  reply=$(tcp_say "$1" "GET $2 HTTP/1.0"$'\r\n'"Host: 127.0.0.1"$'\r\n\r\n') || return 1
+  [[ "$reply" == *" 200 "* ]]
+}
+
+wait_for() { # what seconds command…
+  local what=$1 secs=$2
+  shift 2
+  for _ in $(seq 1 $((secs * 10))); do
+    if "$@"; then return 0; fi
+    sleep 0.1
+  done
+  log "$what did not answer within $secs s"
+  return 1
+}
+
+start_zookeeper() { # dir port
+  local dir=$1 port=$2
+  mkdir -p "$dir/data"
+  cat >"$dir/zoo.cfg" <<EOF
+tickTime=500
+initLimit=10
+syncLimit=5
+dataDir=$dir/data
+clientPort=$port
+clientPortAddress=127.0.0.1
+maxClientCnxns=0
+admin.enableServer=false
+4lw.commands.whitelist=ruok,srvr
+EOF
+  (cd "$dir" && exec setsid java -Xmx256m -Dzookeeper.log.dir="$dir" -cp "$dir:/usr/share/java/zookeeper.jar" \
+    org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg" >"$dir/out.log" 2>&1 </dev/null) &
+  echo $! >"$dir/pid"
+  wait_for "ZooKeeper on $port" 30 zk_ok "$port"
+}
+
+zk_ok() { [[ "$(tcp_say "$1" ruok)" == imok ]]; }
+
+# The cluster part of every server's config: read from conf.d/ beside the main config (18.16 merges it).
+cluster_xml() { # zk_port shard replica interserver_port tcp_ports(4)
+  local zk=$1 shard=$2 replica=$3 inter=$4 t1=$5 t2=$6 t3=$7 t4=$8
+  cat <<EOF
+<?xml version="1.0"?>
+<yandex>
+  <interserver_http_host>127.0.0.1</interserver_http_host>
+  <interserver_http_port>$inter</interserver_http_port>
+  <zookeeper>
+    <node><host>127.0.0.1</host><port>$zk</port></node>
+    <session_timeout_ms>6000</session_timeout_ms>
+  </zookeeper>
+  <macros><cluster>$CLUSTER</cluster><shard>$shard</shard><replica>r$replica</replica></macros>
+  <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
+  <remote_servers>
+    <$CLUSTER>
+      <shard><internal_replication>true</internal_replication>
+        <replica><host>127.0.0.1</host><port>$t1</port></replica>
+        <replica><host>127.0.0.1</host><port>$t2</port></replica>
+      </shard>
+      <shard><internal_replication>true</internal_replication>
+        <replica><host>127.0.0.1</host><port>$t3</port></replica>
+        <replica><host>127.0.0.1</host><port>$t4</port></replica>
+      </shard>
+    </$CLUSTER>
+  </remote_servers>
+</yandex>
+EOF
+}
+
+engine_cli() {
+  node "$ROOT/scripts/build-if-needed.mjs" >&2
+  echo "$ROOT/dist/src/cli.js"
+}
+
+up() {
+  local dir=$1
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  if [ -f "$dir/cluster.json" ]; then log "$dir/cluster.json exists: run '$0 down $dir' first"; exit 1; fi
+  install_missing
+  local cli
+  cli=$(engine_cli)
+  read -r -a p <<<"$(free_ports 15)"
+  local zk=${p[0]}
+  local -a http=("${p[1]}" "${p[2]}" "${p[3]}" "${p[4]}") tcp=("${p[5]}" "${p[6]}" "${p[7]}" "${p[8]}")
+  local -a inter=("${p[9]}" "${p[10]}" "${p[11]}" "${p[12]}") nodeport=("${p[13]}" "${p[14]}")
+  : >"$dir/pids" # every pid started, as it starts: down can stop a half-made cluster too
+
+  log "ZooKeeper on $zk"
+  start_zookeeper "$dir/zookeeper" "$zk"
+  echo "$(cat "$dir/zookeeper/pid")" >>"$dir/pids"
+
+  local i chpids=() churls=()
+  for i in 0 1 2 3; do
+    local d="$dir/clickhouse$((i + 1))"
+    mkdir -p "$d/conf.d"
+    cluster_xml "$zk" $((i / 2 + 1)) $((i % 2 + 1)) "${inter[$i]}" "${tcp[@]}" >"$d/conf.d/cluster.xml"
+  done
+  # the four start together (each waits for its own SELECT 1)
+  local starters=()
+  for i in 0 1 2 3; do
+    bash "$CH_SCRIPT" start "$dir/clickhouse$((i + 1))" "${http[$i]}" "${tcp[$i]}" >/dev/null &
+    starters+=($!)
+  done
+  for i in 0 1 2 3; do wait "${starters[$i]}"; done
+  for i in 0 1 2 3; do
+    chpids+=("$(cat "$dir/clickhouse$((i + 1))/pid")")
+    churls+=("http://127.0.0.1:${http[$i]}")
+    echo "${chpids[$i]}" >>"$dir/pids"
+  done
+  log "clickhouse-server ×4 on ${http[*]} (shard 1: 1,2; shard 2: 3,4)"
+
+  local db
+  db="pm_cluster_$(date +%s)_$$"
+  psql -q -v ON_ERROR_STOP=1 "$PG_ADMIN_URL" -c "CREATE DATABASE $db" >/dev/null
+  echo "$db" >"$dir/database"
+  local pgurl="${PG_ADMIN_URL%/*}/$db"
+  log "PostgreSQL database $db"
+
+  local token
+  token=$(node -e 'console.log(require("node:crypto").randomBytes(24).toString("hex"))')
+  # node 1 enters the cluster through server 1 (shard 1), node 2 through server 4 (shard 2)
+  local entry=(0 3) nodepids=() nodeurls=()
+  for i in 0 1; do
+    local d="$dir/node$((i + 1))"
+    mkdir -p "$d"
+    (cd "$d" && MONITORING_HOST=127.0.0.1 MONITORING_PORT="${nodeport[$i]}" MONITORING_DATA_DIR="$d/data" \
+      MONITORING_ADMIN_TOKEN="$token" MONITORING_CLICKHOUSE_URL="${churls[${entry[$i]}]}" \
+      MONITORING_CLICKHOUSE_CLUSTER=$CLUSTER MONITORING_CLICKHOUSE_DATABASE="${MONITORING_CLICKHOUSE_DATABASE:-puraify}" \
+      MONITORING_DATABASE_URL="$pgurl" MONITORING_LOG_LEVEL="${MONITORING_LOG_LEVEL:-warn}" \
+      exec setsid node "$cli" serve >"$d/out.log" 2>&1 </dev/null) &
+    nodepids+=($!)
+    echo "$!" >>"$dir/pids"
+    nodeurls+=("http://127.0.0.1:${nodeport[$i]}")
+  done
+  for i in 0 1; do
+    wait_for "engine node $((i + 1)) (log: $dir/node$((i + 1))/out.log)" 90 http_ok "${nodeport[$i]}" /ready || {
+      tail -n 30 "$dir/node$((i + 1))/out.log" >&2
+      exit 1
+    }
+  done
+
+  node -e '
+    const [file, token, pg, db, zk, zkpid, dir, ...rest] = process.argv.slice(1);
+    const nodes = rest.slice(0, 2), nodePids = rest.slice(2, 4).map(Number), ch = rest.slice(4, 8), chPids = rest.slice(8, 12).map(Number);
+    const out = { nodes, admin_token: token, clickhouse: ch, postgres: pg, cluster: "'$CLUSTER'",
+      pids: { nodes: nodePids, clickhouse: chPids, zookeeper: Number(zkpid) },
+      zookeeper: "127.0.0.1:" + zk, database: db,
+      clickhouse_dirs: [1, 2, 3, 4].map((i) => dir + "/clickhouse" + i), node_dirs: [dir + "/node1", dir + "/node2"],
+      zookeeper_dir: dir + "/zookeeper" };
+    require("node:fs").writeFileSync(file, JSON.stringify(out, null, 2) + "\n");' \
+    "$dir/cluster.json" "$token" "$pgurl" "$db" "$zk" "$(cat "$dir/zookeeper/pid")" "$dir" \
+    "${nodeurls[@]}" "${nodepids[@]}" "${churls[@]}" "${chpids[@]}"
+  log "up: ${nodeurls[*]} (cluster.json in $dir)"
+}
+
+stop_pid() {
+  local pid=$1
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+down() {
+  local dir=$1
+  [ -d "$dir" ] || exit 0
+  dir=$(cd "$dir" && pwd)
+  if [ -f "$dir/pids" ]; then
+    # newest first: engine nodes, then the servers, ZooKeeper last
+    local pids
+    pids=$(tac "$dir/pids")
+    for pid in $pids; do stop_pid "$pid" & done
+    wait
+  fi
+  # a server or node a test restarted writes its new pid beside its data
+  for f in "$dir"/clickhouse*/pid "$dir"/node*/pid "$dir"/zookeeper/pid; do
+    [ -f "$f" ] && stop_pid "$(cat "$f")"
+    rm -f "$f"
+  done
+  if [ -f "$dir/database" ]; then
+    psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $(cat "$dir/database") WITH (FORCE)" >/dev/null || true
+  fi
+  rm -f "$dir/pids" "$dir/database" "$dir/cluster.json"
+  log "down: $dir"
+}
+
+case "${1:-}" in
+  up) [ $# -eq 2 ] || usage; up "$2" ;;
+  down) [ $# -eq 2 ] || usage; down "$2" ;;
+  *) usage ;;
+esac
