@@ -3,6 +3,7 @@
 #
 #   scripts/cluster.sh up DIR      # VAR=value … scripts/cluster.sh up DIR passes VAR to the engine nodes
 #   scripts/cluster.sh down DIR
+#   scripts/cluster.sh node DIR N  # starts engine node N (1|2) again, same port and settings; prints its pid
 #
 # up starts ZooKeeper (Debian's `zookeeper`, one node), four clickhouse-server processes — cluster
 # `puraify`, 2 shards × 2 replicas, ReplicatedMergeTree through ZooKeeper — a fresh PostgreSQL database
@@ -21,7 +22,7 @@ PG_ADMIN_URL=${PURAIFY_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres
 CLUSTER=puraify
 
 usage() {
-  echo "usage: $0 up DIR | down DIR" >&2
+  echo "usage: $0 up DIR | down DIR | node DIR N" >&2
   exit 2
 }
 
@@ -72,7 +73,10 @@ wait_for() { # what seconds command…
   local what=$1 secs=$2
   shift 2
   for _ in $(seq 1 $((secs * 10))); do
-    if "$@"; then return 0; fi
+    local rc=0
+    "$@" || rc=$?
+    [ $rc -eq 0 ] && return 0
+    [ $rc -eq 2 ] && return 1
     sleep 0.1
   done
   log "$what did not answer within $secs s"
@@ -97,6 +101,11 @@ EOF
     org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg" >"$dir/out.log" 2>&1 </dev/null) &
   echo $! >"$dir/pid"
   wait_for "ZooKeeper on $port" 30 zk_ok "$port"
+}
+
+node_ready() { # pid port: fails the wait at once when the node exited
+  alive "$1" || { log "engine node (pid $1) exited"; return 2; }
+  http_ok "$2" /ready
 }
 
 zk_ok() { [[ "$(tcp_say "$1" ruok)" == imok ]]; }
@@ -141,6 +150,9 @@ up() {
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   if [ -f "$dir/cluster.json" ]; then log "$dir/cluster.json exists: run '$0 down $dir' first"; exit 1; fi
+  # what a previous cluster in DIR left (its data is bound to a ZooKeeper that is gone)
+  rm -rf "$dir/zookeeper" "$dir"/clickhouse[1-4] "$dir"/node[12]
+  trap 'log "up failed: stopping what started"; down "$dir"' ERR
   install_missing
   local cli
   cli=$(engine_cli)
@@ -188,42 +200,80 @@ up() {
   for i in 0 1; do
     local d="$dir/node$((i + 1))"
     mkdir -p "$d"
-    (cd "$d" && MONITORING_HOST=127.0.0.1 MONITORING_PORT="${nodeport[$i]}" MONITORING_DATA_DIR="$d/data" \
-      MONITORING_ADMIN_TOKEN="$token" MONITORING_CLICKHOUSE_URL="${churls[${entry[$i]}]}" \
-      MONITORING_CLICKHOUSE_CLUSTER=$CLUSTER MONITORING_CLICKHOUSE_DATABASE="${MONITORING_CLICKHOUSE_DATABASE:-puraify}" \
-      MONITORING_DATABASE_URL="$pgurl" MONITORING_LOG_LEVEL="${MONITORING_LOG_LEVEL:-warn}" \
-      exec setsid node "$cli" serve >"$d/out.log" 2>&1 </dev/null) &
-    nodepids+=($!)
-    echo "$!" >>"$dir/pids"
+    # what `node DIR N` needs to start this node again
+    printf 'port=%q\nclickhouse=%q\npostgres=%q\ntoken=%q\n' "${nodeport[$i]}" "${churls[${entry[$i]}]}" "$pgurl" "$token" >"$d/settings"
+    start_node "$d" "$cli"
+    nodepids+=("$(cat "$d/pid")")
+    echo "${nodepids[$i]}" >>"$dir/pids"
     nodeurls+=("http://127.0.0.1:${nodeport[$i]}")
   done
   for i in 0 1; do
-    wait_for "engine node $((i + 1)) (log: $dir/node$((i + 1))/out.log)" 90 http_ok "${nodeport[$i]}" /ready || {
-      tail -n 30 "$dir/node$((i + 1))/out.log" >&2
-      exit 1
-    }
+    wait_node "$dir/node$((i + 1))" || { down "$dir"; exit 1; }
   done
 
   node -e '
-    const [file, token, pg, db, zk, zkpid, dir, ...rest] = process.argv.slice(1);
+    const [file, token, pg, db, zk, zkpid, dir, tcp, ...rest] = process.argv.slice(1);
     const nodes = rest.slice(0, 2), nodePids = rest.slice(2, 4).map(Number), ch = rest.slice(4, 8), chPids = rest.slice(8, 12).map(Number);
     const out = { nodes, admin_token: token, clickhouse: ch, postgres: pg, cluster: "'$CLUSTER'",
       pids: { nodes: nodePids, clickhouse: chPids, zookeeper: Number(zkpid) },
       zookeeper: "127.0.0.1:" + zk, database: db,
       clickhouse_dirs: [1, 2, 3, 4].map((i) => dir + "/clickhouse" + i), node_dirs: [dir + "/node1", dir + "/node2"],
-      zookeeper_dir: dir + "/zookeeper" };
+      zookeeper_dir: dir + "/zookeeper", clickhouse_tcp_ports: tcp.split(" ").map(Number) };
     require("node:fs").writeFileSync(file, JSON.stringify(out, null, 2) + "\n");' \
-    "$dir/cluster.json" "$token" "$pgurl" "$db" "$zk" "$(cat "$dir/zookeeper/pid")" "$dir" \
+    "$dir/cluster.json" "$token" "$pgurl" "$db" "$zk" "$(cat "$dir/zookeeper/pid")" "$dir" "${tcp[*]}" \
     "${nodeurls[@]}" "${nodepids[@]}" "${churls[@]}" "${chpids[@]}"
+  trap - ERR
   log "up: ${nodeurls[*]} (cluster.json in $dir)"
+}
+
+start_node() { # node_dir cli: the environment given to this script reaches the node
+  local d=$1 cli=$2 port clickhouse postgres token
+  # shellcheck disable=SC1091
+  . "$d/settings"
+  (cd "$d" && MONITORING_HOST=127.0.0.1 MONITORING_PORT="$port" MONITORING_DATA_DIR="$d/data" \
+    MONITORING_ADMIN_TOKEN="$token" MONITORING_CLICKHOUSE_URL="$clickhouse" \
+    MONITORING_CLICKHOUSE_CLUSTER=$CLUSTER MONITORING_CLICKHOUSE_DATABASE="${MONITORING_CLICKHOUSE_DATABASE:-puraify}" \
+    MONITORING_DATABASE_URL="$postgres" MONITORING_LOG_LEVEL="${MONITORING_LOG_LEVEL:-warn}" \
+    exec setsid node "$cli" serve >>"$d/out.log" 2>&1 </dev/null) &
+  echo $! >"$d/pid"
+}
+
+wait_node() { # node_dir
+  local d=$1 port
+  port=$(. "$d/settings" && echo "$port")
+  wait_for "engine node $d (log: $d/out.log)" 120 node_ready "$(cat "$d/pid")" "$port" || {
+    tail -n 30 "$d/out.log" >&2
+    return 1
+  }
+}
+
+# Starts engine node N of a running cluster again (after a test killed it), on its port and settings.
+restart_node() {
+  local dir=$1 n=$2
+  dir=$(cd "$dir" && pwd)
+  local d="$dir/node$n"
+  [ -f "$d/settings" ] || { log "no node $n in $dir"; exit 1; }
+  if [ -f "$d/pid" ] && alive "$(cat "$d/pid")"; then log "node $n already runs (pid $(cat "$d/pid"))"; exit 1; fi
+  start_node "$d" "$(engine_cli)"
+  wait_node "$d"
+  cat "$d/pid"
+}
+
+# running, not merely an unreaped zombie (a SIGKILLed process whose parent has not waited yet)
+alive() {
+  [ -r "/proc/$1/stat" ] || return 1
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [ "${stat%% *}" != Z ]
 }
 
 stop_pid() {
   local pid=$1
-  kill -0 "$pid" 2>/dev/null || return 0
+  alive "$pid" || return 0
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || return 0
+    alive "$pid" || return 0
     sleep 0.1
   done
   kill -KILL "$pid" 2>/dev/null || true
@@ -255,5 +305,6 @@ down() {
 case "${1:-}" in
   up) [ $# -eq 2 ] || usage; up "$2" ;;
   down) [ $# -eq 2 ] || usage; down "$2" ;;
+  node) [ $# -eq 3 ] || usage; restart_node "$2" "$3" ;;
   *) usage ;;
 esac

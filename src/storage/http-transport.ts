@@ -400,7 +400,8 @@ export function shardStatement(stmt: string, cluster: string, database: string, 
   checkIdentifier(cluster, 'cluster');
   checkIdentifier(database, 'database');
   const on = o.onCluster === false ? '' : ` ON CLUSTER ${cluster}`;
-  const local = (t: string) => `${t}_local`;
+  // qualified names: ON CLUSTER DDL on 18.16 runs on the other servers in their default database
+  const local = (t: string) => `${database}.${t}_local`;
   const text = stmt.trim();
   const table = /^CREATE TABLE IF NOT EXISTS (\w+) \(/i.exec(text);
   if (table) {
@@ -408,16 +409,16 @@ export function shardStatement(stmt: string, cluster: string, database: string, 
     // only events are inserted into; the other tables are filled per shard by their views
     const key = t === EVENTS_TABLE ? EVENTS_SHARDING_KEY : 'rand()';
     let ddl = text.replace(table[0], `CREATE TABLE IF NOT EXISTS ${local(t)}${on} (`);
-    if (o.replicated) ddl = replicatedEngine(ddl, database, local(t));
+    if (o.replicated) ddl = replicatedEngine(ddl, database, `${t}_local`);
     return [
       ddl,
-      `CREATE TABLE IF NOT EXISTS ${t}${on} AS ${database}.${local(t)} ENGINE = Distributed(${cluster}, ${database}, ${local(t)}, ${key})`,
+      `CREATE TABLE IF NOT EXISTS ${database}.${t}${on} AS ${local(t)} ENGINE = Distributed(${cluster}, ${database}, ${t}_local, ${key})`,
     ];
   }
   const mv = /^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS(\s[\s\S]*?\bFROM\s+)(\w+)\b/i.exec(text);
   if (mv) {
     if (/\bFROM\b/i.test(text.slice(mv[0].length))) throw new Error(`cannot shard a view reading several tables: ${text.slice(0, 80)}`);
-    return [text.replace(mv[0], `CREATE MATERIALIZED VIEW IF NOT EXISTS ${mv[1]}${on} TO ${local(mv[2])} AS${mv[3]}${local(mv[4])}`)];
+    return [text.replace(mv[0], `CREATE MATERIALIZED VIEW IF NOT EXISTS ${database}.${mv[1]}${on} TO ${local(mv[2])} AS${mv[3]}${local(mv[4])}`)];
   }
   const alter = /^ALTER TABLE (\w+)\s/i.exec(text);
   if (alter) return [text.replace(alter[0], `ALTER TABLE ${local(alter[1])}${on} `)];
