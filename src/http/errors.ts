@@ -2,6 +2,7 @@
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { FieldError } from '../event.js';
+import { isStoreUnavailable } from '../storage/transport.js';
 
 export class HttpError extends Error {
   constructor(
@@ -86,6 +87,10 @@ export function installErrorHandler(app: FastifyInstance): void {
     }
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       return sendError(reply, new HttpError(err.statusCode, err.code?.toLowerCase() ?? 'bad_request', err.message));
+    }
+    if (isStoreUnavailable(err)) {
+      req.log.warn({ err }, 'event store unavailable');
+      return sendError(reply, new HttpError(503, 'storage_unavailable', 'the event store cannot take this now (a replica or ZooKeeper is down); retry shortly', undefined, { 'Retry-After': '2' }));
     }
     req.log.error({ err }, 'unhandled error');
     return sendError(reply, new HttpError(500, 'internal', 'internal error; the engine logged the details'));

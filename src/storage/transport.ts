@@ -23,3 +23,27 @@ export class QueryTimeoutError extends Error {
     super(`the query ran longer than ${ms} ms`);
   }
 }
+
+/** Server error codes that say the store cannot take writes for now (not that the data is wrong):
+ *  ZooKeeper gone (a Replicated table turns read-only), no replica of a shard reachable, timeouts. */
+const UNAVAILABLE_CODES = new Set([
+  209, // SOCKET_TIMEOUT
+  210, // NETWORK_ERROR
+  225, // NO_ZOOKEEPER
+  242, // TABLE_IS_READ_ONLY
+  279, // ALL_CONNECTION_TRIES_FAILED
+  319, // UNKNOWN_STATUS_OF_INSERT
+  999, // KEEPER_EXCEPTION
+]);
+const UNAVAILABLE_SYSCALLS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+
+/** True when an error of the event store means "retry later" (the route answers 503 + Retry-After). */
+export function isStoreUnavailable(e: unknown): boolean {
+  if (!e || typeof e !== 'object') return false;
+  const code = (e as { clickhouseCode?: unknown }).clickhouseCode;
+  if (typeof code === 'number' && UNAVAILABLE_CODES.has(code)) return true;
+  const sys = (e as { code?: unknown }).code;
+  if (typeof sys === 'string' && UNAVAILABLE_SYSCALLS.has(sys)) return true;
+  const cause = (e as { cause?: unknown }).cause;
+  return cause !== undefined && cause !== e && isStoreUnavailable(cause);
+}
