@@ -15,6 +15,7 @@ import { Collector, type RowProcessor } from './collector/ingest.js';
 import { collectorRoutes } from './collector/http.js';
 import { queryRoutes } from './query/http.js';
 import { streamRoutes } from './query/stream.js';
+import { LocalBus, PgBus, type ControlBus } from './storage/control-bus.js';
 import { queryLimiter } from './query/limiter.js';
 import { fingerprintRow } from './aggregator/processor.js';
 import { GroupSignals } from './aggregator/signals.js';
@@ -80,6 +81,12 @@ export async function createEngine(config: Config): Promise<Engine> {
   ];
   const collector = new Collector(writer, processors);
   const keys = new KeyStore(meta, config.adminToken);
+  // control changes reach every node sharing the control store (LISTEN/NOTIFY on PostgreSQL)
+  const control: ControlBus = config.databaseUrl
+    ? await PgBus.start(config.databaseUrl, (msg, err) => app.log.warn({ err }, msg))
+    : new LocalBus();
+  keys.listen(control);
+  projectSettings.listen(control);
   const limiter = queryLimiter(config.maxConcurrentQueries, config.queryTimeoutMs);
   // per-key budgets (src/auth/rate-limit.ts): requests in the auth hook, events in the collector
   const budgets = new RateLimiter();
@@ -88,13 +95,16 @@ export async function createEngine(config: Config): Promise<Engine> {
   const signals = new GroupSignals();
   const errorGroups = new ErrorGroups(meta, signals);
   await errorGroups.init();
+  errorGroups.listen(control);
   const deps: EngineDeps = {
-    config, events, meta, writer, collector, keys, limiter, signals, errorGroups, projectSettings,
+    config, events, meta, writer, collector, keys, limiter, signals, errorGroups, projectSettings, control,
     recordAdminAction: adminActionRecorder(collector, system),
     onClose: (fn) => closers.push(fn),
   };
   const alerts = new AlertService(deps);
   await alerts.init();
+  alerts.listen(control);
+  deps.onClose(() => control.close());
   deps.onClose(() => alerts.close());
   const retention = new RetentionJob({
     events, meta, defaultDays: config.retentionDays, overrides: () => projectSettings.retentionOverrides(),
@@ -143,7 +153,8 @@ export async function createEngine(config: Config): Promise<Engine> {
   });
   await app.register(keysRoutes, deps);
   await app.register(queryRoutes, { events, limiter });
-  await app.register(streamRoutes, { writer });
+  // a ClickHouse server may be shared by several engine nodes: tails show their events too
+  await app.register(streamRoutes, { writer, keys, bus: control, shared: config.clickhouseUrl ? events : undefined });
   await app.register(auditRoutes, deps);
   await app.register(errorRoutes, { ...deps, suspects: (project, fingerprint) => suspectChanges(events, project, fingerprint) });
   await app.register(settingsRoutes, deps);

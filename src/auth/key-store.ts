@@ -4,6 +4,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { SqlDb } from '../storage/sql-db.js';
 import { SCOPES, type Principal, type Scope } from './principal.js';
 import { newEventId } from '../ids.js';
+import type { ControlBus } from '../storage/control-bus.js';
 
 export interface ApiKey {
   id: string;
@@ -53,8 +54,16 @@ export class KeyStore {
   private readonly adminHash: Buffer;
   private lastUsedWrites = new Map<string, number>();
 
+  private bus: ControlBus | undefined;
+
   constructor(private readonly db: SqlDb, adminToken: string, private readonly cacheMs = 2000) {
     this.adminHash = Buffer.from(hashToken(adminToken), 'hex');
+  }
+
+  /** Key changes made on any node (revocation, limits) empty this node's cache at once. */
+  listen(bus: ControlBus): void {
+    this.bus = bus;
+    bus.on('keys', () => this.cache.clear());
   }
 
   async create(k: NewKey): Promise<{ key: ApiKey; token: string }> {
@@ -85,6 +94,7 @@ export class KeyStore {
   async revoke(id: string): Promise<boolean> {
     const r = await this.db.run('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [Date.now(), id]);
     this.cache.clear(); // immediate effect
+    await this.bus?.publish('keys');
     return r.changes > 0;
   }
 
@@ -98,6 +108,7 @@ export class KeyStore {
       id,
     ]);
     this.cache.clear();
+    await this.bus?.publish('keys');
     return this.get(id);
   }
 

@@ -107,6 +107,16 @@ export class EventStore {
     }
   }
 
+  /** Events received at or after `since` (ms), oldest first, at most `limit`: the live tail's view of
+   *  what other engine nodes stored (query/remote-tail.ts). */
+  async receivedSince(since: number, limit: number): Promise<EventRow[]> {
+    return this.query<EventRow>(
+      `SELECT ${SELECT_COLUMNS} FROM ${EVENTS_TABLE} WHERE received_at >= {since:Int64}
+       ORDER BY received_at LIMIT ${Math.max(1, Math.floor(limit))}`,
+      { since },
+    );
+  }
+
   /** For the analysis stages (aggregator, performance, audit): their SQL, the shared timeout. */
   query<T = Record<string, unknown>>(sql: string, params: Params = {}, opts: QueryOptions = {}): Promise<T[]> {
     return this.transport.query<T>(sql, params, { timeoutMs: opts.timeoutMs ?? this.queryTimeoutMs });
