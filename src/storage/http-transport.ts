@@ -42,6 +42,14 @@ export class ClickHouseServerError extends Error {
 }
 
 const TIMEOUT_EXCEEDED = 159;
+/**
+ * Every node writes to and reads from the first live replica of each shard (in remote_servers
+ * order), never "the local one" or a random one: replication is asynchronous, so a node reading
+ * another replica than the one just written could miss an event another node stored a moment ago —
+ * and store it again when the same id is retried there. Only while that first replica is down do
+ * reads and writes move to the next one.
+ */
+const REPLICA_ORDER = { load_balancing: 'in_order', prefer_localhost_replica: '0' } as const;
 /** Above this many characters of encoded native parameters, bind literals into the body instead. */
 const MAX_URL_PARAMS_CHARS = 32 * 1024;
 /** ClickHouse's default max_query_size; longer statements raise it for themselves. */
@@ -165,7 +173,7 @@ export class HttpTransport implements ClickHouseTransport {
     const body = this.compactInput ? payload : compactToEachRow(columns, payload);
     const settings: Record<string, string> = { query: `INSERT INTO ${table} (${columns.join(', ')}) FORMAT ${format}` };
     // a Distributed table acknowledges only once every shard has the rows (acknowledged = durable)
-    if (this.cluster) settings.insert_distributed_sync = '1';
+    if (this.cluster) Object.assign(settings, { insert_distributed_sync: '1', ...REPLICA_ORDER });
     const res = await this.request(body, { settings, timeoutMs: this.timeoutMs });
     await readAll(res.body);
     res.done();
@@ -182,7 +190,7 @@ export class HttpTransport implements ClickHouseTransport {
   private readSettings(): Record<string, string> {
     const s: Record<string, string> = { output_format_json_quote_64bit_integers: '0' };
     // event_keys rows live on the shard of their event, so IN-subqueries may read the local table
-    if (this.cluster) s.distributed_product_mode = 'local';
+    if (this.cluster) Object.assign(s, { distributed_product_mode: 'local', ...REPLICA_ORDER });
     return s;
   }
 

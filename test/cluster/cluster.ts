@@ -100,3 +100,39 @@ export async function within<T>(ms: number, check: () => Promise<T | undefined>,
     await sleep(stepMs);
   }
 }
+
+export interface Tail {
+  /** `log` events as they arrive, with when (Date.now()). */
+  events: { at: number; event: any }[];
+  /** Resolves when the server ends the stream. */
+  ended: Promise<void>;
+  close(): void;
+}
+
+/** Opens a live tail (SSE) and collects its `log` events until closed or ended by the server. */
+export async function openTail(base: string, path: string, token: string): Promise<Tail> {
+  const ac = new AbortController();
+  const res = await fetch(base + path, { headers: { authorization: `Bearer ${token}` }, signal: ac.signal });
+  if (res.status !== 200) throw new Error(`tail ${path}: ${res.status} ${await res.text()}`);
+  const events: Tail['events'] = [];
+  const reader = res.body!.getReader();
+  const ended = (async () => {
+    let buf = '';
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buf += new TextDecoder().decode(value);
+        let i;
+        while ((i = buf.indexOf('\n\n')) !== -1) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          if (block.includes('event: log')) events.push({ at: Date.now(), event: JSON.parse(block.split('\n').find((l) => l.startsWith('data: '))!.slice(6)) });
+        }
+      }
+    } catch {
+      // aborted by close()
+    }
+  })();
+  return { events, ended, close: () => ac.abort() };
+}
