@@ -98,7 +98,8 @@ export class AlertService implements AlertRouting {
   private ticker: NodeJS.Timeout | undefined;
   private ticking = false;
   private closed = false;
-  private readonly nodeId = `node-${randomUUID()}`;
+  // the pid says which process holds the evaluator lease (operators, tests)
+  private readonly nodeId = `node-${process.pid}-${randomUUID()}`;
   private server: { address(): AddressInfo | string | null } | undefined;
   private log: Logger | undefined;
 

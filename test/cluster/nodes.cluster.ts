@@ -3,21 +3,41 @@
 // node sees the other's events, the nodes ride out a PostgreSQL restart and a ZooKeeper outage
 // without being restarted.
 import { execFileSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, removeDir } from '../helpers.js';
-import { api, clusterDown, clusterUp, openTail, sleep, within, type Cluster } from './cluster.js';
+import { api, clusterDown, clusterUp, killNode, openTail, restartNode, sleep, within, type Cluster } from './cluster.js';
 
 let dir = '';
 let c: Cluster;
 let A = '';
 let B = '';
 
-beforeAll(() => {
+/** A loopback webhook receiver: every notification it was sent. */
+const received: { path: string; id: string | undefined; body: any }[] = [];
+let receiver: Server;
+let receiverUrl = '';
+// extra environment given to `cluster.sh up` reaches the nodes: loopback webhooks, a fast evaluator
+const NODE_ENV = { MONITORING_ALLOW_PRIVATE_WEBHOOKS: 'true', MONITORING_ALERT_EVAL_INTERVAL_MS: '500' };
+
+beforeAll(async () => {
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      received.push({ path: req.url ?? '', id: req.headers['x-puraify-notification-id'] as string | undefined, body: JSON.parse(body || '{}') });
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  receiverUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`;
   dir = tempDir('pm-cluster-nodes-');
-  c = clusterUp(dir);
+  c = clusterUp(dir, NODE_ENV);
   [A, B] = c.nodes;
 });
-afterAll(() => {
+afterAll(async () => {
+  receiver?.close();
   if (!dir) return;
   try {
     clusterDown(dir);
@@ -38,7 +58,61 @@ function restartPostgres(): void {
   execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'restart'], { stdio: 'inherit', timeout: 60_000 });
 }
 
+/** The pid of the engine node holding the windowed-rule evaluator lease (its holder id names it). */
+async function evaluatorPid(): Promise<number | undefined> {
+  const db = new pg.Client({ connectionString: c.postgres });
+  await db.connect();
+  try {
+    const r = await db.query("SELECT holder FROM alert_leases WHERE name = 'alert-evaluator' AND until_ms > $1", [Date.now()]);
+    const m = /^node-(\d+)-/.exec(r.rows[0]?.holder ?? '');
+    return m ? Number(m[1]) : undefined;
+  } finally {
+    await db.end();
+  }
+}
+
 describe('two engine nodes', () => {
+  it('a threshold rule and an event rule fire exactly once each, with the evaluating node killed mid-window', async () => {
+    const admin = { token: c.admin_token };
+    const ch = await api(A, 'POST', '/monitoring/channels', { ...admin, body: { project_id: 'pf_rules', name: 'hook', type: 'webhook', config: { url: `${receiverUrl}/hook` } } });
+    expect(ch.status, JSON.stringify(ch.body)).toBe(201);
+    const threshold = await api(A, 'POST', '/monitoring/alert-rules', { ...admin, body: {
+      name: 'quota burst', project_id: 'pf_rules', kind: 'threshold', threshold: 6, window_s: 120, filter: { error_type: 'quota' }, group_by: ['platform'], channels: [ch.body.id], severity: 'high',
+    } });
+    expect(threshold.status, JSON.stringify(threshold.body)).toBe(201);
+    const event = await api(B, 'POST', '/monitoring/alert-rules', { ...admin, body: {
+      name: 'crash seen', project_id: 'pf_rules', kind: 'event', filter: { error_type: 'crash' }, group_by: ['platform'], channels: [ch.body.id], severity: 'high',
+    } });
+    expect(event.status, JSON.stringify(event.body)).toBe(201);
+    const quota = (n: number) => Array.from({ length: n }, () => ({ project_id: 'pf_rules', platform: 'Stripe', status: 'error', error_type: 'quota' }));
+    const crash = { project_id: 'pf_rules', platform: 'Slack', status: 'error', error_type: 'crash' };
+    // the rules reached both nodes; half the window's events arrive, and both nodes see a crash at once
+    await sleep(300);
+    const sent = await Promise.all([
+      api(A, 'POST', '/monitoring/logs', { ...admin, body: [...quota(3), crash] }),
+      api(B, 'POST', '/monitoring/logs', { ...admin, body: crash }),
+    ]);
+    expect(sent.map((r) => r.status)).toEqual([200, 200]);
+    // the evaluator dies mid-window
+    const pid = (await within(5000, evaluatorPid)).value;
+    expect(c.pids.nodes).toContain(pid);
+    const dead = c.pids.nodes.indexOf(pid!);
+    const alive = c.nodes[1 - dead];
+    killNode(c, dead);
+    const killedAt = Date.now();
+    expect((await api(alive, 'POST', '/monitoring/logs', { ...admin, body: [...quota(3), crash] })).status).toBe(200);
+    const title = (r: (typeof received)[number]) => String(r.body.notification?.title ?? '');
+    const fired = await within(15_000, async () => (received.some((r) => title(r).startsWith('quota burst')) ? Date.now() : undefined), 100);
+    expect(fired.value, 'the threshold rule fired after the takeover').toBeDefined();
+    console.log(`threshold alert delivered ${fired.value! - killedAt} ms after the evaluator was killed (lease ${500 * 3 + 1000} ms)`);
+    await sleep(3000); // a second firing or delivery would come now
+    const byRule = (name: string) => received.filter((r) => title(r).startsWith(name) && r.body.notification?.state === 'firing');
+    expect(byRule('quota burst')).toHaveLength(1);
+    expect(byRule('crash seen')).toHaveLength(1);
+    expect(new Set(received.map((r) => r.id)).size).toBe(received.length);
+    restartNode(c, dead, NODE_ENV);
+  });
+
   it('a key revoked on node A is refused on node B within 1 s, and B\'s open tails of that key end', async () => {
     const key = await newKey('pf_revoke');
     // B has seen (and cached) the key
