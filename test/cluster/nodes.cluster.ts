@@ -108,7 +108,7 @@ describe('two engine nodes', () => {
     await sleep(3000); // a second firing or delivery would come now
     const byRule = (name: string) => received.filter((r) => title(r).startsWith(name) && r.body.notification?.state === 'firing');
     expect(byRule('quota burst')).toHaveLength(1);
-    expect(byRule('crash seen')).toHaveLength(1);
+    expect(byRule('crash seen'), JSON.stringify(received.map((r) => [r.path, title(r), r.body.notification?.state]))).toHaveLength(1);
     expect(new Set(received.map((r) => r.id)).size).toBe(received.length);
     restartNode(c, dead, NODE_ENV);
   });
