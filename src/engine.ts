@@ -108,7 +108,7 @@ export async function createEngine(config: Config): Promise<Engine> {
   deps.onClose(() => alerts.close());
   const retention = new RetentionJob({
     events, meta, defaultDays: config.retentionDays, overrides: () => projectSettings.retentionOverrides(),
-    intervalMs: config.retentionIntervalMs,
+    intervalMs: config.retentionIntervalMs, queryTimeoutMs: config.queryTimeoutMs,
     log: (msg, extra) => app.log.warn(extra ?? {}, msg),
   });
   deps.onClose(() => retention.stop());

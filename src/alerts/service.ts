@@ -27,7 +27,7 @@ import {
 } from './rules.js';
 import { evaluateWindow, groupId, notificationId, repeatDue, type WindowStats } from './evaluate.js';
 import { findSilence, type Silence } from './silences.js';
-import { AlertStore, type AlertGroup, type Channel, type Delivery, type NotificationKind, type NotificationRecord, type UiNotification } from './store.js';
+import { AlertStore, type AlertGroup, type Channel, type Delivery, type Fence, type NotificationKind, type NotificationRecord, type UiNotification } from './store.js';
 import { Dispatcher } from './dispatcher.js';
 
 /**
@@ -229,7 +229,9 @@ export class AlertService implements AlertRouting {
     try {
       const now = Date.now();
       const lease = this.deps.config.alertEvalIntervalMs * 3 + 1000;
-      if (!(await this.store.acquireLease(EVALUATOR_LEASE, this.nodeId, now, lease))) return;
+      // every state change of this pass is fenced: a node that lost the lease meanwhile writes nothing
+      const fence = await this.store.acquireFencedLease(EVALUATOR_LEASE, this.nodeId, now, lease);
+      if (!fence) return;
       await this.loadRules();
       for (const rule of this.rules.values()) {
         if (!rule.enabled || !WINDOWED_KINDS.has(rule.kind) || this.closed) continue;
@@ -241,9 +243,9 @@ export class AlertService implements AlertRouting {
           this.fail(`alert rule ${rule.id} could not be evaluated`, e);
           continue;
         }
-        await this.serial(() => this.applyWindow(rule, stats, at));
+        await this.serial(() => this.applyWindow(rule, stats, at, fence));
       }
-      await this.serial(() => this.sweep(Date.now()));
+      await this.serial(() => this.sweep(Date.now(), fence));
     } catch (e) {
       if (!this.closed) this.fail('alert evaluation failed', e);
     } finally {
@@ -316,7 +318,7 @@ export class AlertService implements AlertRouting {
     return out.filter((q) => q.notification_id);
   }
 
-  private async applyWindow(rule: CompiledRule, stats: WindowStats[], now: number): Promise<void> {
+  private async applyWindow(rule: CompiledRule, stats: WindowStats[], now: number, fence: Fence): Promise<void> {
     if (this.closed || !this.rules.has(rule.id)) return;
     const firing = await this.store.firingGroups(rule.id);
     const firingById = new Map(firing.map((g) => [g.id, g]));
@@ -338,7 +340,7 @@ export class AlertService implements AlertRouting {
       if (!g) {
         const ctx = contextOf(rule, s.project_id, s.labels);
         const fresh = newGroup(id, rule.id, s.project_id, s.labels, ctx, now, s.first || now, s.last || now, s.count, verdict.value, detail);
-        await this.notify(fresh, rule, 'firing', now, silences);
+        await this.notify(fresh, rule, 'firing', now, silences, fence);
         continue;
       }
       g.count = s.count;
@@ -347,53 +349,59 @@ export class AlertService implements AlertRouting {
       g.detail = detail;
       g.updated_at = now;
       const silenced = findSilence(silences, g.context, now) !== undefined;
-      if (repeatDue(g, rule.repeat_interval_s, silenced, now)) await this.notify(g, rule, 'repeat', now, silences);
+      if (repeatDue(g, rule.repeat_interval_s, silenced, now)) await this.notify(g, rule, 'repeat', now, silences, fence);
       else await this.store.updateGroupStats(g);
     }
     for (const g of firing) {
       if (stillFiring.has(g.id)) continue;
-      await this.resolve(g, rule, now, await silencesOf(g.project_id));
+      await this.resolve(g, rule, now, await silencesOf(g.project_id), fence);
     }
   }
 
   /** Instant groups: resolve after window_s without a match, repeat while firing. */
-  private async sweep(now: number): Promise<void> {
+  private async sweep(now: number, fence: Fence): Promise<void> {
     const groups = await this.store.firingGroups();
     const silencesByProject = new Map<string, Silence[]>();
     for (const g of groups) {
       if (this.closed) return;
       const rule = this.ruleById(g.rule_id);
       if (!rule || !rule.enabled) {
-        await this.endQuietly(g, now);
+        await this.endQuietly(g, now, fence);
         continue;
       }
       if (!INSTANT_KINDS.has(rule.kind)) continue;
       let silences = silencesByProject.get(g.project_id);
       if (!silences) silencesByProject.set(g.project_id, (silences = await this.store.activeSilences(g.project_id, now)));
       if (now - g.last_seen >= rule.window_s * 1000) {
-        await this.resolve(g, rule, now, silences);
+        await this.resolve(g, rule, now, silences, fence);
       } else if (repeatDue(g, rule.repeat_interval_s, findSilence(silences, g.context, now) !== undefined, now)) {
         g.updated_at = now;
-        await this.notify(g, rule, 'repeat', now, silences);
+        await this.notify(g, rule, 'repeat', now, silences, fence);
       }
     }
   }
 
-  private async resolve(g: AlertGroup, rule: CompiledRule, now: number, silences: Silence[]): Promise<void> {
+  private async resolve(g: AlertGroup, rule: CompiledRule, now: number, silences: Silence[], fence?: Fence): Promise<void> {
     if (rule.send_resolved && g.episode_sent) {
-      await this.notify(g, rule, 'resolved', now, silences);
+      await this.notify(g, rule, 'resolved', now, silences, fence);
       return;
     }
-    await this.endQuietly(g, now);
+    await this.endQuietly(g, now, fence);
   }
 
   /** Resolves a group without a notification (rule deleted or disabled, or no resolved message wanted). */
-  private async endQuietly(g: AlertGroup, now: number): Promise<void> {
+  private async endQuietly(g: AlertGroup, now: number, fence?: Fence): Promise<void> {
     const seq = g.seq;
     g.state = 'resolved';
     g.resolved_at = now;
     g.updated_at = now;
-    await this.store.saveGroupIfSeq(g, seq);
+    if (!fence) {
+      await this.store.saveGroupIfSeq(g, seq);
+      return;
+    }
+    await this.deps.meta.tx(async (db) => {
+      if (await this.store.holdsFence(db, fence)) await this.store.saveGroupIfSeq(g, seq, db);
+    });
   }
 
   private async endGroupsQuietly(ruleId: string, now: number): Promise<void> {
@@ -404,7 +412,7 @@ export class AlertService implements AlertRouting {
    * Records one notification of a group (firing, repeat or resolved) with its outbox rows, in one
    * transaction with the group's new state. A silenced notification is recorded as such, unsent.
    */
-  private async notify(g: AlertGroup, rule: CompiledRule, kind: NotificationKind, now: number, silences: Silence[]): Promise<Queued> {
+  private async notify(g: AlertGroup, rule: CompiledRule, kind: NotificationKind, now: number, silences: Silence[], fence?: Fence): Promise<Queued> {
     const silence = findSilence(silences, g.context, now);
     // a group that never notified is being opened (new, or a new episode of a resolved one)
     const opening = g.seq === 0;
@@ -440,6 +448,7 @@ export class AlertService implements AlertRouting {
     // another writer changed meanwhile (another engine node) is left to that writer
     const inserted = await this.deps.meta
       .tx(async (db) => {
+        if (fence && !(await this.store.holdsFence(db, fence))) throw CONFLICT;
         const won = opening ? await this.store.openGroup(db, g) : await this.store.saveGroupIfSeq(g, prevSeq, db);
         if (!won || !(await this.store.insertNotification(db, record, deliveries, ui))) throw CONFLICT;
         return true;

@@ -63,6 +63,13 @@ export interface NotificationRecord {
   created_at: number;
 }
 
+/** A lease as its holder took it: writes made under it carry the token (see holdsFence). */
+export interface Fence {
+  name: string;
+  holder: string;
+  token: number;
+}
+
 export type DeliveryStatus = 'pending' | 'sending' | 'delivered' | 'failed';
 
 export interface Delivery {
@@ -532,14 +539,33 @@ export class AlertStore {
 
   /** Takes or renews a named lease; true when this holder has it until now + ttlMs. */
   async acquireLease(name: string, holder: string, now: number, ttlMs: number): Promise<boolean> {
+    return (await this.acquireFencedLease(name, holder, now, ttlMs)) !== null;
+  }
+
+  /**
+   * Takes or renews a named lease. The fencing token grows each time the lease changes hands, so a
+   * holder that lost it (paused past its lease, say) is refused by holdsFence() when it writes.
+   */
+  async acquireFencedLease(name: string, holder: string, now: number, ttlMs: number): Promise<Fence | null> {
     await this.db.run(
-      `INSERT INTO alert_leases (name, holder, until_ms) VALUES (?, ?, ?)
-       ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms
+      `INSERT INTO alert_leases (name, holder, until_ms, token) VALUES (?, ?, ?, 1)
+       ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms,
+         token = CASE WHEN alert_leases.holder = excluded.holder THEN alert_leases.token ELSE alert_leases.token + 1 END
        WHERE alert_leases.holder = excluded.holder OR alert_leases.until_ms < ?`,
       [name, holder, now + ttlMs, now],
     );
-    const rows = await this.db.all<{ holder: string }>('SELECT holder FROM alert_leases WHERE name = ?', [name]);
-    return rows[0]?.holder === holder;
+    const rows = await this.db.all<{ holder: string; token: number }>('SELECT holder, token FROM alert_leases WHERE name = ?', [name]);
+    return rows[0]?.holder === holder ? { name, holder, token: Number(rows[0].token) } : null;
+  }
+
+  /**
+   * Inside a transaction: true when the fence's holder still has the lease with the same token. On
+   * PostgreSQL the row stays locked until the transaction ends, so the lease cannot change hands
+   * between this check and the commit.
+   */
+  async holdsFence(db: SqlDb, f: Fence): Promise<boolean> {
+    const res = await db.run('UPDATE alert_leases SET token = token WHERE name = ? AND holder = ? AND token = ?', [f.name, f.holder, f.token]);
+    return res.changes === 1;
   }
 
   async releaseLease(name: string, holder: string): Promise<void> {

@@ -4,7 +4,7 @@
 // statements name the logical tables; on a cluster the transport turns each ALTER into one on the
 // shards' local tables ON CLUSTER.
 import { EVENT_TABLES, partitionExpr, type EventTable } from '../storage/schema.js';
-import type { ClickHouseTransport } from '../storage/transport.js';
+import type { ClickHouseTransport, QueryOptions } from '../storage/transport.js';
 import { latestCutoff, plan, type PartitionStat, type RetentionPolicy } from './policy.js';
 
 export interface TableReport {
@@ -20,15 +20,16 @@ export function quote(s: string): string {
 }
 
 /** Per (partition, project): oldest and newest row, for the partitions holding anything past the latest cutoff. */
-async function partitionStats(t: ClickHouseTransport, table: EventTable, before: number): Promise<PartitionStat[]> {
+async function partitionStats(t: ClickHouseTransport, table: EventTable, before: number, q: QueryOptions): Promise<PartitionStat[]> {
   const pe = partitionExpr(table);
   const tc = table.timeColumn;
-  const old = await t.query<{ p: string }>(`SELECT DISTINCT toString(${pe}) AS p FROM ${table.name} WHERE ${tc} < {before:Int64}`, { before });
+  const old = await t.query<{ p: string }>(`SELECT DISTINCT toString(${pe}) AS p FROM ${table.name} WHERE ${tc} < {before:Int64}`, { before }, q);
   if (old.length === 0) return [];
   const rows = await t.query<{ partition: string; project_id: string; oldest: number; newest: number }>(
     `SELECT toString(${pe}) AS partition, project_id, min(${tc}) AS oldest, max(${tc}) AS newest FROM ${table.name}
      WHERE toString(${pe}) IN {parts:Array(String)} GROUP BY partition, project_id`,
     { parts: old.map((r) => String(r.p)) },
+    q,
   );
   return rows.map((r) => ({ partition: String(r.partition), project_id: r.project_id, oldest: Number(r.oldest), newest: Number(r.newest) }));
 }
@@ -48,12 +49,14 @@ async function mutationsDone(t: ClickHouseTransport, table: string, deadlineMs: 
 }
 
 export async function enforceEventRetention(
-  t: ClickHouseTransport, policy: RetentionPolicy, now: number, o: { tables?: readonly EventTable[]; mutationDeadlineMs?: number } = {},
+  t: ClickHouseTransport, policy: RetentionPolicy, now: number,
+  o: { tables?: readonly EventTable[]; mutationDeadlineMs?: number; queryTimeoutMs?: number } = {},
 ): Promise<TableReport[]> {
   const reports: TableReport[] = [];
   const before = latestCutoff(policy, now);
   for (const table of o.tables ?? EVENT_TABLES) {
-    const p = plan(await partitionStats(t, table, before), policy, now);
+    // the engine's query deadline: the job never holds storage longer than a user's query may
+    const p = plan(await partitionStats(t, table, before, { timeoutMs: o.queryTimeoutMs ?? 30_000 }), policy, now);
     const pe = partitionExpr(table);
     for (const partition of p.drop) {
       // the partition id is the value of the key (YYYYMMDD / YYYYMM): digits only

@@ -25,6 +25,8 @@ export interface RetentionDeps {
   /** Projects whose settings override the default. */
   overrides: () => ReadonlyMap<string, number>;
   intervalMs: number;
+  /** The deadline of each query the job runs. */
+  queryTimeoutMs: number;
   log?: (msg: string, extra?: Record<string, unknown>) => void;
 }
 
@@ -54,7 +56,7 @@ export class RetentionJob {
   private async enforce(now: number): Promise<RetentionReport> {
     const started = Date.now();
     const policy = this.policy();
-    const events = await enforceEventRetention(this.deps.events.transport, policy, now);
+    const events = await enforceEventRetention(this.deps.events.transport, policy, now, { queryTimeoutMs: this.deps.queryTimeoutMs });
     const history = await pruneAlertHistory(this.deps.meta, policy, now);
     this.last = {
       ran_at: new Date(started).toISOString(), took_ms: Date.now() - started, default_days: policy.defaultDays,
@@ -74,7 +76,8 @@ export class RetentionJob {
     }
   }
 
-  start(firstDelayMs = 5000): void {
+  /** The first run a minute after start (or sooner with a shorter interval), then every interval. */
+  start(firstDelayMs = Math.min(60_000, this.deps.intervalMs)): void {
     const loop = (ms: number) => {
       this.timer = setTimeout(() => void this.tick().finally(() => this.timer && loop(this.deps.intervalMs)), ms);
       this.timer.unref();
@@ -82,9 +85,13 @@ export class RetentionJob {
     loop(firstDelayMs);
   }
 
+  /** Stops the timer; a run under way gets a few seconds to finish (what it did is kept either way). */
   async stop(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    await this.running?.catch(() => undefined);
+    if (!this.running) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.running.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 5000)))]);
+    clearTimeout(timer);
   }
 }

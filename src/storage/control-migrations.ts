@@ -166,6 +166,12 @@ export const CONTROL_MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX IF NOT EXISTS alert_deliveries_by_age ON alert_deliveries (created_at)',
     ],
   },
+  {
+    // a fencing token per lease: it grows whenever another holder takes the lease over
+    version: 3,
+    name: 'lease_fencing_token',
+    statements: ['ALTER TABLE alert_leases ADD COLUMN token BIGINT NOT NULL DEFAULT 0'],
+  },
 ];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -145,6 +145,34 @@ for (const b of BACKENDS) {
       }
     });
 
+    it('a lease that changes hands gets a new fencing token; the old holder\'s fenced writes are refused', async () => {
+      const where = await b.fresh();
+      const [n1, n2] = [b.connect(where), b.connect(where)];
+      try {
+        await migrateControl(n1);
+        const [a, c] = [new AlertStore(n1), new AlertStore(n2)];
+        const fa = await a.acquireFencedLease('evaluator', 'node-a', 1000, 5000);
+        expect(fa).toEqual({ name: 'evaluator', holder: 'node-a', token: 1 });
+        // renewing keeps the token; another node cannot take it while it lasts
+        expect(await a.acquireFencedLease('evaluator', 'node-a', 3000, 5000)).toEqual(fa);
+        expect(await c.acquireFencedLease('evaluator', 'node-c', 7000, 5000)).toBeNull();
+        // node-a stops renewing (a pause, a partition): node-c takes over with a higher token
+        const fc = await c.acquireFencedLease('evaluator', 'node-c', 8001, 5000);
+        expect(fc).toEqual({ name: 'evaluator', holder: 'node-c', token: 2 });
+        expect(await a.acquireLease('evaluator', 'node-a', 8002, 5000)).toBe(false);
+        // node-a wakes up and writes under its old fence: refused; node-c's write goes through
+        expect(await n1.tx((tx) => a.holdsFence(tx, fa!))).toBe(false);
+        expect(await n2.tx((tx) => c.holdsFence(tx, fc!))).toBe(true);
+        // taken back later: the token grows again, so node-c's fence is stale in turn
+        const back = await a.acquireFencedLease('evaluator', 'node-a', 20_000, 5000);
+        expect(back?.token).toBe(3);
+        expect(await n2.tx((tx) => c.holdsFence(tx, fc!))).toBe(false);
+      } finally {
+        await n1.close();
+        await n2.close();
+      }
+    });
+
     it('each due delivery is claimed by exactly one of two nodes claiming at once', async () => {
       const where = await b.fresh();
       const [n1, n2] = [b.connect(where), b.connect(where)];
