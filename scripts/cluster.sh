@@ -194,7 +194,8 @@ up() {
   log "PostgreSQL database $db"
 
   local token
-  token=$(node -e 'console.log(require("node:crypto").randomBytes(24).toString("hex"))')
+  # MONITORING_ADMIN_TOKEN given to up is used; else a random one
+  token=${MONITORING_ADMIN_TOKEN:-$(node -e 'console.log(require("node:crypto").randomBytes(24).toString("hex"))')}
   # node 1 enters the cluster through server 1 (shard 1), node 2 through server 4 (shard 2)
   local entry=(0 3) nodepids=() nodeurls=()
   for i in 0 1; do
@@ -253,8 +254,13 @@ restart_node() {
   dir=$(cd "$dir" && pwd)
   local d="$dir/node$n"
   [ -f "$d/settings" ] || { log "no node $n in $dir"; exit 1; }
-  if [ -f "$d/pid" ] && alive "$(cat "$d/pid")"; then log "node $n already runs (pid $(cat "$d/pid"))"; exit 1; fi
-  start_node "$d" "$(engine_cli)"
+  if [ -f "$d/pid" ]; then
+    # a node just SIGKILLed may take a moment to be gone
+    for _ in $(seq 1 50); do alive "$(cat "$d/pid")" || break; sleep 0.1; done
+    if alive "$(cat "$d/pid")"; then log "node $n already runs (pid $(cat "$d/pid"))"; exit 1; fi
+  fi
+  # the build up made (no rebuild: a node comes back as the code it ran)
+  start_node "$d" "$ROOT/dist/src/cli.js"
   wait_node "$d"
   cat "$d/pid"
 }
@@ -300,6 +306,7 @@ down() {
   fi
   rm -f "$dir/pids" "$dir/database" "$dir/cluster.json"
   log "down: $dir"
+  return 0
 }
 
 case "${1:-}" in
