@@ -29,7 +29,11 @@ function batches(project: string): string[] {
   const out: string[] = [];
   for (let i = 0; i < EVENTS; i += BATCH) {
     const b = [];
-    for (let j = 0; j < BATCH; j++) b.push({ ...makeEvent(r, i + j), project_id: project });
+    for (let j = 0; j < BATCH; j++) {
+      const e = makeEvent(r, i + j);
+      // sessions of their own: the query part's session ids (sess_N) must name one project each
+      b.push({ ...e, project_id: project, session_id: e.session_id ? `${project}_${String(e.session_id)}` : undefined });
+    }
     out.push(JSON.stringify(b));
   }
   return out;
