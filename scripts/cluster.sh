@@ -7,8 +7,8 @@
 #
 # up starts ZooKeeper (Debian's `zookeeper`, one node), four clickhouse-server processes — cluster
 # `puraify`, 2 shards × 2 replicas, ReplicatedMergeTree through ZooKeeper — a fresh PostgreSQL database
-# on 127.0.0.1:5432 (trust auth) and two engine nodes (MONITORING_CLICKHOUSE_URL on servers of
-# different shards, MONITORING_CLICKHOUSE_CLUSTER=puraify, MONITORING_DATABASE_URL), every one on a free
+# on 127.0.0.1:5432 (trust auth) and two engine nodes (MONITORING_CLICKHOUSE_URL on the first
+# replica of each shard, MONITORING_CLICKHOUSE_CLUSTER=puraify, MONITORING_DATABASE_URL), every one on a free
 # loopback port; installs zookeeper / clickhouse-server when missing; waits until each part answers and
 # writes DIR/cluster.json:
 #   {"nodes": [url, url], "admin_token": "…", "clickhouse": [url ×4], "postgres": "postgres://…",
@@ -196,8 +196,9 @@ up() {
   local token
   # MONITORING_ADMIN_TOKEN given to up is used; else a random one
   token=${MONITORING_ADMIN_TOKEN:-$(node -e 'console.log(require("node:crypto").randomBytes(24).toString("hex"))')}
-  # node 1 enters the cluster through server 1 (shard 1), node 2 through server 4 (shard 2)
-  local entry=(0 3) nodepids=() nodeurls=()
+  # node 1 enters the cluster through server 1 (shard 1), node 2 through server 3 (shard 2): the first
+  # replica of each shard, where every node reads and writes while it is up (load_balancing=in_order)
+  local entry=(0 2) nodepids=() nodeurls=()
   for i in 0 1; do
     local d="$dir/node$((i + 1))"
     mkdir -p "$d"

@@ -44,12 +44,13 @@ export class ClickHouseServerError extends Error {
 const TIMEOUT_EXCEEDED = 159;
 /**
  * Every node writes to and reads from the first live replica of each shard (in remote_servers
- * order), never "the local one" or a random one: replication is asynchronous, so a node reading
- * another replica than the one just written could miss an event another node stored a moment ago —
- * and store it again when the same id is retried there. Only while that first replica is down do
- * reads and writes move to the next one.
+ * order), not a random one: replication is asynchronous, so a node reading another replica than the
+ * one just written could miss an event another node stored a moment ago — and store it again when
+ * the same id is retried there. Only while that first replica is down do reads and writes move on.
+ * A server still prefers itself for its own shard (prefer_localhost_replica, which 18.16 needs for
+ * IN-subqueries on local tables), so point the nodes at first replicas (scripts/cluster.sh does).
  */
-const REPLICA_ORDER = { load_balancing: 'in_order', prefer_localhost_replica: '0' } as const;
+const REPLICA_ORDER = { load_balancing: 'in_order' } as const;
 /** Above this many characters of encoded native parameters, bind literals into the body instead. */
 const MAX_URL_PARAMS_CHARS = 32 * 1024;
 /** ClickHouse's default max_query_size; longer statements raise it for themselves. */
