@@ -152,7 +152,10 @@ export class AlertService implements AlertRouting {
   /** Rules changed on any node are reloaded here at once (instant rules are decided by each node). */
   listen(bus: ControlBus): void {
     this.bus = bus;
-    bus.on('rules', () => void this.loadRules().catch((e) => this.fail('alert rules could not be reloaded', e)));
+    // this node applied its own change already (ruleChanged)
+    bus.on('rules', (fromHere) => {
+      if (!fromHere) void this.loadRules().catch((e) => this.fail('alert rules could not be reloaded', e));
+    });
   }
 
   private bus: ControlBus | undefined;

@@ -4,6 +4,7 @@
 // Embedded (SQLite, one process): an in-process emitter. PostgreSQL: NOTIFY on one channel, LISTEN
 // on a connection of its own that reconnects by itself (a PostgreSQL restart); after a reconnect
 // every topic fires once, since notifications sent while it was away are lost.
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 
@@ -13,7 +14,8 @@ export type ControlTopic = (typeof CONTROL_TOPICS)[number];
 export interface ControlBus {
   /** Tells every node (this one included) that `topic` changed; resolves once it is sent. */
   publish(topic: ControlTopic): Promise<void>;
-  on(topic: ControlTopic, fn: () => void): void;
+  /** `fn(fromHere)`: fromHere is true when this node published it (and has applied it already). */
+  on(topic: ControlTopic, fn: (fromHere: boolean) => void): void;
   close(): Promise<void>;
 }
 
@@ -26,15 +28,15 @@ export class LocalBus implements ControlBus {
     this.emitter.setMaxListeners(0);
   }
   async publish(topic: ControlTopic): Promise<void> {
-    this.emit(topic);
+    this.emit(topic, true);
   }
-  on(topic: ControlTopic, fn: () => void): void {
+  on(topic: ControlTopic, fn: (fromHere: boolean) => void): void {
     this.emitter.on(topic, fn);
   }
-  protected emit(topic: string): void {
+  protected emit(topic: string, fromHere: boolean): void {
     for (const fn of this.emitter.listeners(topic)) {
       try {
-        (fn as () => void)();
+        (fn as (fromHere: boolean) => void)(fromHere);
       } catch {
         // a listener's failure is its own
       }
@@ -51,6 +53,8 @@ export class PgBus extends LocalBus {
   private closed = false;
   private retry: NodeJS.Timeout | undefined;
   private readonly publisher: pg.Pool;
+  /** Sent with every notification, so this node knows its own. */
+  private readonly origin = randomUUID();
   /** Connected and listening (for /ready and tests). */
   listening = false;
 
@@ -67,13 +71,15 @@ export class PgBus extends LocalBus {
   }
 
   override async publish(topic: ControlTopic): Promise<void> {
-    await this.publisher.query('SELECT pg_notify($1, $2)', [CHANNEL, topic]);
+    await this.publisher.query('SELECT pg_notify($1, $2)', [CHANNEL, `${topic} ${this.origin}`]);
   }
 
   private async connect(): Promise<void> {
     const c = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 5000, keepAlive: true });
     c.on('notification', (m) => {
-      if (m.channel === CHANNEL && m.payload) this.emit(m.payload);
+      if (m.channel !== CHANNEL || !m.payload) return;
+      const [topic, origin] = m.payload.split(' ');
+      this.emit(topic, origin === this.origin);
     });
     c.on('error', (e) => this.lost(c, e));
     c.on('end', () => this.lost(c));
@@ -101,7 +107,7 @@ export class PgBus extends LocalBus {
         // what changed while away is unknown: every cache reloads
         () => {
           this.log('control bus: listening again');
-          for (const t of CONTROL_TOPICS) this.emit(t);
+          for (const t of CONTROL_TOPICS) this.emit(t, false);
         },
         () => this.schedule(Math.min(ms * 2, 2000)),
       );
