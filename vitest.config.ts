@@ -9,6 +9,7 @@ const CONTROL_STORE_SUITES = [
   'src/auth/http.test.ts',
   'src/aggregator/http.test.ts',
   'src/retention/retention.test.ts',
+  'src/forwarding/forwarding.test.ts',
   'test/route-auth.test.ts',
   'test/redaction-storage.test.ts',
 ];

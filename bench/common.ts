@@ -6,10 +6,10 @@ import { join } from 'node:path';
 
 export const ADMIN = 'bench-admin-token-0123456789';
 
-const PLATFORMS = ['Slack', 'Notion', 'Gmail', 'HubSpot', 'Stripe', 'Airtable'];
-const ACTIONS = ['send_message', 'create_page', 'send_email', 'update_contact', 'charge', 'append_row'];
-const ENGINES = ['execution', 'validation', 'vault', 'platform_builder', 'feedback_loop', 'engine_control'];
-const ERRORS = ['api_timeout', 'token_expired', 'rate_limited', 'validation_failed', 'not_found'];
+export const PLATFORMS = ['Slack', 'Notion', 'Gmail', 'HubSpot', 'Stripe', 'Airtable'];
+export const ACTIONS = ['send_message', 'create_page', 'send_email', 'update_contact', 'charge', 'append_row'];
+export const ENGINES = ['execution', 'validation', 'vault', 'platform_builder', 'feedback_loop', 'engine_control'];
+export const ERRORS = ['api_timeout', 'token_expired', 'rate_limited', 'validation_failed', 'not_found'];
 
 /** A deterministic pseudo-random generator so every run ingests the same events. */
 export function rng(seed: number): () => number {
@@ -60,7 +60,9 @@ export function machine(): string {
 }
 
 export async function spawnEngine(dataDir: string, env: Record<string, string> = {}): Promise<{ url: string; proc: ChildProcess; stop(): Promise<void> }> {
-  const proc = spawn(process.execPath, [join(import.meta.dirname, '..', 'src', 'cli.js'), 'serve'], {
+  // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the engine process
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, join(import.meta.dirname, '..', 'src', 'cli.js'), 'serve'], {
     env: { ...process.env, MONITORING_DATA_DIR: dataDir, MONITORING_PORT: '0', MONITORING_ADMIN_TOKEN: ADMIN, MONITORING_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -1,14 +1,18 @@
-// bench/query: p50/p99 of each query shape through HTTP at 1M and 10M events (ROWS=1000000,10000000).
-// The events are generated inside the storage engine (INSERT … SELECT FROM numbers()), so building
-// 10M rows takes seconds; they look like the engines' traffic: 50 projects over 7 days, 8% errors
-// in a few groups, sessions of ~20 events, 5,000 users per project.
+// bench/query: p50/p99 of each query shape through HTTP at 1M and 10M events (ROWS=1000000,10000000),
+// while INGEST events/s (default 5,000) are posted to the same engine, and the engine's RSS.
+// The events look like the engines' traffic: 50 projects over 7 days, 8% errors in a few groups,
+// sessions of 20 events, traces of 5, 5,000 users per project. FILL=http (default) posts them
+// through HTTP (16 clients × 1,000 events with ids, as the SDK sends); FILL=sql generates them
+// inside the storage engine (INSERT … SELECT FROM numbers()), which takes seconds.
+// "raw chDB" times the same shapes in-process on the settled store, without HTTP and without ingest.
 //   npm run bench:query            (ROWS=1000000 to change; RUNS=50 per shape)
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChdbTransport } from '../src/storage/chdb-transport.js';
 import { EventStore } from '../src/storage/event-store.js';
-import { get, machine, percentile, spawnEngine } from './common.js';
+import { ACTIONS, ENGINES, ERRORS, get, machine, PLATFORMS, percentile, post, spawnEngine } from './common.js';
+import { newEventId } from '../src/ids.js';
 import { parseFilter, type EventFilter } from '../src/query/filters.js';
 import { listGroups } from '../src/aggregator/queries.js';
 import { performance as perfBreakdown, timeseries, type Dimension } from '../src/performance/queries.js';
@@ -17,7 +21,123 @@ import { eventsSelect, shapes } from './query-shapes.js';
 
 const SIZES = (process.env.ROWS ?? '1000000,10000000').split(',').map(Number);
 const RUNS = Number(process.env.RUNS ?? 50);
+const FILL = process.env.FILL ?? 'http';
+const INGEST = Number(process.env.INGEST ?? 5000);
 const DAY = 86_400_000;
+
+/** A cheap integer hash (the SQL generator uses cityHash64; any well-mixed hash gives the same shapes). */
+function h(n: number, salt: number): number {
+  let x = (Math.imul(n ^ (n >>> 16), 0x45d9f3b) + Math.imul(salt, 0x9e3779b1)) >>> 0;
+  x = Math.imul(x ^ (x >>> 16), 0x45d9f3b) >>> 0;
+  return (x ^ (x >>> 16)) >>> 0;
+}
+
+/** Event number → event, as generate()'s SQL makes it (same projects, sessions, traces, users, errors). */
+function eventAt(n: number, rows: number, start: number): Record<string, unknown> {
+  const err = h(n, 11) % 100 < 8;
+  const p = h(n, 12) % 6;
+  const ts = start + Math.floor((n * 7 * DAY) / rows);
+  const e: Record<string, unknown> = {
+    id: newEventId(ts),
+    timestamp: ts,
+    project_id: `pf_${h(Math.floor(n / 20), 1) % 50}`,
+    event_type: err ? 'action_error' : 'execution',
+    engine: ENGINES[h(n, 2) % 6],
+    flow_id: `flow_${h(n, 3) % 200}`,
+    session_id: `sess_${Math.floor(n / 20)}`,
+    user_id: `user_${h(n, 4) % 5000}`,
+    trace_id: `trace_${Math.floor(n / 5)}`,
+    platform: PLATFORMS[p],
+    action: ACTIONS[p],
+    status: err ? 'error' : 'success',
+    severity: err ? 'high' : 'info',
+    message: err ? `Failed to call ${PLATFORMS[p]} after ${h(n, 6) % 5000} ms` : 'ok',
+    duration_ms: 20 + ((h(n, 7) % 3000) * (h(n, 8) % 100)) / 100,
+    retries: err ? h(n, 9) % 4 : 0,
+    attributes: { region: ['eu', 'us', 'ap'][h(n, 10) % 3] },
+  };
+  if (err) e.error_type = ERRORS[h(n, 5) % 5];
+  return e;
+}
+
+/** Fills the engine through HTTP: 16 clients, batches of 1,000. Returns events/s. */
+async function fillHttp(url: string, rows: number, end: number): Promise<number> {
+  const start = end - 7 * DAY;
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    while (next < rows) {
+      const from = next;
+      next = Math.min(rows, next + 1000);
+      const batch: Record<string, unknown>[] = [];
+      for (let n = from; n < next; n++) batch.push(eventAt(n, rows, start));
+      const status = await post(url, '/monitoring/logs', JSON.stringify(batch));
+      if (status !== 200) throw new Error(`fill: ingest answered ${status}`);
+    }
+  }));
+  return rows / ((performance.now() - t0) / 1000);
+}
+
+/**
+ * Posts `rate` events/s (batches of 500, events of now, from 8 senders so one slow answer does not
+ * hold the pace) until stopped; counts what was accepted.
+ */
+function backgroundIngest(url: string, rate: number): { stop(): Promise<{ sent: number; seconds: number; failed: number }> } {
+  let running = rate > 0;
+  let sent = 0;
+  let failed = 0;
+  let scheduled = 0;
+  let n = 0;
+  const t0 = performance.now();
+  const sender = async () => {
+    while (running) {
+      const due = t0 + (scheduled / rate) * 1000;
+      scheduled += 500;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (!running) break;
+      const now = Date.now();
+      const batch = Array.from({ length: 500 }, () => ({ ...eventAt(10_000_000 + n++, 1, now), timestamp: now, id: newEventId(now) }));
+      const status = await post(url, '/monitoring/logs', JSON.stringify(batch)).catch(() => 0);
+      if (status === 200) sent += batch.length;
+      else failed += batch.length;
+    }
+  };
+  const senders = Promise.all(Array.from({ length: 8 }, sender));
+  return {
+    async stop() {
+      running = false;
+      await senders;
+      return { sent, seconds: (performance.now() - t0) / 1000, failed };
+    },
+  };
+}
+
+/** The engine's resident memory, sampled every 200 ms; peak in MiB. */
+function rssSampler(pid: number): { stop(): number } {
+  let peak = 0;
+  const read = () => {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) peak = Math.max(peak, Number(m[1]) / 1024);
+    } catch {
+      // the process ended
+    }
+  };
+  const timer = setInterval(read, 200);
+  read();
+  return { stop: () => (clearInterval(timer), peak) };
+}
+
+async function settle(dir: string): Promise<void> {
+  const store = new EventStore(new ChdbTransport(dir));
+  for (let i = 0; i < 240; i++) {
+    const [m] = await store.query<{ n: number }>('SELECT count() AS n FROM system.merges');
+    if (Number(m.n) === 0) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  await store.close();
+}
 
 async function generate(dir: string, rows: number, end: number): Promise<void> {
   const store = new EventStore(new ChdbTransport(dir));
@@ -29,14 +149,10 @@ async function generate(dir: string, rows: number, end: number): Promise<void> {
     // number → event: everything derives from the row number, so runs are comparable
     await store.transport.exec(`INSERT INTO events ${eventsSelect(rows, off, n, start)}`);
   }
+  await store.close();
   // let background merges settle, as on an engine that has been running a while: timings taken
   // while chDB merges the freshly written parts measure the merges, not the queries
-  for (let i = 0; i < 240; i++) {
-    const [m] = await store.query<{ n: number }>('SELECT count() AS n FROM system.merges');
-    if (Number(m.n) === 0) break;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  await store.close();
+  await settle(dir);
 }
 
 /**
@@ -111,16 +227,30 @@ async function textSearchFunctions(dir: string, end: number): Promise<void> {
   await store.close();
 }
 
-console.log(`bench/query — ${machine()} — ${RUNS} runs per shape`);
+console.log(`bench/query — ${machine()} — ${RUNS} runs per shape — fill ${FILL} — ${INGEST} events/s of ingest while timing HTTP`);
 for (const rows of SIZES) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-query-'));
   const end = Date.now();
   const t0 = performance.now();
-  await generate(join(dir, 'events'), rows, end);
-  console.log(`\n### ${rows.toLocaleString('en-US')} events (generated in ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+  let fillRate = '';
+  let fillRss = 0;
+  if (FILL === 'sql') {
+    await generate(join(dir, 'events'), rows, end);
+  } else {
+    const filler = await spawnEngine(dir, { MONITORING_LOG_LEVEL: 'warn' });
+    const rss = rssSampler(filler.proc.pid!);
+    fillRate = `, ${Math.round(await fillHttp(filler.url, rows, end)).toLocaleString('en-US')} events/s`;
+    fillRss = rss.stop();
+    await filler.stop();
+    await settle(join(dir, 'events'));
+  }
+  console.log(`\n### ${rows.toLocaleString('en-US')} events (filled in ${((performance.now() - t0) / 1000).toFixed(1)} s${fillRate}${fillRss ? `, engine RSS peak ${fillRss.toFixed(0)} MiB` : ''}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})\n`);
   const rawTimes = await timeRaw(join(dir, 'events'), end);
   await textSearchFunctions(join(dir, 'events'), end);
   const engine = await spawnEngine(dir, { MONITORING_LOG_LEVEL: 'warn' });
+  const rss = rssSampler(engine.proc.pid!);
+  const ingest = backgroundIngest(engine.url, INGEST);
+  await new Promise((r) => setTimeout(r, 3000)); // let the ingest reach its pace
   console.log('| query | HTTP p50 ms | HTTP p99 ms | raw chDB p50 ms | raw chDB p99 ms | rows |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
   for (const s of shapes(end)) {
@@ -144,6 +274,8 @@ for (const rows of SIZES) {
     const r = rawTimes.get(s.name) ?? [];
     console.log(`| ${s.name} | ${percentile(lat, 50).toFixed(1)} | ${percentile(lat, 99).toFixed(1)} | ${percentile(r, 50).toFixed(1)} | ${percentile(r, 99).toFixed(1)} | ${lastRows} |`);
   }
+  const ing = await ingest.stop();
+  console.log(`\nwhile timing: ingest ${Math.round(ing.sent / ing.seconds).toLocaleString('en-US')} events/s accepted (${ing.failed} refused), engine RSS peak ${rss.stop().toFixed(0)} MiB, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   await engine.stop();
   rmSync(dir, { recursive: true, force: true });
 }

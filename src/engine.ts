@@ -13,6 +13,11 @@ import { migrateEvents } from './storage/event-migrations.js';
 import { GroupCommitWriter } from './collector/writer.js';
 import { Collector, type RowProcessor } from './collector/ingest.js';
 import { collectorRoutes } from './collector/http.js';
+import type { IngestRouteOptions } from './collector/ingest-route.js';
+import { otlpRoutes } from './collector/otlp-http.js';
+import { sentryRoutes } from './collector/sentry-http.js';
+import { lokiRoutes } from './collector/loki.js';
+import { esBulkRoutes } from './collector/es-bulk.js';
 import { queryRoutes } from './query/http.js';
 import { streamRoutes } from './query/stream.js';
 import { LocalBus, PgBus, type ControlBus } from './storage/control-bus.js';
@@ -35,18 +40,23 @@ import { keysRoutes } from './auth/keys-http.js';
 import { effectiveLimit, RateLimiter } from './auth/rate-limit.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
+import { whoamiRoutes } from './http/whoami.js';
 import { dashboardRoutes } from './http/dashboard.js';
+import { openapiPlugin } from './http/openapi.js';
 import { AlertService } from './alerts/service.js';
 import { alertRoutes } from './alerts/http.js';
 import type { EngineDeps } from './engine-deps.js';
 import { RetentionJob } from './retention/job.js';
 import { retentionRoutes } from './retention/http.js';
+import { ForwardingService } from './forwarding/service.js';
+import { forwardingRoutes } from './forwarding/http.js';
 
 export type { EngineDeps } from './engine-deps.js';
 
 export interface Engine extends EngineDeps {
   app: FastifyInstance;
   retention: RetentionJob;
+  forwarding: ForwardingService;
   close(): Promise<void>;
 }
 
@@ -112,6 +122,9 @@ export async function createEngine(config: Config): Promise<Engine> {
     log: (msg, extra) => app.log.warn(extra ?? {}, msg),
   });
   deps.onClose(() => retention.stop());
+  // forwarding's payloads go through the alert outbox (one dispatcher, one set of retries)
+  const forwarding = new ForwardingService({ ...deps, dispatcher: alerts.dispatcher, alertStore: alerts.store });
+  deps.onClose(() => forwarding.close());
 
   const app = Fastify({
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
@@ -144,13 +157,20 @@ export async function createEngine(config: Config): Promise<Engine> {
       perMinute: (p) => effectiveLimit(p.requestsPerMinute, !p.keyId, config.rateLimitRequestsPerMinute, config.rateLimitAdminRequestsPerMinute),
     },
   });
+  // before every route: the document is built from the routes as they are added
+  await app.register(openapiPlugin);
   await app.register(healthRoutes, { events });
   await app.register(dashboardRoutes);
-  await app.register(collectorRoutes, {
-    collector, alerts,
+  const ingest: IngestRouteOptions = {
+    collector,
     takeEvents: (keyId, own, n) => budgets.take(`ev:${keyId ?? 'admin-token'}`,
       effectiveLimit(own, !keyId, config.rateLimitEventsPerMinute, config.rateLimitAdminEventsPerMinute), n).retryAfterS,
-  });
+  };
+  await app.register(collectorRoutes, { ...ingest, alerts });
+  await app.register(otlpRoutes, ingest);
+  await app.register(sentryRoutes, ingest);
+  await app.register(lokiRoutes, ingest);
+  await app.register(esBulkRoutes, ingest);
   await app.register(keysRoutes, deps);
   await app.register(queryRoutes, { events, limiter });
   // a ClickHouse server may be shared by several engine nodes: tails show their events too
@@ -162,11 +182,15 @@ export async function createEngine(config: Config): Promise<Engine> {
   await app.register(alertRoutes, { service: alerts });
   await app.register(retentionRoutes, { events, projectSettings, retention, defaultDays: config.retentionDays, limiter });
   retention.start();
+  await forwarding.init((msg, extra) => app.log.warn(extra ?? {}, msg));
+  await app.register(forwardingRoutes, { forwarding, recordAdminAction: deps.recordAdminAction });
+  await app.register(whoamiRoutes);
 
   return {
     ...deps,
     app,
     retention,
+    forwarding,
     async close() {
       await app.close();
       for (const fn of closers.reverse()) await fn();

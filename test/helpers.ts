@@ -115,6 +115,19 @@ export async function spawnEngine(dataDir: string, env: Record<string, string> =
   return { url, proc };
 }
 
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until fn returns a truthy value, or fails with `what` after the deadline. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(40);
+  }
+}
+
 /** Reads SSE `log` events from a live tail until `n` arrive or the deadline passes. */
 export async function tailEvents(url: string, path: string, n: number, whileOpen: () => Promise<void>, token = ADMIN_TOKEN): Promise<any[]> {
   const ac = new AbortController();

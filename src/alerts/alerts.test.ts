@@ -5,7 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, qs, removeDir, startEngine, type TestEngine } from '../../test/helpers.js';
+import { call, qs, removeDir, startEngine, sleep, until, type TestEngine } from '../../test/helpers.js';
 import { verifySignature } from './channels/index.js';
 
 // ---- receivers ----------------------------------------------------------------------------
@@ -164,19 +164,6 @@ afterAll(async () => {
   await rx?.close();
   await new Promise<void>((r) => (smtp ? smtp.server.close(() => r()) : r()));
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until fn returns a truthy value, or fails with `what` after the deadline. */
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(40);
-  }
-}
 
 /** Lets a few evaluation passes run (for "and nothing else happened" checks). */
 const settle = (ticks = 4) => sleep(TICK_MS * ticks);
@@ -362,7 +349,7 @@ describe('event rules', () => {
     expect(JSON.stringify(msg)).toContain(history[0].id);
     expect(msg.blocks[0].text.text).toContain('Failed to send message – token expired');
     const button = msg.blocks.find((b: any) => b.type === 'actions').elements[0];
-    expect(button.url).toBe(`https://monitor.puraify.test/#/alerts?project_id=pf_flood&group_id=${history[0].group_id}`);
+    expect(button.url).toBe(`https://monitor.puraify.test/#/alerts?project=pf_flood&group=${history[0].group_id}`);
   });
 
   it('repeat: at most one per repeat_interval_s while firing, with the count so far', async () => {
@@ -493,7 +480,7 @@ describe('new_group and regression', () => {
     expect(n.title).toContain('New error');
     const fp = n.labels.fingerprint;
     expect(fp).toMatch(/.+/);
-    expect(n.link).toBe(`https://monitor.puraify.test/#/errors/${encodeURIComponent(fp)}?project_id=pf_ng`);
+    expect(n.link).toBe(`https://monitor.puraify.test/#/errors?project=pf_ng&fp=${encodeURIComponent(fp)}`);
     await send([err, err]);
     await settle();
     expect(rx.ok('/ng')).toHaveLength(1);

@@ -5,9 +5,10 @@
 // invalid config, too many attempts) with the reason. A claim is a lease: a delivery whose worker
 // died mid-attempt is taken again when the lease expires (at once on restart of the embedded store).
 // Every payload carries the notification's stable id, so a receiver can drop the rare duplicate
-// of an attempt that succeeded just before a crash.
+// of an attempt that succeeded just before a crash. Other outbox users (forwarding) register a
+// handler for their channel_type: the same claims, leases, retries and records apply to them.
 import type { AlertStore, Delivery } from './store.js';
-import type { Senders, SenderChannelType } from './channels/index.js';
+import type { DeliveryResult, Senders, SenderChannelType } from './channels/index.js';
 import { retryDelayMs } from './evaluate.js';
 
 export interface DispatcherOptions {
@@ -21,7 +22,11 @@ export interface DispatcherOptions {
   log?: (msg: string, extra?: Record<string, unknown>) => void;
 }
 
+/** Sends one outbox row of a registered channel_type; `fail` for a permanent failure before any attempt. */
+export type DeliveryHandler = (d: Delivery) => Promise<DeliveryResult | { fail: string }>;
+
 export class Dispatcher {
+  private readonly handlers = new Map<string, DeliveryHandler>();
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private again = false;
@@ -34,6 +39,11 @@ export class Dispatcher {
   start(): void {
     this.stopped = false;
     this.kick();
+  }
+
+  /** Outbox rows of this channel_type are sent by `handler` instead of the alert senders. */
+  handle(channelType: `forward_${string}`, handler: DeliveryHandler): void {
+    this.handlers.set(channelType, handler);
   }
 
   /** Look for due deliveries now (a notification was just queued). */
@@ -123,18 +133,26 @@ export class Dispatcher {
 
   private async send(d: Delivery): Promise<void> {
     const attempts = d.attempts + 1;
-    const notification = await this.store.getNotification(d.notification_id);
-    const channel = await this.store.getChannel(d.channel_id);
     const fail = async (error: string, status: number | null = null) => {
       this.stats.failed++;
       await this.store.recordAttempt(d.id, { status: 'failed', attempts, next_attempt_at: Date.now(), last_status: status, last_error: error, now: Date.now() });
     };
-    if (!notification) return fail('notification is gone');
-    if (!channel) return fail('channel was deleted');
-    if (channel.type === 'ui') return fail('ui channels are delivered when the notification is recorded');
-
-    this.stats.attempts++;
-    const res = await this.senders.send(channel.type as SenderChannelType, channel.config, notification.payload);
+    let res: DeliveryResult;
+    const handler = this.handlers.get(d.channel_type);
+    if (handler) {
+      this.stats.attempts++;
+      const out = await handler(d);
+      if ('fail' in out) return fail(out.fail);
+      res = out;
+    } else {
+      const notification = await this.store.getNotification(d.notification_id);
+      const channel = await this.store.getChannel(d.channel_id);
+      if (!notification) return fail('notification is gone');
+      if (!channel) return fail('channel was deleted');
+      if (channel.type === 'ui') return fail('ui channels are delivered when the notification is recorded');
+      this.stats.attempts++;
+      res = await this.senders.send(channel.type as SenderChannelType, channel.config, notification.payload);
+    }
     const now = Date.now();
     if (res.ok) {
       this.stats.delivered++;

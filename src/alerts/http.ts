@@ -15,10 +15,13 @@ import {
   CHANNEL_TYPES, createSenders, maskedFields, maskSecrets, mergeSecrets, validateChannelConfig,
   type ChannelType, type Notification, type SenderChannelType,
 } from './channels/index.js';
-import { pathToField, RULE_KINDS, validateRule, type Rule, type RuleSpec } from './rules.js';
-import { isActive, validateSilence, type Silence } from './silences.js';
+import { pathToField, RULE_KINDS, RuleInput, validateRule, type Rule, type RuleSpec } from './rules.js';
+import { isActive, SilenceInput, validateSilence, type Silence } from './silences.js';
 import type { AlertGroup, Channel, Delivery, NotificationRecord, NotificationState, UiNotification } from './store.js';
 import type { AlertService } from './service.js';
+import { alertsPath } from './links.js';
+import { covers, type Ack } from './acks.js';
+import { previewRule } from './preview.js';
 
 export interface AlertRouteOptions {
   service: AlertService;
@@ -70,11 +73,13 @@ function alertView(n: NotificationRecord, deliveries: Delivery[]) {
   };
 }
 
-function groupView(g: AlertGroup) {
+function groupView(g: AlertGroup, ack?: Ack) {
+  const acked = covers(ack, g);
   return {
     id: g.id, rule_id: g.rule_id, project_id: g.project_id, labels: g.labels, state: g.state, count: g.count, value: g.value,
     detail: g.detail, firing_since: g.state === 'firing' ? iso(g.episode_start) : null, first_seen: iso(g.first_seen),
     last_seen: iso(g.last_seen), last_notified_at: iso(g.last_notified_at), resolved_at: iso(g.resolved_at),
+    acknowledged_at: acked ? iso(ack!.acknowledged_at) : null, acknowledged_by: acked ? ack!.acknowledged_by : null,
   };
 }
 
@@ -216,7 +221,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
     return { channels: (await store.listChannels(scope.projects, scope.includeGlobal)).map(channelView) };
   });
 
-  app.post('/monitoring/channels', admin, async (req, reply) => {
+  app.post('/monitoring/channels', { config: { ...admin.config, docs: { body: ChannelInput } } }, async (req, reply) => {
     const body = checkChannelBody(bodyObject(req.body));
     const project = targetProject(req.principal, body.project_id);
     checkChannelConfig(body.type, body.config);
@@ -281,7 +286,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
       first_seen: new Date(now).toISOString(),
       last_seen: new Date(now).toISOString(),
       labels: {},
-      link: `${svc.baseUrl()}/#/alerts`,
+      link: `${svc.baseUrl()}/${alertsPath(c.project_id)}`,
     };
     if (c.type === 'ui') {
       const u: UiNotification = { id: `${n.id}:${c.id}`, notification_id: n.id, channel_id: c.id, project_id: n.project_id, payload: n, created_at: now, read_at: null };
@@ -345,7 +350,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
     return { rules: rules.map(ruleView) };
   });
 
-  app.post('/monitoring/alert-rules', admin, async (req, reply) => {
+  app.post('/monitoring/alert-rules', { config: { ...admin.config, docs: { body: RuleInput } } }, async (req, reply) => {
     const spec = await checkRule(req, bodyObject(req.body));
     const now = Date.now();
     const r: Rule = { ...spec, id: `rule_${newEventId(now).replace(/-/g, '')}`, created_at: now, updated_at: now, created_by: req.principal.name };
@@ -353,6 +358,20 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
     await svc.ruleChanged(r.id, r);
     await audit(req.principal, 'create', 'alert_rule', r.id, r.project_id, { name: r.name, kind: r.kind });
     return reply.code(201).send(ruleView(r));
+  });
+
+  // what a rule (saved or not) would have fired over the last hours, before it is saved
+  app.post('/monitoring/alert-rules/preview', admin, async (req) => {
+    const raw = bodyObject(req.body);
+    const errors: FieldError[] = [];
+    const { hours: rawHours, ...ruleBody } = raw;
+    const hours = rawHours === undefined ? 24 : Number(rawHours);
+    if (!Number.isInteger(hours) || hours < 1 || hours > 168) errors.push({ field: 'hours', message: 'must be a whole number of hours from 1 to 168' });
+    const v = validateRule({ channels: [], ...ruleBody });
+    if (!v.ok) errors.push(...v.errors);
+    if (errors.length || !v.ok) throw badRequest(errors);
+    v.spec.project_id = targetProject(req.principal, v.spec.project_id);
+    return deps.limiter(() => previewRule(deps.events, v.spec, Date.now(), hours));
   });
 
   app.get('/monitoring/alert-rules/:id', admin, async (req) => ruleView(await visibleRule(req)));
@@ -403,7 +422,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
     return { silences: list.map((s) => silenceView(s, now)) };
   });
 
-  app.post('/monitoring/silences', admin, async (req, reply) => {
+  app.post('/monitoring/silences', { config: { ...admin.config, docs: { body: SilenceInput } } }, async (req, reply) => {
     const now = Date.now();
     const v = validateSilence(bodyObject(req.body), now);
     if (!v.ok) throw badRequest(v.errors);
@@ -483,7 +502,33 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
     const limit = asInt(q.limit, 'limit', 1, 1000, errors) ?? 200;
     const ruleId = asSingle(q.rule_id, 'rule_id', errors);
     if (errors.length) throw badRequest(errors);
-    return { groups: (await store.listGroups(scope.projects, state as 'firing' | 'resolved' | undefined, ruleId, limit)).map(groupView) };
+    const groups = await store.listGroups(scope.projects, state as 'firing' | 'resolved' | undefined, ruleId, limit);
+    const acks = await svc.acks.getMany(groups.map((g) => g.id));
+    return { groups: groups.map((g) => groupView(g, acks.get(g.id))) };
+  });
+
+  const visibleGroup = async (req: FastifyRequest): Promise<AlertGroup> => {
+    const { id } = req.params as { id: string };
+    const g = await store.getGroup(id);
+    if (!g || !mayAccessProject(req.principal, g.project_id)) throw notFound('alert group', id);
+    return g;
+  };
+
+  app.get('/monitoring/alert-groups/:id', read, async (req) => {
+    const g = await visibleGroup(req);
+    const rule = await store.getRule(g.rule_id);
+    return { ...groupView(g, await svc.acks.get(g.id)), rule_name: rule?.name ?? null };
+  });
+
+  // acknowledged: no repeats for the rest of this firing episode (it resolves, or the next one starts fresh)
+  app.post('/monitoring/alert-groups/:id/ack', admin, async (req) => {
+    const g = await visibleGroup(req);
+    if (g.state !== 'firing') throw new HttpError(409, 'not_firing', `alert group ${g.id} is not firing; only a firing group can be acknowledged`);
+    const now = Date.now();
+    const ack: Ack = { group_id: g.id, episode_start: g.episode_start, acknowledged_at: now, acknowledged_by: req.principal.name };
+    await svc.acks.ack(ack);
+    await audit(req.principal, 'acknowledge', 'alert_group', g.id, g.project_id, { rule_id: g.rule_id, labels: g.labels });
+    return groupView(g, ack);
   });
 
   // ---- in-app notifications ----
@@ -505,6 +550,23 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
     if (!u || !mayAccessProject(req.principal, u.project_id)) throw notFound('notification', id);
     await store.markUiRead(id, Date.now());
     return uiView((await store.getUi(id))!);
+  });
+
+  // the project in the query (or an optional body {project_id}); nothing else is accepted, so a
+  // body meant for another route is refused rather than ignored
+  app.post('/monitoring/notifications/read-all', read, async (req) => {
+    const errors: FieldError[] = [];
+    checkQuery(req, ['project_id'], errors);
+    const body = req.body === undefined || req.body === null ? {} : bodyObject(req.body);
+    for (const k of Object.keys(body)) if (k !== 'project_id') errors.push({ field: k, message: 'is not a known field' });
+    if (body.project_id !== undefined) {
+      if (typeof body.project_id !== 'string') errors.push({ field: 'project_id', message: 'must be a string' });
+      else (req.query as Record<string, unknown>).project_id ??= body.project_id;
+    }
+    if (errors.length) throw badRequest(errors);
+    const scope = listScope(req, errors);
+    const marked = await store.markAllUiRead(scope.projects, Date.now());
+    return { marked, unread: await store.countUnread(scope.projects) };
   });
 
   const streams = new Set<FastifyReply>();

@@ -4,7 +4,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { call, removeDir, spawnEngine, tempDir } from '../../test/helpers.js';
+import { call, removeDir, sleep, spawnEngine, tempDir, until } from '../../test/helpers.js';
+
+/** A restarted engine process takes a while: waits here are longer than the helper's default. */
+const SLOW_MS = 15_000;
 
 const ENV = {
   MONITORING_ALERT_EVAL_INTERVAL_MS: '200',
@@ -13,18 +16,6 @@ const ENV = {
   MONITORING_ALLOW_PRIVATE_WEBHOOKS: 'true',
   MONITORING_LOG_LEVEL: 'warn',
 };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 function kill9(proc: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
@@ -71,7 +62,7 @@ describe('outbox across kill -9', () => {
       const r = await call(a.url, 'GET', '/monitoring/alerts?project_id=pf_kill');
       const d = r.body.alerts[0]?.deliveries[0];
       return d && d.attempts >= 1 && d.last_error ? r.body.alerts[0] : undefined;
-    });
+    }, SLOW_MS);
     // pending (waiting for its next attempt) or sending (killed mid-attempt): both must survive the kill
     expect(['pending', 'sending']).toContain(failing.deliveries[0].status);
     expect(failing.deliveries[0].last_error).toMatch(/ECONNREFUSED|network error/);
@@ -80,11 +71,11 @@ describe('outbox across kill -9', () => {
     await new Promise<void>((r) => receiver.listen(port, '127.0.0.1', r));
     const b = await spawnEngine(dir, ENV);
     procs.push(b.proc);
-    await until('the delivery after the restart', () => received.length >= 1);
+    await until('the delivery after the restart', () => received.length >= 1, SLOW_MS);
     const delivered = await until('the delivered record', async () => {
       const r = await call(b.url, 'GET', '/monitoring/alerts?project_id=pf_kill');
       return r.body.alerts[0]?.deliveries[0]?.status === 'delivered' ? r.body.alerts[0] : undefined;
-    });
+    }, SLOW_MS);
     expect(delivered.id).toBe(failing.id);
     expect(delivered.deliveries[0].attempts).toBeGreaterThanOrEqual(2);
     expect(received.map((x) => x.id)).toEqual([failing.id]);

@@ -29,6 +29,8 @@ import { evaluateWindow, groupId, notificationId, repeatDue, type WindowStats } 
 import { findSilence, type Silence } from './silences.js';
 import { AlertStore, type AlertGroup, type Channel, type Delivery, type Fence, type NotificationKind, type NotificationRecord, type UiNotification } from './store.js';
 import { Dispatcher } from './dispatcher.js';
+import { AckStore, covers } from './acks.js';
+import { errorGroupPath, alertGroupPath } from './links.js';
 
 /**
  * The built-in route for engine-raised alerts (POST /monitoring/alert) that match no `event` rule:
@@ -65,7 +67,7 @@ const EVALUATOR_LEASE = 'alert-evaluator';
 /** Thrown inside a transaction to roll it back when another writer changed the group first. */
 const CONFLICT = new Error('alert group changed concurrently');
 // Mirrors isErrorLike() in event.ts (constants, not user input).
-const ERROR_EXPR = "(lower(status) IN ('error', 'failure', 'failed', 'timeout', 'fatal') OR lower(severity) IN ('error', 'high', 'critical', 'fatal', 'emergency', 'alert') OR event_type IN ('error', 'action_error'))";
+export const ERROR_EXPR = "(lower(status) IN ('error', 'failure', 'failed', 'timeout', 'fatal') OR lower(severity) IN ('error', 'high', 'critical', 'fatal', 'emergency', 'alert') OR event_type IN ('error', 'action_error'))";
 
 interface Hit {
   rule: CompiledRule;
@@ -84,12 +86,13 @@ export interface Queued {
   channels: string[];
 }
 
-export type AlertDeps = Pick<EngineDeps, 'config' | 'events' | 'meta' | 'writer' | 'signals' | 'recordAdminAction'>;
+export type AlertDeps = Pick<EngineDeps, 'config' | 'events' | 'meta' | 'writer' | 'signals' | 'recordAdminAction' | 'limiter'>;
 
 type Logger = { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 
 export class AlertService implements AlertRouting {
   readonly store: AlertStore;
+  readonly acks: AckStore;
   readonly dispatcher: Dispatcher;
   /** In-app notifications as they are stored (the SSE stream listens). */
   readonly uiEvents = new EventEmitter<{ notification: [UiNotification] }>();
@@ -105,6 +108,7 @@ export class AlertService implements AlertRouting {
 
   constructor(readonly deps: AlertDeps) {
     this.store = new AlertStore(deps.meta);
+    this.acks = new AckStore(deps.meta);
     const c = deps.config;
     this.dispatcher = new Dispatcher(this.store, createSenders({ allowPrivate: c.allowPrivateWebhooks, timeoutMs: c.alertSendTimeoutMs }), {
       retryBaseMs: c.alertRetryBaseMs,
@@ -315,7 +319,7 @@ export class AlertService implements AlertRouting {
       g.detail = headline || g.detail;
       g.updated_at = now;
       const silenced = findSilence(silences, g.context, now) !== undefined;
-      if (repeatDue(g, h.rule.repeat_interval_s, silenced, now)) out.push(await this.notify(g, h.rule, 'repeat', now, silences));
+      if (await this.repeatWanted(g, h.rule, silenced, now)) out.push(await this.notify(g, h.rule, 'repeat', now, silences));
       else await this.store.updateGroupStats(g);
     }
     return out.filter((q) => q.notification_id);
@@ -352,7 +356,7 @@ export class AlertService implements AlertRouting {
       g.detail = detail;
       g.updated_at = now;
       const silenced = findSilence(silences, g.context, now) !== undefined;
-      if (repeatDue(g, rule.repeat_interval_s, silenced, now)) await this.notify(g, rule, 'repeat', now, silences, fence);
+      if (await this.repeatWanted(g, rule, silenced, now)) await this.notify(g, rule, 'repeat', now, silences, fence);
       else await this.store.updateGroupStats(g);
     }
     for (const g of firing) {
@@ -377,11 +381,17 @@ export class AlertService implements AlertRouting {
       if (!silences) silencesByProject.set(g.project_id, (silences = await this.store.activeSilences(g.project_id, now)));
       if (now - g.last_seen >= rule.window_s * 1000) {
         await this.resolve(g, rule, now, silences, fence);
-      } else if (repeatDue(g, rule.repeat_interval_s, findSilence(silences, g.context, now) !== undefined, now)) {
+      } else if (await this.repeatWanted(g, rule, findSilence(silences, g.context, now) !== undefined, now)) {
         g.updated_at = now;
         await this.notify(g, rule, 'repeat', now, silences, fence);
       }
     }
+  }
+
+  /** A repeat is due (repeatDue) and nobody acknowledged this firing episode. */
+  private async repeatWanted(g: AlertGroup, rule: CompiledRule, silenced: boolean, now: number): Promise<boolean> {
+    if (!repeatDue(g, rule.repeat_interval_s, silenced, now)) return false;
+    return !covers(await this.acks.get(g.id), g);
   }
 
   private async resolve(g: AlertGroup, rule: CompiledRule, now: number, silences: Silence[], fence?: Fence): Promise<void> {
@@ -517,11 +527,11 @@ export class AlertService implements AlertRouting {
     return `http://${host}:${port}`;
   }
 
+  /** Error-group alerts open that group; every other alert opens its alert group. */
   private link(g: AlertGroup, rule: CompiledRule): string {
-    const p = encodeURIComponent(g.project_id);
     const fp = g.labels.fingerprint ?? g.context.fingerprint;
-    if ((rule.kind === 'new_group' || rule.kind === 'regression') && fp) return `${this.baseUrl()}/#/errors/${encodeURIComponent(fp)}?project_id=${p}`;
-    return `${this.baseUrl()}/#/alerts?project_id=${p}&group_id=${encodeURIComponent(g.id)}`;
+    if ((rule.kind === 'new_group' || rule.kind === 'regression') && fp) return `${this.baseUrl()}/${errorGroupPath(g.project_id, fp)}`;
+    return `${this.baseUrl()}/${alertGroupPath(g.project_id, g.id)}`;
   }
 
   // ---- plumbing -----------------------------------------------------------------------------

@@ -77,7 +77,8 @@ export interface Delivery {
   notification_id: string;
   channel_id: string;
   channel_name: string;
-  channel_type: ChannelType;
+  /** A channel type, or `forward_<target>` for forwarding (src/forwarding). */
+  channel_type: ChannelType | `forward_${string}`;
   status: DeliveryStatus;
   attempts: number;
   next_attempt_at: number;
@@ -101,7 +102,7 @@ export interface UiNotification {
 
 const num = (v: unknown): number => Number(v);
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-const placeholders = (n: number): string => new Array(n).fill('?').join(', ');
+export const placeholders = (n: number): string => new Array(n).fill('?').join(', ');
 
 /** `project_id IN (…)` for a project list; undefined = every project (admin). */
 function projectScope(projects: readonly string[] | undefined, column = 'project_id'): { sql: string; params: SqlValue[] } {
@@ -380,15 +381,7 @@ export class AlertStore {
       [n.id, n.group_id, n.rule_id, n.rule_name, n.project_id, n.state, n.kind, n.silence_id, n.count, JSON.stringify(n.payload), n.created_at],
     );
     if (res.changes === 0) return false;
-    for (const d of deliveries) {
-      await db.run(
-        `INSERT INTO alert_deliveries (id, notification_id, channel_id, channel_name, channel_type, status, attempts, next_attempt_at,
-           lease_until, last_status, last_error, created_at, updated_at, delivered_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-        [d.id, d.notification_id, d.channel_id, d.channel_name, d.channel_type, d.status, d.attempts, d.next_attempt_at,
-          d.lease_until, d.last_status, d.last_error, d.created_at, d.updated_at, d.delivered_at],
-      );
-    }
+    for (const d of deliveries) await this.insertDelivery(db, d);
     for (const u of ui) {
       await db.run(
         `INSERT INTO alert_ui_notifications (id, notification_id, channel_id, project_id, payload, created_at, read_at)
@@ -397,6 +390,20 @@ export class AlertStore {
       );
     }
     return true;
+  }
+
+  /**
+   * One outbox row, in the caller's transaction. Besides alert notifications, forwarding queues its
+   * payloads here (channel_type `forward_*`, notification_id = the payload's id).
+   */
+  async insertDelivery(db: SqlDb, d: Delivery): Promise<void> {
+    await db.run(
+      `INSERT INTO alert_deliveries (id, notification_id, channel_id, channel_name, channel_type, status, attempts, next_attempt_at,
+         lease_until, last_status, last_error, created_at, updated_at, delivered_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+      [d.id, d.notification_id, d.channel_id, d.channel_name, d.channel_type, d.status, d.attempts, d.next_attempt_at,
+        d.lease_until, d.last_status, d.last_error, d.created_at, d.updated_at, d.delivered_at],
+    );
   }
 
   private notification(r: Record<string, unknown>): NotificationRecord {
@@ -437,7 +444,7 @@ export class AlertStore {
   private delivery(r: Record<string, unknown>): Delivery {
     return {
       id: String(r.id), notification_id: String(r.notification_id), channel_id: String(r.channel_id), channel_name: String(r.channel_name),
-      channel_type: r.channel_type as ChannelType, status: r.status as DeliveryStatus, attempts: num(r.attempts),
+      channel_type: r.channel_type as Delivery['channel_type'], status: r.status as DeliveryStatus, attempts: num(r.attempts),
       next_attempt_at: num(r.next_attempt_at), lease_until: numOrNull(r.lease_until), last_status: numOrNull(r.last_status),
       last_error: (r.last_error as string | null) ?? null, created_at: num(r.created_at), updated_at: num(r.updated_at),
       delivered_at: numOrNull(r.delivered_at),
@@ -533,6 +540,13 @@ export class AlertStore {
 
   async markUiRead(id: string, now: number): Promise<void> {
     await this.db.run('UPDATE alert_ui_notifications SET read_at = ? WHERE id = ? AND read_at IS NULL', [now, id]);
+  }
+
+  /** Marks every unread in-app notification of these projects read; returns how many. */
+  async markAllUiRead(projects: readonly string[] | undefined, now: number): Promise<number> {
+    const scope = projectScope(projects);
+    const res = await this.db.run(`UPDATE alert_ui_notifications SET read_at = ? WHERE ${scope.sql} AND read_at IS NULL`, [now, ...scope.params]);
+    return res.changes;
   }
 
   // ---- leases (periodic evaluation runs on one node) ----------------------------------------

@@ -1,7 +1,7 @@
 // Sessions: the list (one row per session with its extent and counts), one session's events, and
 // the sessions and users that hit the same errors around the same time.
 import type { EventRow } from '../event.js';
-import { EVENTS_TABLE, KEYS_TABLE } from '../storage/schema.js';
+import { EVENTS_TABLE } from '../storage/schema.js';
 import type { EventStore } from '../storage/event-store.js';
 import { ParamBag, whereClause, type EventFilter } from '../query/filters.js';
 import { isErrorRow } from './timeline.js';
@@ -80,10 +80,7 @@ export async function listSessions(events: EventStore, filter: EventFilter, opts
   if (narrowed) {
     const sub = `SELECT DISTINCT project_id, session_id FROM ${EVENTS_TABLE} WHERE ${whereClause(filter, bag)} AND session_id != ''`;
     const outer: EventFilter = { projects: filter.projects, eq: { project_id: filter.eq.project_id }, attrs: [] };
-    const projects = filter.projects ? ` AND project_id IN ${bag.add([...filter.projects], 'Array(String)')}` : '';
-    where = `${whereClause(outer, bag)} AND (project_id, session_id) IN (${sub})` +
-      ` AND (project_id, timestamp) IN (SELECT project_id, timestamp FROM ${KEYS_TABLE} WHERE kind = 'session'` +
-      ` AND (project_id, value) IN (${sub})${projects})`;
+    where = `${whereClause(outer, bag)} AND (project_id, session_id) IN (${sub})`;
   } else {
     where = `${whereClause(filter, bag)} AND session_id != ''`;
   }

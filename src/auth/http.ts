@@ -13,6 +13,8 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     scope?: Scope;
+    /** Also accept the Sentry SDKs' credentials (X-Sentry-Auth, ?sentry_key=): the Sentry routes only. */
+    sentryAuth?: boolean;
   }
   interface FastifyInstance {
     /** Every route the app serves with the scope it needs (collected as routes are added). */
@@ -30,7 +32,7 @@ export interface RouteEntry {
 }
 
 /** Paths that are API, never public: a route here that names no scope gets `admin` (fail closed). */
-const API_PATH = /^\/(?:monitoring|v1|metrics)(?:\/|$)/;
+const API_PATH = /^\/(?:monitoring|v1|metrics|api|loki|_bulk)(?:\/|$)/;
 
 export interface AuthOptions {
   keys: KeyStore;
@@ -40,6 +42,37 @@ export interface AuthOptions {
 
 /** The bucket a principal's budgets are kept in: the key's id, or the admin token's name. */
 export const budgetKey = (p: Principal): string => p.keyId ?? p.name;
+
+const TOKEN = /^\S{1,512}$/;
+
+/**
+ * The token a request carries, in the forms log shippers can be configured to send:
+ * `Bearer <token>`; `Basic base64(user:token)` (Promtail, Fluent Bit, Vector, Filebeat basic auth: the
+ * password, or the user name when the password is empty); `ApiKey base64(id:token)` (Elasticsearch
+ * clients); and, where allowed, the Sentry SDKs' `X-Sentry-Auth: Sentry sentry_key=<token>, …` or
+ * `?sentry_key=<token>`.
+ */
+export function credential(req: Pick<FastifyRequest, 'headers' | 'query'>, sentry: boolean): string | undefined {
+  const header = req.headers.authorization;
+  if (typeof header === 'string') {
+    const m = /^(Bearer|Basic|ApiKey)\s+(\S{1,1024})\s*$/i.exec(header);
+    if (!m) return undefined;
+    const scheme = m[1].toLowerCase();
+    if (scheme === 'bearer') return TOKEN.test(m[2]) ? m[2] : undefined;
+    const decoded = Buffer.from(m[2], 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    const value = colon < 0 ? (scheme === 'apikey' ? decoded : '') : decoded.slice(colon + 1) || (scheme === 'basic' ? decoded.slice(0, colon) : '');
+    return TOKEN.test(value) ? value : undefined;
+  }
+  if (!sentry) return undefined;
+  const auth = req.headers['x-sentry-auth'];
+  if (typeof auth === 'string') {
+    const k = /(?:^|[\s,])sentry_key\s*=\s*([^\s,]{1,512})/.exec(auth);
+    if (k) return k[1];
+  }
+  const q = (req.query ?? {}) as Record<string, unknown>;
+  return typeof q.sentry_key === 'string' && TOKEN.test(q.sentry_key) ? q.sentry_key : undefined;
+}
 
 export const authPlugin = fp(async (app: FastifyInstance, opts: AuthOptions) => {
   app.decorateRequest('principal', null as unknown as Principal);
@@ -58,12 +91,11 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: AuthOptions) => 
   app.addHook('onRequest', async (req: FastifyRequest) => {
     const scope = req.routeOptions.config?.scope;
     if (!scope) return; // public route (health, dashboard assets)
-    const header = req.headers.authorization;
-    const m = typeof header === 'string' ? /^Bearer\s+(\S{1,512})\s*$/i.exec(header) : null;
-    if (!m) {
-      throw new HttpError(401, 'unauthorized', 'send Authorization: Bearer <token> (the admin token or a project key)', undefined, { 'WWW-Authenticate': 'Bearer' });
+    const token = credential(req, req.routeOptions.config?.sentryAuth === true);
+    if (!token) {
+      throw new HttpError(401, 'unauthorized', 'send Authorization: Bearer <token> (the admin token or a project key; Basic with the token as password also works)', undefined, { 'WWW-Authenticate': 'Bearer' });
     }
-    const principal = await opts.keys.authenticate(m[1]);
+    const principal = await opts.keys.authenticate(token);
     if (!principal) {
       throw new HttpError(401, 'unauthorized', 'the token is unknown, revoked or expired', undefined, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
     }

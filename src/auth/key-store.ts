@@ -46,6 +46,9 @@ function toApiKey(r: KeyRow): ApiKey {
   };
 }
 
+/** A DSN public key (see dsnKey); project keys start with pm_ and never look like this. */
+const DSN_KEY = /^[0-9a-f]{32}$/;
+
 const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
 
 export class KeyStore {
@@ -112,6 +115,27 @@ export class KeyStore {
     return this.get(id);
   }
 
+  /**
+   * The DSN public key of a key for one project, made on first use: 32 hex characters (a Sentry DSN
+   * key must be \w+, and ours contain '-'). It authenticates ingest for that project only, and only
+   * while its key is valid.
+   */
+  async dsnKey(keyId: string, project: string): Promise<string> {
+    const find = async () => (await this.db.all<{ public_key: string }>(
+      'SELECT public_key FROM dsn_keys WHERE key_id = ? AND project_id = ?', [keyId, project]))[0]?.public_key;
+    const existing = await find();
+    if (existing) return existing;
+    const publicKey = randomBytes(16).toString('hex');
+    try {
+      await this.db.run('INSERT INTO dsn_keys (public_key, key_id, project_id, created_at) VALUES (?, ?, ?, ?)', [publicKey, keyId, project, Date.now()]);
+    } catch (e) {
+      const raced = await find(); // another request made it first
+      if (raced) return raced;
+      throw e;
+    }
+    return publicKey;
+  }
+
   /** The principal for a bearer token, or null when the token is unknown, revoked or expired. */
   async authenticate(token: string): Promise<Principal | null> {
     const hash = hashToken(token);
@@ -119,6 +143,7 @@ export class KeyStore {
     if (timingSafeEqual(hb, this.adminHash)) {
       return { name: 'admin-token', scopes: new Set(SCOPES), projects: '*' };
     }
+    if (DSN_KEY.test(token)) return this.authenticateDsn(token);
     const now = Date.now();
     const cached = this.cache.get(hash);
     if (cached && cached.until > now) {
@@ -142,6 +167,36 @@ export class KeyStore {
     const until = r?.expires_at ? Math.min(now + this.cacheMs, Number(r.expires_at)) : now + this.cacheMs;
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(hash, { principal, until });
+    return principal;
+  }
+
+  private async authenticateDsn(publicKey: string): Promise<Principal | null> {
+    const now = Date.now();
+    const cacheKey = `dsn:${publicKey}`;
+    const cached = this.cache.get(cacheKey);
+    if (cached && cached.until > now) {
+      if (cached.principal?.keyId) this.touch(cached.principal.keyId, now);
+      return cached.principal;
+    }
+    const rows = await this.db.all<KeyRow & { dsn_project: string }>(
+      'SELECT k.*, d.project_id AS dsn_project FROM dsn_keys d JOIN api_keys k ON k.id = d.key_id WHERE d.public_key = ?', [publicKey]);
+    const r = rows[0];
+    let principal: Principal | null = null;
+    const scopes = r ? r.scopes.split(',') : [];
+    if (r && r.revoked_at === null && (r.expires_at === null || Number(r.expires_at) > now) && (scopes.includes('ingest') || scopes.includes('admin'))) {
+      principal = {
+        name: `key:${r.name} (dsn)`,
+        keyId: r.id,
+        scopes: new Set<Scope>(['ingest']),
+        projects: new Set([r.dsn_project]),
+        requestsPerMinute: r.requests_per_minute ?? undefined,
+        eventsPerMinute: r.events_per_minute ?? undefined,
+      };
+      this.touch(r.id, now);
+    }
+    const until = r?.expires_at ? Math.min(now + this.cacheMs, Number(r.expires_at)) : now + this.cacheMs;
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(cacheKey, { principal, until });
     return principal;
   }
 

@@ -10,6 +10,7 @@ import { badRequest, HttpError } from '../http/errors.js';
 import type { EngineDeps } from '../engine-deps.js';
 import { mayAccessProject, SCOPES, type Principal } from './principal.js';
 import type { ApiKey } from './key-store.js';
+import { buildDsn } from '../collector/sentry.js';
 
 const PROJECT_PATTERN = '^[A-Za-z0-9_.:-]{1,128}$';
 const KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -111,7 +112,7 @@ function parseExpiry(raw: string | null | undefined, now: number): number | null
 export async function keysRoutes(app: FastifyInstance, deps: EngineDeps): Promise<void> {
   const { keys } = deps;
 
-  app.post('/monitoring/keys', { config: { scope: 'admin' } }, async (req, reply) => {
+  app.post('/monitoring/keys', { config: { scope: 'admin', docs: { body: CreateKeyBody } } }, async (req, reply) => {
     const body = checkCreate(req.body);
     const p = req.principal;
     if (body.project_id === null) {
@@ -135,7 +136,34 @@ export async function keysRoutes(app: FastifyInstance, deps: EngineDeps): Promis
       name: key.name, scopes: key.scopes, key_project: key.project_id ?? '*', expires_at: key.expires_at,
       requests_per_minute: key.requests_per_minute, events_per_minute: key.events_per_minute, by_key: p.keyId ?? p.name,
     });
-    return reply.code(201).header('cache-control', 'no-store').send({ ...key, token });
+    const dsn = key.project_id !== null && (key.scopes.includes('ingest') || key.scopes.includes('admin'))
+      ? buildDsn(baseUrl(req), await keys.dsnKey(key.id, key.project_id), key.project_id) : undefined;
+    return reply.code(201).header('cache-control', 'no-store').send({ ...key, token, ...(dsn ? { dsn } : {}) });
+  });
+
+  /** Where SDKs reach this engine: the configured public URL, else the address this request came to. */
+  const baseUrl = (req: FastifyRequest): string => deps.config.publicUrl || `${req.protocol}://${req.host}`;
+
+  // A Sentry DSN for a key: its DSN-safe public key (ingest only), this engine's address, the
+  // project as a number. A key for every project names the project with ?project_id=.
+  app.get('/monitoring/keys/:id/dsn', { config: { scope: 'admin' } }, async (req) => {
+    const k = await visibleKey(req);
+    const q = (req.query ?? {}) as Record<string, unknown>;
+    const unknown = Object.keys(q).find((x) => x !== 'project_id');
+    if (unknown !== undefined) throw badRequest([{ field: unknown.slice(0, 64), message: 'is not a known parameter' }]);
+    if (k.revoked_at !== null) throw new HttpError(409, 'revoked', `key ${k.id} is revoked`);
+    if (!k.scopes.includes('ingest') && !k.scopes.includes('admin')) throw new HttpError(409, 'no_ingest_scope', `key ${k.id} has no ingest scope; a DSN sends events`);
+    let project = k.project_id;
+    if (project === null) {
+      if (typeof q.project_id !== 'string' || !new RegExp(PROJECT_PATTERN).test(q.project_id)) {
+        throw badRequest([{ field: 'project_id', message: 'is required for a key of every project: a DSN writes to one project' }]);
+      }
+      project = q.project_id;
+    } else if (q.project_id !== undefined && q.project_id !== project) {
+      throw badRequest([{ field: 'project_id', message: `this key is bound to project ${project}` }]);
+    }
+    const publicKey = await keys.dsnKey(k.id, project);
+    return { key_id: k.id, project_id: project, public_key: publicKey, dsn: buildDsn(baseUrl(req), publicKey, project) };
   });
 
   app.get('/monitoring/keys', { config: { scope: 'admin' } }, async (req) => {
@@ -157,7 +185,7 @@ export async function keysRoutes(app: FastifyInstance, deps: EngineDeps): Promis
 
   app.get('/monitoring/keys/:id', { config: { scope: 'admin' } }, async (req) => visibleKey(req));
 
-  app.patch('/monitoring/keys/:id', { config: { scope: 'admin' } }, async (req) => {
+  app.patch('/monitoring/keys/:id', { config: { scope: 'admin', docs: { body: PatchKeyBody } } }, async (req) => {
     const k = await visibleKey(req);
     const body = checkPatch(req.body);
     const updated = await keys.update(k.id, body);

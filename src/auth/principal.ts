@@ -17,6 +17,12 @@ export function mayAccessProject(p: Principal, project: string): boolean {
   return p.projects === '*' || p.projects.has(project);
 }
 
+/** The one project a key is bound to, or undefined for admin-token / all-project keys. */
+export function boundProject(p: Principal): string | undefined {
+  if (p.projects === '*' || p.projects.size !== 1) return undefined;
+  return p.projects.values().next().value;
+}
+
 export function hasScope(p: Principal, scope: Scope): boolean {
   // admin implies the others: an operator with an admin key can do everything in its projects
   return p.scopes.has(scope) || p.scopes.has('admin');

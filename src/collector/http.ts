@@ -1,22 +1,19 @@
 // Ingest routes: POST /monitoring/logs (JSON, array or NDJSON) and POST /monitoring/alert.
+// The other wire formats have their own plugins (otlp-http.ts, sentry-http.ts, loki.ts, es-bulk.ts).
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { LIMITS, type EventRow } from '../event.js';
+import type { EventRow } from '../event.js';
 import { HttpError, badRequest } from '../http/errors.js';
 import { parseJsonBody, parseNdjsonBody, type ParsedBody } from './parse.js';
-import { OverloadedError } from './writer.js';
-import type { Collector, IngestResult } from './ingest.js';
-import { isProtobuf, otlpResponse, parseOtlpLogsJson } from './otlp.js';
+import type { IngestResult } from './ingest.js';
+import { ingestScope, overloaded, rejectParsed, type IngestRouteOptions } from './ingest-route.js';
 
 export interface AlertRouting {
   /** Routes an engine-raised alert that is already stored; answers who was told. */
   route(row: EventRow): Promise<{ notified: boolean; channels: string[] }>;
 }
 
-export interface CollectorRouteOptions {
-  collector: Collector;
+export interface CollectorRouteOptions extends IngestRouteOptions {
   alerts?: AlertRouting;
-  /** Per-key event budget (the request budget is checked in the auth stage). */
-  takeEvents?: (keyId: string | undefined, limit: number | undefined, n: number) => number;
 }
 
 function parseBody(body: unknown, contentType: string | undefined): ParsedBody {
@@ -25,26 +22,12 @@ function parseBody(body: unknown, contentType: string | undefined): ParsedBody {
   return parseJsonBody(text);
 }
 
-function rejectParsed(p: Extract<ParsedBody, { ok: false }>): HttpError {
-  return new HttpError(p.status, p.code, p.message, { errors: p.errors });
-}
-
-function overloaded(e: unknown): never {
-  if (e instanceof OverloadedError) {
-    throw new HttpError(503, 'overloaded', e.message, undefined, { 'Retry-After': String(e.retryAfterS) });
-  }
-  throw e;
-}
-
 export async function collectorRoutes(app: FastifyInstance, opts: CollectorRouteOptions): Promise<void> {
   // Bodies are read as text: we parse them ourselves so NDJSON lines fail one at a time and
   // every error names its field.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser(
-    ['application/json', 'application/x-ndjson', 'application/ndjson', 'application/jsonl', 'text/plain'],
-    { parseAs: 'string', bodyLimit: LIMITS.maxBodyBytes },
-    (_req, body, done) => done(null, body),
-  );
+  const scope = ingestScope(app, opts, [{
+    types: ['application/json', 'application/x-ndjson', 'application/ndjson', 'application/jsonl', 'text/plain'], parseAs: 'string',
+  }]);
 
   const answer = (reply: FastifyReply, r: IngestResult): FastifyReply => {
     if (r.accepted === 0 && r.rejected.length > 0) {
@@ -56,53 +39,16 @@ export async function collectorRoutes(app: FastifyInstance, opts: CollectorRoute
     return reply.send({ accepted: r.accepted, ids: r.ids, rejected: r.rejected.slice(0, 1000), duplicates: r.duplicates, dropped_attributes: r.dropped_attributes });
   };
 
-  // Tell the writer a request is on its way before its body is read (see GroupCommitWriter.announce).
-  const arrivals = new WeakMap<object, () => void>();
-  app.addHook('onRequest', async (req) => {
-    if (req.method === 'POST') arrivals.set(req, opts.collector.announce());
-  });
-  app.addHook('onResponse', async (req) => arrivals.get(req)?.());
-  app.addHook('onRequestAbort', async (req) => arrivals.get(req)?.());
-
   app.post('/monitoring/logs', { config: { scope: 'ingest' } }, async (req, reply) => {
-    arrivals.get(req)?.();
+    scope.arrived(req);
     const parsed = parseBody(req.body, req.headers['content-type']);
     if (!parsed.ok) throw rejectParsed(parsed);
-    if (opts.takeEvents) {
-      const wait = opts.takeEvents(req.principal.keyId, req.principal.eventsPerMinute, parsed.items.length);
-      if (wait > 0) throw new HttpError(429, 'rate_limited', 'this key sent more events than its limit allows', undefined, { 'Retry-After': String(wait) });
-    }
-    const result = await opts.collector.ingest(parsed.items, req.principal, { lineErrors: parsed.lineErrors }).catch(overloaded);
+    const result = await scope.ingest(req, parsed.items, { lineErrors: parsed.lineErrors });
     return answer(reply, result);
   });
 
-  // OTLP/HTTP logs, JSON encoding (see otlp.ts). Answers per the OTLP spec: {} or {partialSuccess}.
-  app.post('/v1/logs', {
-    config: { scope: 'ingest' },
-    preParsing: async (req) => {
-      if (isProtobuf(req.headers['content-type'])) {
-        throw new HttpError(415, 'unsupported_media_type', 'OTLP protobuf is not supported; configure the exporter for http/json (OTEL_EXPORTER_OTLP_LOGS_PROTOCOL=http/json, Content-Type: application/json)');
-      }
-    },
-  }, async (req, reply) => {
-    arrivals.get(req)?.();
-    const parsed = parseOtlpLogsJson(typeof req.body === 'string' ? req.body : '');
-    if (!parsed.ok) throw rejectParsed(parsed);
-    if (parsed.items.length === 0) return reply.send({});
-    if (opts.takeEvents) {
-      const wait = opts.takeEvents(req.principal.keyId, req.principal.eventsPerMinute, parsed.items.length);
-      if (wait > 0) throw new HttpError(429, 'rate_limited', 'this key sent more events than its limit allows', undefined, { 'Retry-After': String(wait) });
-    }
-    const result = await opts.collector.ingest(parsed.items, req.principal, { lineErrors: parsed.recordErrors }).catch(overloaded);
-    const body = otlpResponse(result, parsed.paths);
-    if (result.accepted === 0) {
-      throw new HttpError(400, 'invalid_events', `no log record was accepted; ${body.partialSuccess?.errorMessage ?? ''}`, { accepted: 0, rejected: result.rejected.slice(0, 1000) });
-    }
-    return reply.send(body);
-  });
-
   app.post('/monitoring/alert', { config: { scope: 'ingest' } }, async (req, reply) => {
-    arrivals.get(req)?.();
+    scope.arrived(req);
     const parsed = parseBody(req.body, req.headers['content-type']);
     if (!parsed.ok) throw rejectParsed(parsed);
     if (parsed.items.length !== 1) {

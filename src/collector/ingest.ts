@@ -2,7 +2,8 @@
 // checked against the caller's projects, then passed through the row processors (redaction,
 // fingerprinting) before the group-commit writer stores it.
 import { normalize, type EventRow, type FieldError } from '../event.js';
-import { mayAccessProject, type Principal } from '../auth/principal.js';
+import { boundProject, mayAccessProject, type Principal } from '../auth/principal.js';
+import { applyLoggerConventions } from './logger-conventions.js';
 import type { GroupCommitWriter } from './writer.js';
 
 /** A step every accepted row goes through before it is stored. Mutates the row in place. */
@@ -20,6 +21,8 @@ export interface IngestOptions {
   lineErrors?: Map<number, FieldError[]>;
   /** Marks every row as an engine-raised alert (POST /monitoring/alert). */
   alert?: boolean;
+  /** How the wire format names the project, for the error when an event has none (default project_id). */
+  projectField?: string;
 }
 
 export interface Prepared {
@@ -50,13 +53,27 @@ export class Collector {
     const rejected: IngestResult['rejected'] = [];
     let checkIds = false;
     let droppedAttributes = 0;
+    // a key bound to one project names the project of every event that does not name one itself
+    const keyProject = boundProject(principal);
     for (let i = 0; i < items.length; i++) {
       const lineErr = opts.lineErrors?.get(i);
       if (lineErr) {
         rejected.push({ index: i, errors: lineErr });
         continue;
       }
-      const res = normalize(items[i], receivedAt);
+      const item = items[i];
+      if (typeof item === 'object' && item !== null && !Array.isArray(item)) {
+        const ev = item as Record<string, unknown>;
+        applyLoggerConventions(ev);
+        if (ev.project_id === undefined || ev.project_id === '') {
+          if (keyProject === undefined) {
+            rejected.push({ index: i, errors: [{ field: opts.projectField ?? 'project_id', message: 'is required (or send with a key bound to one project)' }] });
+            continue;
+          }
+          ev.project_id = keyProject;
+        }
+      }
+      const res = normalize(item, receivedAt);
       if (!res.ok) {
         rejected.push({ index: i, errors: res.errors });
         continue;

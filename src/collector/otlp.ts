@@ -22,7 +22,18 @@ const FIELD_KEYS: Record<string, string> = {
   'event.name': 'event_type',
   duration_ms: 'duration_ms',
   status: 'status',
+  // the engine's own field names, bare or under puraify.: what an engine would put on a record
+  'puraify.platform': 'platform',
+  platform: 'platform',
+  'puraify.action': 'action',
+  action: 'action',
+  'puraify.triggered_by': 'triggered_by',
+  triggered_by: 'triggered_by',
+  'puraify.retries': 'retries',
+  retries: 'retries',
 };
+const FIELD_ENTRIES = Object.entries(FIELD_KEYS);
+const NUMBER_FIELDS = new Set(['duration_ms', 'retries']);
 const ID_FIELDS = new Set(['session_id', 'user_id', 'flow_id']);
 
 export type OtlpParsed =
@@ -37,30 +48,48 @@ export type OtlpParsed =
   }
   | { ok: false; status: 400 | 413; code: string; message: string; errors: FieldError[] };
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+export type Obj = Record<string, unknown>;
+export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * A 64-bit integer as protobufjs decodes it (a Long: {low, high, unsigned}) → BigInt. The protobuf
+ * path maps decoded messages directly (no toObject copy), so fields can be Longs, Uint8Arrays and
+ * prototype defaults: every check below is an own-property check.
+ */
+function isLong(v: unknown): v is { low: number; high: number } {
+  return typeof v === 'object' && v !== null && typeof (v as { low?: unknown }).low === 'number' && typeof (v as { high?: unknown }).high === 'number';
+}
+const longToBig = (v: { low: number; high: number }): bigint => (BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0);
+const has = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 
 /** An OTLP AnyValue as a plain JSON value (int64 strings become numbers when they fit). */
 export function anyValue(v: unknown, depth = 0): unknown {
   if (!isObj(v) || depth > 32) return undefined;
-  if ('stringValue' in v) return String(v.stringValue ?? '');
-  if ('boolValue' in v) return v.boolValue === true || v.boolValue === 'true';
-  if ('intValue' in v) {
+  if (has(v, 'stringValue')) return String(v.stringValue ?? '');
+  if (has(v, 'boolValue')) return v.boolValue === true || v.boolValue === 'true';
+  if (has(v, 'intValue')) {
     const i = v.intValue;
     if (typeof i === 'number') return i;
+    if (isLong(i)) {
+      const b = BigInt.asIntN(64, longToBig(i));
+      return b >= BigInt(Number.MIN_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b.toString();
+    }
     if (typeof i === 'string' && /^-?\d+$/.test(i)) return Number.isSafeInteger(Number(i)) ? Number(i) : i;
     return i === undefined || i === null ? undefined : String(i);
   }
-  if ('doubleValue' in v) {
+  if (has(v, 'doubleValue')) {
     const d = v.doubleValue;
     return typeof d === 'number' ? d : typeof d === 'string' && d !== '' && Number.isFinite(Number(d)) ? Number(d) : d;
   }
-  if ('bytesValue' in v) return String(v.bytesValue ?? ''); // base64 in the JSON encoding
-  if ('arrayValue' in v) {
+  if (has(v, 'bytesValue')) {
+    const b = v.bytesValue;
+    return b instanceof Uint8Array ? Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64') : String(b ?? ''); // base64, as in the JSON encoding
+  }
+  if (has(v, 'arrayValue')) {
     const values = isObj(v.arrayValue) && Array.isArray(v.arrayValue.values) ? v.arrayValue.values : [];
     return values.map((x) => anyValue(x, depth + 1) ?? null);
   }
-  if ('kvlistValue' in v) {
+  if (has(v, 'kvlistValue')) {
     const out: Obj = {};
     const values = isObj(v.kvlistValue) && Array.isArray(v.kvlistValue.values) ? v.kvlistValue.values : [];
     for (const kv of values) if (isObj(kv) && typeof kv.key === 'string') out[kv.key] = anyValue(kv.value, depth + 1);
@@ -89,6 +118,10 @@ export function flattenAttributes(list: unknown): Map<string, unknown> {
 /** Unix nanoseconds (string or number) → epoch ms; undefined when absent or zero, null when malformed. */
 export function nanosToMs(v: unknown): number | undefined | null {
   if (v === undefined || v === null || v === '' || v === 0 || v === '0') return undefined;
+  if (isLong(v)) {
+    const n = longToBig(v);
+    return n === 0n ? undefined : Number(n / 1_000_000n);
+  }
   if (typeof v === 'string') return /^\d{1,30}$/.test(v) ? Number(BigInt(v) / 1_000_000n) : null;
   if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return Math.floor(v / 1e6);
   return null;
@@ -117,14 +150,29 @@ function severityNumber(v: unknown): number {
   return base === undefined ? 0 : base + (m![2] ? Number(m![2]) - 1 : 0);
 }
 
-const idString = (v: unknown): string | undefined => (typeof v === 'string' ? v.toLowerCase() || undefined : undefined);
+/** Trace and span ids: hex strings (JSON encoding) or bytes (protobuf) → lowercase hex. */
+export const idString = (v: unknown): string | undefined => {
+  if (typeof v === 'string') return v.toLowerCase() || undefined;
+  if (v instanceof Uint8Array) return v.length > 0 ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex') : undefined;
+  return undefined;
+};
 
-/** Maps one log record with its resource and scope onto a canonical input, or names why not. */
-export function mapLogRecord(rec: Obj, resourceAttrs: Map<string, unknown>, scope: Obj | undefined):
-  { ok: true; event: Obj } | { ok: false; errors: FieldError[] } {
-  const recAttrs = flattenAttributes(rec.attributes);
-  const lookup = (key: string): unknown => (recAttrs.has(key) ? recAttrs.get(key) : resourceAttrs.get(key));
+/** Unix nanoseconds in any encoding (digit string, number, Long) → BigInt; undefined when absent or malformed. */
+export function nanosBig(v: unknown): bigint | undefined {
+  if (typeof v === 'string' && /^\d{1,30}$/.test(v)) return BigInt(v);
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return BigInt(Math.round(v));
+  if (isLong(v)) return longToBig(v);
+  return undefined;
+}
 
+/**
+ * The fields every OTLP signal shares: the project (from PROJECT_KEYS) and the well-known attributes
+ * (FIELD_KEYS), looked up in the item's own attributes first, then the resource's. `skip` collects
+ * the keys used, so they are not repeated as attributes.
+ */
+export function commonFields(own: Map<string, unknown>, resourceAttrs: Map<string, unknown>):
+  { ev: Obj; skip: Set<string>; lookup: (key: string) => unknown } {
+  const lookup = (key: string): unknown => (own.has(key) ? own.get(key) : resourceAttrs.get(key));
   let projectKey: string | undefined;
   for (const k of PROJECT_KEYS) {
     const v = lookup(k);
@@ -133,20 +181,18 @@ export function mapLogRecord(rec: Obj, resourceAttrs: Map<string, unknown>, scop
       break;
     }
   }
-  if (!projectKey) {
-    return { ok: false, errors: [{ field: PROJECT_FIELD, message: `is required (or ${PROJECT_KEYS.slice(1).join(' or ')})` }] };
-  }
-  const ev: Obj = { project_id: String(lookup(projectKey)) };
+  // no project attribute: the Collector takes the key's project, or rejects naming PROJECT_FIELD
+  const ev: Obj = projectKey ? { project_id: String(lookup(projectKey)) } : {};
   const skip = new Set<string>(PROJECT_KEYS);
 
   // canonical fields from well-known keys; the first key listed for a field wins
-  for (const [key, field] of Object.entries(FIELD_KEYS)) {
+  for (const [key, field] of FIELD_ENTRIES) {
     const v = lookup(key);
     if (v === undefined || ev[field] !== undefined) continue;
-    if (field === 'duration_ms') {
+    if (NUMBER_FIELDS.has(field)) {
       const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-      if (!Number.isFinite(n)) continue; // not a number: kept as an attribute
-      ev.duration_ms = n;
+      if (!Number.isFinite(n) || (field === 'retries' && !Number.isInteger(n))) continue; // kept as an attribute
+      ev[field] = n;
     } else if (ID_FIELDS.has(field)) {
       ev[field] = typeof v === 'string' || Number.isInteger(v) ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
     } else {
@@ -154,6 +200,25 @@ export function mapLogRecord(rec: Obj, resourceAttrs: Map<string, unknown>, scop
     }
     skip.add(key);
   }
+  return { ev, skip, lookup };
+}
+
+/** The attributes not used for fields: the item's own first (they win the attribute cap), then resource, then scope. */
+export function restAttributes(own: Map<string, unknown>, resourceAttrs: Map<string, unknown>, skip: Set<string>, scope: Obj | undefined): Obj | undefined {
+  const attributes: Obj = {};
+  for (const src of [own, resourceAttrs]) {
+    for (const [k, v] of src) if (!skip.has(k) && !(k in attributes)) attributes[k] = v;
+  }
+  if (scope && typeof scope.name === 'string' && scope.name && !('otel.scope.name' in attributes)) attributes['otel.scope.name'] = scope.name;
+  if (scope && typeof scope.version === 'string' && scope.version && !('otel.scope.version' in attributes)) attributes['otel.scope.version'] = scope.version;
+  return Object.keys(attributes).length > 0 ? attributes : undefined;
+}
+
+/** Maps one log record with its resource and scope onto a canonical input, or names why not. */
+export function mapLogRecord(rec: Obj, resourceAttrs: Map<string, unknown>, scope: Obj | undefined):
+  { ok: true; event: Obj } | { ok: false; errors: FieldError[] } {
+  const recAttrs = flattenAttributes(rec.attributes);
+  const { ev, skip, lookup } = commonFields(recAttrs, resourceAttrs);
 
   const t = nanosToMs(rec.timeUnixNano);
   const observed = nanosToMs(rec.observedTimeUnixNano);
@@ -188,14 +253,8 @@ export function mapLogRecord(rec: Obj, resourceAttrs: Map<string, unknown>, scop
   if (spanId) ev.span_id = spanId;
   if (ev.status === undefined && sevNum >= 17) ev.status = 'error';
 
-  // the rest: record attributes first (they are the specific ones, and win the attribute cap), then resource, then scope
-  const attributes: Obj = {};
-  for (const src of [recAttrs, resourceAttrs]) {
-    for (const [k, v] of src) if (!skip.has(k) && !(k in attributes)) attributes[k] = v;
-  }
-  if (scope && typeof scope.name === 'string' && scope.name && !('otel.scope.name' in attributes)) attributes['otel.scope.name'] = scope.name;
-  if (scope && typeof scope.version === 'string' && scope.version && !('otel.scope.version' in attributes)) attributes['otel.scope.version'] = scope.version;
-  if (Object.keys(attributes).length > 0) ev.attributes = attributes;
+  const attributes = restAttributes(recAttrs, resourceAttrs, skip, scope);
+  if (attributes) ev.attributes = attributes;
   return { ok: true, event: ev };
 }
 
@@ -257,21 +316,30 @@ export function parseOtlpLogsJson(text: string): OtlpParsed {
   return mapOtlpLogs(value);
 }
 
-/** The OTLP answer for an ingest result: `{}` or a partialSuccess. Undefined when nothing was accepted. */
-export function otlpResponse(r: Pick<IngestResult, 'accepted' | 'rejected'>, paths: readonly string[]):
-  { partialSuccess?: { rejectedLogRecords: number; errorMessage: string } } {
+export interface OtlpAnswer {
+  partialSuccess?: { rejectedLogRecords?: number; rejectedSpans?: number; errorMessage: string };
+}
+
+/**
+ * The OTLP answer for an ingest result: `{}` or a partialSuccess naming the first rejection.
+ * `counter` is the signal's field (rejectedLogRecords, rejectedSpans); for traces, exception events
+ * (paths with ".events") are not spans and are not counted.
+ */
+export function otlpResponse(r: Pick<IngestResult, 'accepted' | 'rejected'>, paths: readonly string[],
+  counter: 'rejectedLogRecords' | 'rejectedSpans' = 'rejectedLogRecords'): OtlpAnswer {
   if (r.rejected.length === 0) return {};
   const first = r.rejected[0];
   const where = paths[first.index] ?? `record ${first.index}`;
   const e = first.errors[0];
   const more = r.rejected.length > 1 ? ` (and ${r.rejected.length - 1} more)` : '';
+  const n = r.rejected.filter((x) => !(paths[x.index] ?? '').includes('.events')).length;
   return {
     partialSuccess: {
-      rejectedLogRecords: r.rejected.length,
+      [counter]: n,
       errorMessage: `${where}: ${e?.field ?? '(record)'} ${e?.message ?? 'was rejected'}${more}`,
     },
   };
 }
 
-/** True for the protobuf encoding, which this engine does not take. */
+/** True for the protobuf encoding. */
 export const isProtobuf = (contentType: string | undefined): boolean => /protobuf/i.test(contentType ?? '');

@@ -7,7 +7,8 @@ import { ProjectSettingsSchema, type ProjectSettings } from './project-settings.
 
 const PROJECT = /^[A-Za-z0-9_.:-]{1,128}$/;
 
-function project(req: FastifyRequest): string {
+/** The :project_id of a per-project admin route, checked against the caller's projects. */
+export function projectParam(req: FastifyRequest): string {
   const { project_id } = req.params as { project_id: string };
   if (!PROJECT.test(project_id)) throw badRequest([{ field: 'project_id', message: 'must match [A-Za-z0-9_.:-]{1,128}' }]);
   if (!mayAccessProject(req.principal, project_id)) throw new HttpError(403, 'forbidden', `this key may not manage project ${project_id}`);
@@ -16,11 +17,11 @@ function project(req: FastifyRequest): string {
 
 export async function settingsRoutes(app: FastifyInstance, deps: EngineDeps): Promise<void> {
   app.get('/monitoring/projects/:project_id/settings', { config: { scope: 'admin' } }, async (req) => {
-    return deps.projectSettings.get(project(req));
+    return deps.projectSettings.get(projectParam(req));
   });
 
   app.put('/monitoring/projects/:project_id/settings', { config: { scope: 'admin' }, schema: { body: ProjectSettingsSchema } }, async (req) => {
-    const id = project(req);
+    const id = projectParam(req);
     const before = deps.projectSettings.get(id).retention_days ?? null;
     let saved: ProjectSettings;
     try {

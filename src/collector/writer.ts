@@ -6,7 +6,8 @@ import type { EventRow } from '../event.js';
 
 export interface WriterStore {
   insert(rows: readonly EventRow[]): Promise<void>;
-  existingIds(pairs: readonly { project_id: string; id: string }[]): Promise<Set<string>>;
+  /** Pass the rows' times too: the store looks for each id at its event's time (storage/event-store.ts). */
+  existingIds(pairs: readonly { project_id: string; id: string; timestamp?: number; received_at?: number }[]): Promise<Set<string>>;
 }
 
 export interface WriterOptions {

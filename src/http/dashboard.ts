@@ -8,7 +8,7 @@ import fastifyStatic from '@fastify/static';
 import { HttpError, sendError } from './errors.js';
 
 /** The package root (where package.json is), from src/http or dist/src/http alike. */
-function packageRoot(): string {
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
     if (existsSync(join(dir, 'package.json'))) return dir;
@@ -53,6 +53,8 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardOptio
     wildcard: false,
     index: 'index.html',
     decorateReply: false,
+    // listed in /openapi.json like every route (the document names all the engine serves)
+    schemaHide: false,
     cacheControl: false,
     setHeaders(reply, path) {
       reply.headers(SECURITY_HEADERS);

@@ -1,12 +1,12 @@
 // Filters → SQL. Pure functions: a filter object in, a WHERE clause and its bound parameters out.
 // Values never enter the SQL text; only column names from a fixed list and parameter names do.
 import { FILTER_FIELDS, parseTime, type FieldError, type FilterField } from '../event.js';
-import { KEY_KINDS, KEYS_TABLE, type KeyedField } from '../storage/schema.js';
 import type { Params } from '../storage/transport.js';
 import { isFilterField, isWildcard, literal, type QueryNode } from './language/ast.js';
 import { compileSql, textSql } from './language/compile-sql.js';
 import { QuerySyntaxError } from './language/errors.js';
 import { parseQuery } from './language/parser.js';
+import { Type, type TObject, type TSchema } from '@sinclair/typebox';
 
 export interface EventFilter {
   /** The tenant guard: the projects the caller may see; undefined = all (admin). */
@@ -49,27 +49,17 @@ export class ParamBag {
   }
 }
 
-// Lookups by these keys go through event_keys first (see storage/schema.ts); flow_id is left out
-// because a flow's events are many, so a scan by (project_id, timestamp) is as good.
-const NARROWING: KeyedField[] = ['id', 'session_id', 'trace_id', 'user_id', 'fingerprint'];
-
 export function whereClause(f: EventFilter, bag: ParamBag): string {
   const parts: string[] = [];
   if (f.projects) parts.push(`project_id IN ${bag.add([...f.projects], 'Array(String)')}`);
+  // id, session, trace, user and fingerprint conditions are answered by the events' skip indexes
+  // (storage/schema.ts EVENT_INDEXES): plain comparisons, so the index analysis sees them
   for (const field of FILTER_FIELDS) {
     const values = f.eq[field];
     if (!values || values.length === 0) continue;
     parts.push(values.length === 1
       ? `${field} = ${bag.add(values[0], 'String')}`
       : `${field} IN ${bag.add(values, 'Array(String)')}`);
-  }
-  // event_keys holds no empty values (see schema.ts): `user_id:""` must scan
-  const keyed = NARROWING.find((k) => (f.eq[k]?.length ?? 0) > 0 && !f.eq[k]!.includes(''));
-  if (keyed) {
-    const projects = f.projects ? ` AND project_id IN ${bag.add([...f.projects], 'Array(String)')}` : '';
-    const time = (f.from !== undefined ? ` AND timestamp >= ${bag.add(f.from, 'Int64')}` : '') +
-      (f.to !== undefined ? ` AND timestamp < ${bag.add(f.to, 'Int64')}` : '');
-    parts.push(`(project_id, timestamp) IN (SELECT project_id, timestamp FROM ${KEYS_TABLE} WHERE kind = '${KEY_KINDS[keyed]}' AND value IN ${bag.add(f.eq[keyed]!, 'Array(String)')}${projects}${time})`);
   }
   for (const a of f.attrs) {
     const v = `attr_values[indexOf(attr_keys, ${bag.add(a.key, 'String')})]`;
@@ -152,6 +142,24 @@ export function asInt(raw: unknown, field: string, min: number, max: number, err
 }
 
 /**
+ * The parameters parseFilter() reads, as a TypeBox querystring schema for the OpenAPI document
+ * (routes name it under config.docs; parseFilter stays the validator). `extra`: the route's own.
+ */
+export function filterQueryDocs(extra: Record<string, TSchema> = {}): TObject {
+  const anyOf = Type.Union([Type.String(), Type.Array(Type.String())], { description: 'repeat the parameter for "any of"' });
+  const fields: Record<string, TSchema> = {};
+  for (const f of FILTER_FIELDS) fields[f] = Type.Optional(anyOf);
+  return Type.Object({
+    ...fields,
+    from: Type.Optional(Type.String({ description: 'ISO 8601 or epoch ms; [from, to)' })),
+    to: Type.Optional(Type.String({ description: 'ISO 8601 or epoch ms' })),
+    q: Type.Optional(Type.String({ description: 'case-insensitive text in message, error_type and stack' })),
+    query: Type.Optional(Type.String({ description: 'the query language, e.g. status:error platform:(Slack OR Notion) -"rate limit"' })),
+    ...extra,
+  }, { description: 'attr.<key>=<value> filters on attributes too' });
+}
+
+/**
  * Reads the filters every event route shares: exact fields, attr.<key>, from/to, q.
  * Unknown parameters are errors unless listed in `extra` (the route reads those itself).
  */
@@ -199,7 +207,7 @@ function asQueryText(raw: unknown, field: string, errors: FieldError[]): string 
 /**
  * Parses a query-language string into the filter (ANDed with what is there); a syntax error is
  * reported on `field` with its column. Top-level `field:value` conjuncts on exact fields become
- * `eq` filters, so they reach the primary key, event_keys, the rollup and the tenant guard as the
+ * `eq` filters, so they reach the primary key, the skip indexes, the rollup and the tenant guard as the
  * plain parameters do.
  */
 export function addQuery(f: EventFilter, text: string, field: string, errors: FieldError[]): void {

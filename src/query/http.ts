@@ -2,11 +2,12 @@
 // cursors, text search; GET /monitoring/logs/count for the total.
 import type {} from '../auth/http.js'; // request.principal (the tenant guard's augmentation)
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
 import { toStoredEvent, type FieldError } from '../event.js';
 import { badRequest, HttpError } from '../http/errors.js';
 import { visibleProjects } from '../auth/principal.js';
 import type { CursorPosition, EventStore } from '../storage/event-store.js';
-import { asInt, asSingle, parseFilter, type EventFilter } from './filters.js';
+import { asInt, asSingle, filterQueryDocs, parseFilter, type EventFilter } from './filters.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 
 export const MAX_LIMIT = 1000;
@@ -40,8 +41,19 @@ export interface QueryRouteOptions {
   limiter: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
+const LOGS_QUERY = filterQueryDocs({
+  alert: Type.Optional(Type.String({ description: 'true | false' })),
+  order: Type.Optional(Type.String({ description: 'desc (default) | asc' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, description: 'default 100' })),
+  cursor: Type.Optional(Type.String({ description: 'next_cursor of the previous page' })),
+});
+const COUNT_QUERY = filterQueryDocs({
+  alert: Type.Optional(Type.String({ description: 'true | false' })),
+  timeout_ms: Type.Optional(Type.Integer({ minimum: 100, description: 'at most the query timeout; past it {count: null, timed_out: true}' })),
+});
+
 export async function queryRoutes(app: FastifyInstance, opts: QueryRouteOptions): Promise<void> {
-  app.get('/monitoring/logs', { config: { scope: 'read' } }, async (req) => {
+  app.get('/monitoring/logs', { config: { scope: 'read', docs: { querystring: LOGS_QUERY } } }, async (req) => {
     const errors: FieldError[] = [];
     const q = req.query as Record<string, unknown>;
     const filter = readFilter(req, ['limit', 'cursor', 'order', 'alert'], errors);
@@ -65,7 +77,7 @@ export async function queryRoutes(app: FastifyInstance, opts: QueryRouteOptions)
   // The total for a search ("1,234 events"), bounded in time: past timeout_ms (default and most the
   // query timeout) the answer is {count: null, timed_out: true}, still a 200, so a dashboard simply
   // leaves the total out.
-  app.get('/monitoring/logs/count', { config: { scope: 'read' } }, async (req) => {
+  app.get('/monitoring/logs/count', { config: { scope: 'read', docs: { querystring: COUNT_QUERY } } }, async (req) => {
     const errors: FieldError[] = [];
     const q = req.query as Record<string, unknown>;
     const filter = readFilter(req, ['alert', 'timeout_ms'], errors);

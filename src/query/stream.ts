@@ -8,7 +8,7 @@ import { badRequest } from '../http/errors.js';
 import type { GroupCommitWriter } from '../collector/writer.js';
 import { readFilter } from './http.js';
 import { matchesFilter } from './match.js';
-import type { EventFilter } from './filters.js';
+import { filterQueryDocs, type EventFilter } from './filters.js';
 import { RemoteTail } from './remote-tail.js';
 import type { ControlBus } from '../storage/control-bus.js';
 import type { KeyStore } from '../auth/key-store.js';
@@ -68,7 +68,7 @@ export async function streamRoutes(app: FastifyInstance, opts: StreamOptions): P
     for (const s of subscribers) s.end();
   });
 
-  app.get('/monitoring/stream', { config: { scope: 'read' } }, async (req, reply) => {
+  app.get('/monitoring/stream', { config: { scope: 'read', docs: { querystring: filterQueryDocs() } } }, async (req, reply) => {
     const errors: FieldError[] = [];
     const filter = readFilter(req, [], errors);
     if (errors.length) throw badRequest(errors);

@@ -3,7 +3,9 @@
 // mutation: clickhouse-server has it since 1.1.54388, so 18.16 and chDB both run this). The
 // statements name the logical tables; on a cluster the transport turns each ALTER into one on the
 // shards' local tables ON CLUSTER.
-import { EVENT_TABLES, partitionExpr, type EventTable } from '../storage/schema.js';
+import { EVENT_TABLES } from '../storage/schema.js';
+
+type EventTable = (typeof EVENT_TABLES)[number];
 import type { ClickHouseTransport, QueryOptions } from '../storage/transport.js';
 import { latestCutoff, plan, type PartitionStat, type RetentionPolicy } from './policy.js';
 
@@ -21,12 +23,12 @@ export function quote(s: string): string {
 
 /** Per (partition, project): oldest and newest row, for the partitions holding anything past the latest cutoff. */
 async function partitionStats(t: ClickHouseTransport, table: EventTable, before: number, q: QueryOptions): Promise<PartitionStat[]> {
-  const pe = partitionExpr(table);
-  const tc = table.timeColumn;
-  const old = await t.query<{ p: string }>(`SELECT DISTINCT toString(${pe}) AS p FROM ${table.name} WHERE ${tc} < {before:Int64}`, { before }, q);
+  const pe = table.partitionBy;
+  const tc = table.time;
+  const old = await t.query<{ p: string }>(`SELECT DISTINCT toString(${pe}) AS p FROM ${table.table} WHERE ${tc} < {before:Int64}`, { before }, q);
   if (old.length === 0) return [];
   const rows = await t.query<{ partition: string; project_id: string; oldest: number; newest: number }>(
-    `SELECT toString(${pe}) AS partition, project_id, min(${tc}) AS oldest, max(${tc}) AS newest FROM ${table.name}
+    `SELECT toString(${pe}) AS partition, project_id, min(${tc}) AS oldest, max(${tc}) AS newest FROM ${table.table}
      WHERE toString(${pe}) IN {parts:Array(String)} GROUP BY partition, project_id`,
     { parts: old.map((r) => String(r.p)) },
     q,
@@ -57,18 +59,18 @@ export async function enforceEventRetention(
   for (const table of o.tables ?? EVENT_TABLES) {
     // the engine's query deadline: the job never holds storage longer than a user's query may
     const p = plan(await partitionStats(t, table, before, { timeoutMs: o.queryTimeoutMs ?? 30_000 }), policy, now);
-    const pe = partitionExpr(table);
+    const pe = table.partitionBy;
     for (const partition of p.drop) {
       // the partition id is the value of the key (YYYYMMDD / YYYYMM): digits only
-      if (!/^\d{6,8}$/.test(partition)) throw new Error(`retention: unexpected partition ${partition} of ${table.name}`);
-      await t.exec(`ALTER TABLE ${table.name} DROP PARTITION ${partition}`);
+      if (!/^\d{6,8}$/.test(partition)) throw new Error(`retention: unexpected partition ${partition} of ${table.table}`);
+      await t.exec(`ALTER TABLE ${table.table} DROP PARTITION ${partition}`);
     }
     if (p.deletes.length) {
-      const cond = p.deletes.map((d) => `(project_id = ${quote(d.project_id)} AND ${table.timeColumn} < ${Math.trunc(d.before)})`).join(' OR ');
-      await t.exec(`ALTER TABLE ${table.name} DELETE WHERE ${cond}`);
-      await mutationsDone(t, table.name, o.mutationDeadlineMs ?? 600_000);
+      const cond = p.deletes.map((d) => `(project_id = ${quote(d.project_id)} AND ${table.time} < ${Math.trunc(d.before)})`).join(' OR ');
+      await t.exec(`ALTER TABLE ${table.table} DELETE WHERE ${cond}`);
+      await mutationsDone(t, table.table, o.mutationDeadlineMs ?? 600_000);
     }
-    reports.push({ table: table.name, dropped_partitions: p.drop, deleted_for: p.deletes.map((d) => d.project_id) });
+    reports.push({ table: table.table, dropped_partitions: p.drop, deleted_for: p.deletes.map((d) => d.project_id) });
   }
   return reports;
 }

@@ -82,7 +82,7 @@ for (const mode of ['one server', 'Distributed over a cluster'] as const) {
         const rows = PLAN.flatMap(([p, d]) => [row(p, d), row(p, d)]);
         await store.insert(rows);
         expect(await count(store, 'events', "p'a")).toBe(10);
-        for (const t of EVENT_TABLES) expect(await count(store, t.name, "p'a"), t.name).toBeGreaterThan(0);
+        for (const t of EVENT_TABLES) expect(await count(store, t.table, "p'a"), t.table).toBeGreaterThan(0);
 
         const usage = await projectUsage(store, "p'a", NOW - 200 * DAY_MS, NOW + DAY_MS);
         expect(usage.reduce((s, d) => s + d.events, 0)).toBe(10);
@@ -98,10 +98,9 @@ for (const mode of ['one server', 'Distributed over a cluster'] as const) {
         for (const [p, days] of [["p'a", 30], ['p_long', 90]] as const) {
           const keep = PLAN.filter(([q, , k]) => q === p && k).length * 2;
           expect(await count(store, 'events', p), p).toBe(keep);
-          expect(await count(store, 'event_keys', p), p).toBe(keep * 4); // id, session, user and fingerprint of each
           for (const t of EVENT_TABLES) {
-            const [r] = await store.query<{ m: number }>(`SELECT min(${t.timeColumn}) AS m FROM ${t.name} WHERE project_id = {p:String}`, { p });
-            expect(Number(r.m), `${p} ${t.name}`).toBeGreaterThanOrEqual(NOW - days * DAY_MS - 3_600_000);
+            const [r] = await store.query<{ m: number }>(`SELECT min(${t.time}) AS m FROM ${t.table} WHERE project_id = {p:String}`, { p });
+            expect(Number(r.m), `${p} ${t.table}`).toBeGreaterThanOrEqual(NOW - days * DAY_MS - 3_600_000);
           }
         }
         // nothing left to do the second time

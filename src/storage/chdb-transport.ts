@@ -2,10 +2,12 @@
 // threads (queryBindAsync / insert), so the event loop stays free while the engine works.
 import { mkdirSync } from 'node:fs';
 import { Session } from 'chdb';
+import { ALL_FEATURES } from './schema.js';
 import { QueryTimeoutError, type ClickHouseTransport, type Params, type QueryOptions } from './transport.js';
 
 export class ChdbTransport implements ClickHouseTransport {
   readonly name = 'chdb';
+  readonly features = ALL_FEATURES;
   private readonly session: Session;
 
   constructor(dir: string) {

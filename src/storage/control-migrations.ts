@@ -172,6 +172,48 @@ export const CONTROL_MIGRATIONS: readonly Migration[] = [
     name: 'lease_fencing_token',
     statements: ['ALTER TABLE alert_leases ADD COLUMN token BIGINT NOT NULL DEFAULT 0'],
   },
+  {
+    // forwarding to Sentry / Datadog: each project's targets, and the payloads its outbox rows point at
+    version: 4,
+    name: 'forwarding',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS forwarding_configs (
+         project_id TEXT PRIMARY KEY,
+         config TEXT NOT NULL,
+         updated_at BIGINT NOT NULL,
+         updated_by TEXT
+       )`,
+      `CREATE TABLE IF NOT EXISTS forwarding_payloads (
+         id TEXT PRIMARY KEY,
+         project_id TEXT NOT NULL,
+         target TEXT NOT NULL,
+         body TEXT NOT NULL,
+         events INTEGER NOT NULL,
+         created_at BIGINT NOT NULL
+       )`,
+      'CREATE INDEX IF NOT EXISTS forwarding_payloads_by_project ON forwarding_payloads (project_id, target)',
+    ],
+  },
+  {
+    // acknowledged alert groups; DSN-safe aliases of project keys (Sentry SDKs take only \w+ as a DSN's key)
+    version: 5,
+    name: 'acks_and_dsn_keys',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS alert_group_acks (
+         group_id TEXT PRIMARY KEY,
+         episode_start BIGINT NOT NULL,
+         acknowledged_at BIGINT NOT NULL,
+         acknowledged_by TEXT
+       )`,
+      `CREATE TABLE IF NOT EXISTS dsn_keys (
+         public_key TEXT PRIMARY KEY,
+         key_id TEXT NOT NULL,
+         project_id TEXT NOT NULL,
+         created_at BIGINT NOT NULL
+       )`,
+      'CREATE UNIQUE INDEX IF NOT EXISTS dsn_keys_key_project ON dsn_keys (key_id, project_id)',
+    ],
+  },
 ];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -199,6 +199,41 @@ for (const b of BACKENDS) {
   });
 }
 
+describe('control store on postgres, connections lost', () => {
+  it('a connection cut mid-transaction fails that transaction only; the store carries on with new connections', async () => {
+    const url = await createTestDatabase();
+    const db = new PgDb(url);
+    const admin = new PgDb(url);
+    try {
+      await migrateControl(db);
+      const kill = (pid: number) => admin.all('SELECT pg_terminate_backend(?)', [pid]);
+      // cut inside a transaction (as a PostgreSQL restart would)
+      const cut = db.tx(async (tx) => {
+        const [{ pid }] = await tx.all<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        await tx.run("INSERT INTO alert_leases (name, holder, until_ms) VALUES ('cut', 'x', 1)");
+        await kill(pid);
+        await sleep(100);
+        await tx.run("INSERT INTO alert_leases (name, holder, until_ms) VALUES ('cut2', 'x', 1)");
+      });
+      await expect(cut).rejects.toThrow();
+      // cut while idle in the pool
+      const [{ pid }] = await db.all<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      await kill(pid);
+      await sleep(100);
+      // nothing of the cut transaction was kept, and the store answers again
+      const after = async () => db.all<{ name: string }>('SELECT name FROM alert_leases');
+      let rows = await after().catch(() => after());
+      expect(rows).toEqual([]);
+      await db.tx((tx) => tx.run("INSERT INTO alert_leases (name, holder, until_ms) VALUES ('ok', 'x', 1)"));
+      rows = await after();
+      expect(rows.map((r) => r.name)).toEqual(['ok']);
+    } finally {
+      await db.close();
+      await admin.close();
+    }
+  });
+});
+
 describe('SQL dialect', () => {
   it('rewrites ? placeholders for PostgreSQL outside literals', () => {
     expect(toPgPlaceholders("SELECT * FROM t WHERE a = ? AND b = '?' AND \"c?\" IN (?, ?)")).toBe("SELECT * FROM t WHERE a = $1 AND b = '?' AND \"c?\" IN ($2, $3)");

@@ -18,6 +18,8 @@ import { ChdbTransport } from './chdb-transport.js';
 import { EventStore, type SearchOptions } from './event-store.js';
 import { ClickHouseServerError, clusterSchemaStatements, HttpTransport, shardStatement } from './http-transport.js';
 import { QueryTimeoutError } from './transport.js';
+import { migrateEventStore } from './migrate.js';
+import { FIRST_LAYOUT } from '../../test/first-layout.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const SCRIPT = join(ROOT, 'scripts', 'clickhouse-server.sh');
@@ -360,12 +362,44 @@ describe('the stages\' SQL on the server', () => {
   });
 });
 
+describe('a store of the first layout on the server', () => {
+  it('is migrated at start (event_keys dropped, rollup view renewed), answers the same, and the next start changes nothing', async () => {
+    const old = await HttpTransport.connect({ url, database: 'pm_first' });
+    try {
+      for (const stmt of FIRST_LAYOUT) await old.exec(stmt);
+      const store = new EventStore(old, 10_000);
+      await store.insert(ROWS);
+      const filter = f({ projects: ['pa'], eq: { session_id: ['s-1'] } });
+      const before = await store.search(filter, { order: 'asc', limit: 100 });
+      expect(before.rows.length).toBeGreaterThan(0);
+      const { changes } = await migrateEventStore(old);
+      expect(changes).toEqual(expect.arrayContaining(['DROP TABLE IF EXISTS event_keys_mv', 'DROP TABLE IF EXISTS event_keys', 'DROP TABLE IF EXISTS error_rollup_mv']));
+      const tables = (await old.query<{ name: string }>("SELECT name FROM system.tables WHERE database = 'pm_first' ORDER BY name")).map((t) => t.name);
+      expect(tables).toEqual(['error_rollup', 'error_rollup_mv', 'events']);
+      expect(await store.search(filter, { order: 'asc', limit: 100 })).toEqual(before);
+      expect((await migrateEventStore(old)).changes).toEqual([]);
+      // the renewed view keeps rolling up, into the groups the first view filled
+      const key = (g: { project_id: string; fingerprint: string }) => `${g.project_id}\u0000${g.fingerprint}`;
+      const groups = async () => round(await listGroups(store, f({ from: T0, to: T0 + 3 * 3_600_000 }), 'count', 50)).sort((x, y) => key(x).localeCompare(key(y)));
+      const g0 = await groups();
+      expect(g0).toEqual(await (async () => round(await listGroups(onServer, f({ from: T0, to: T0 + 3 * 3_600_000 }), 'count', 50)).sort((x, y) => key(x).localeCompare(key(y))))());
+      await store.insert([{ ...ROWS.find((r) => r.fingerprint === 'fp-token')!, id: 'after-migration', timestamp: T0 + 90_000 }]);
+      const g1 = await groups();
+      const count = (g: typeof g0) => g.find((x) => x.project_id === 'pa' && x.fingerprint === 'fp-token')!.count;
+      expect(count(g1)).toBe(count(g0) + 1);
+    } finally {
+      await old.close();
+    }
+  });
+});
+
 describe('a Distributed schema over a one-shard cluster', () => {
   it('shards the DDL ON CLUSTER, and without ON CLUSTER (one server) gives the same answers', async () => {
     const ddl = clusterSchemaStatements('puraify_single', 'pm_dist');
     expect(ddl.filter((s) => s.includes('ON CLUSTER puraify_single'))).toHaveLength(ddl.length);
     expect(ddl.join('\n')).toMatch(/ENGINE = Distributed\(puraify_single, pm_dist, events_local, cityHash64\(project_id, if\(session_id = '', id, session_id\)\)\)/);
     expect(ddl.join('\n')).toMatch(/pm_dist.event_keys_mv ON CLUSTER puraify_single TO pm_dist.event_keys_local AS[\s\S]*FROM pm_dist.events_local ARRAY JOIN/);
+    expect(shardStatement('DROP TABLE IF EXISTS event_keys', 'c', 'd')).toEqual(['DROP TABLE IF EXISTS d.event_keys ON CLUSTER c', 'DROP TABLE IF EXISTS d.event_keys_local ON CLUSTER c']);
     expect(shardStatement('ALTER TABLE events DROP PARTITION 20250725', 'c', 'd')).toEqual(['ALTER TABLE d.events_local ON CLUSTER c DROP PARTITION 20250725']);
     expect(() => shardStatement('DROP TABLE events', 'c', 'd')).toThrow(/cannot shard/);
     // ON CLUSTER needs distributed DDL (ZooKeeper), which one test server does not have
@@ -384,7 +418,7 @@ describe('a Distributed schema over a one-shard cluster', () => {
       const tables = await dist.query<{ name: string; engine: string }>("SELECT name, engine FROM system.tables WHERE database = 'pm_dist' AND name NOT LIKE '.inner%' ORDER BY name");
       expect(tables.map((t) => `${t.name}:${t.engine}`)).toEqual([
         'error_rollup:Distributed', 'error_rollup_local:AggregatingMergeTree', 'error_rollup_mv:MaterializedView',
-        'event_keys:Distributed', 'event_keys_local:MergeTree', 'event_keys_mv:MaterializedView', 'events:Distributed', 'events_local:MergeTree',
+        'events:Distributed', 'events_local:MergeTree',
       ]);
     } finally {
       await dist.close();

@@ -1,6 +1,7 @@
 // EventStore: every piece of event SQL the engine runs, over any ClickHouse transport.
 import { EVENT_COLUMNS, type EventRow } from '../event.js';
-import { EVENTS_TABLE, KEYS_TABLE, schemaStatements } from './schema.js';
+import { EVENTS_TABLE } from './schema.js';
+import { migrateEventStore } from './migrate.js';
 import { QueryTimeoutError, type ClickHouseTransport, type Params, type QueryOptions } from './transport.js';
 import { ParamBag, whereClause, type EventFilter } from '../query/filters.js';
 
@@ -23,11 +24,32 @@ export interface SearchOptions {
 
 const SELECT_COLUMNS = EVENT_COLUMNS.join(', ');
 
+/** An event to look for: its project and id, and its times when known (they narrow the search). */
+export interface IdProbe {
+  project_id: string;
+  id: string;
+  timestamp?: number;
+  received_at?: number;
+}
+
+/** Ids per duplicate-check query: far below where long IN lists stop using the index. */
+const ID_CHUNK = 2_000;
+/** (project, time range) conditions per duplicate-check query. */
+const RANGES_PER_CHUNK = 64;
+/** Time ranges of one project closer than this are read as one. */
+const RANGE_GAP_MS = 60_000;
+/**
+ * An event the engine stamped itself (no timestamp sent) gets a new timestamp when resent, so its
+ * stored copy is looked for this far back: a client's retries of one request fall within it.
+ */
+export const RESEND_WINDOW_MS = 24 * 3_600_000;
+
 export class EventStore {
   constructor(readonly transport: ClickHouseTransport, readonly queryTimeoutMs = 30_000) {}
 
+  /** Creates the tables, or brings a store of an earlier layout up to this one (migrate.ts). */
   async init(): Promise<void> {
-    for (const stmt of schemaStatements()) await this.transport.exec(stmt);
+    await migrateEventStore(this.transport);
   }
 
   async ping(): Promise<boolean> {
@@ -51,17 +73,34 @@ export class EventStore {
     await this.transport.insertCompact(EVENTS_TABLE, EVENT_COLUMNS, Buffer.from(lines.join('\n')));
   }
 
-  /** Which of these (project_id, id) pairs are stored already, as "project\0id" strings. */
-  async existingIds(pairs: readonly { project_id: string; id: string }[]): Promise<Set<string>> {
-    if (pairs.length === 0) return new Set();
-    const projects = [...new Set(pairs.map((p) => p.project_id))];
-    const ids = [...new Set(pairs.map((p) => p.id))];
-    const rows = await this.transport.query<{ project_id: string; value: string }>(
-      `SELECT DISTINCT project_id, value FROM ${KEYS_TABLE}
-       WHERE kind = 'id' AND project_id IN {projects:Array(String)} AND value IN {ids:Array(String)}`,
-      { projects, ids },
-    );
-    return new Set(rows.map((r) => `${r.project_id}\u0000${r.value}`));
+  /**
+   * Which of these events are stored already, as "project\0id" strings. Reads the events table
+   * itself, so an event is found exactly when its row is stored, whatever failed around its insert.
+   * Asked in chunks of ID_CHUNK ids, each narrowed to the events' projects and times (the primary
+   * key): an event with a timestamp of its own is looked for at that timestamp, one the engine
+   * stamped within RESEND_WINDOW_MS before it, one without times in its whole project. The chunks
+   * share one deadline (`timeoutMs`, default the store's query timeout): past it this throws
+   * QueryTimeoutError, and the caller retries the batch — it never guesses.
+   */
+  async existingIds(probes: readonly IdProbe[], opts: { timeoutMs?: number } = {}): Promise<Set<string>> {
+    const found = new Set<string>();
+    if (probes.length === 0) return found;
+    const deadline = performance.now() + (opts.timeoutMs ?? this.queryTimeoutMs);
+    for (const chunk of idCheckChunks(probes)) {
+      const left = Math.floor(deadline - performance.now());
+      if (left <= 0) throw new QueryTimeoutError(opts.timeoutMs ?? this.queryTimeoutMs);
+      const bag = new ParamBag();
+      const ranges = chunk.ranges.map((r) => {
+        const p = `project_id = ${bag.add(r.project_id, 'String')}`;
+        return r.lo === undefined ? p : `(${p} AND timestamp >= ${bag.add(r.lo, 'Int64')} AND timestamp <= ${bag.add(r.hi!, 'Int64')})`;
+      });
+      const rows = await this.transport.query<{ project_id: string; id: string }>(
+        `SELECT project_id, id FROM ${EVENTS_TABLE} WHERE (${ranges.join(' OR ')}) AND id IN ${bag.add(chunk.ids, 'Array(String)')}`,
+        bag.params, { timeoutMs: Math.max(left, 1) },
+      );
+      for (const r of rows) found.add(`${r.project_id}\u0000${r.id}`);
+    }
+    return found;
   }
 
   /** Keyset pagination on (timestamp, id): pages never skip or repeat rows, whatever arrives meanwhile. */
@@ -125,4 +164,69 @@ export class EventStore {
   close(): Promise<void> {
     return this.transport.close();
   }
+}
+
+interface IdChunk {
+  ids: string[];
+  /** lo/hi undefined: the whole project. */
+  ranges: { project_id: string; lo?: number; hi?: number }[];
+}
+
+/**
+ * Probes → duplicate-check queries: at most ID_CHUNK ids and RANGES_PER_CHUNK (project, time range)
+ * conditions each. Sorted by project and time, cut into slices, and within a slice the nearest
+ * ranges of a project are merged until few enough remain (a wider range reads more of the primary
+ * key, never less than needed).
+ */
+export function idCheckChunks(probes: readonly IdProbe[]): IdChunk[] {
+  const windows = probes.map((p) => {
+    if (typeof p.timestamp !== 'number') return { p, lo: -Infinity, hi: Infinity };
+    const stamped = p.received_at !== undefined && p.timestamp === p.received_at;
+    return { p, lo: stamped ? p.timestamp - RESEND_WINDOW_MS : p.timestamp, hi: p.timestamp };
+  });
+  windows.sort((a, b) => (a.p.project_id < b.p.project_id ? -1 : a.p.project_id > b.p.project_id ? 1 : a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
+  const chunks: IdChunk[] = [];
+  for (let start = 0; start < windows.length;) {
+    let end = start;
+    let projects = 0;
+    while (end < windows.length && end - start < ID_CHUNK) {
+      if (end === start || windows[end].p.project_id !== windows[end - 1].p.project_id) {
+        if (projects === RANGES_PER_CHUNK) break;
+        projects++;
+      }
+      end++;
+    }
+    chunks.push(chunkOf(windows.slice(start, end)));
+    start = end;
+  }
+  return chunks;
+}
+
+type Window = { p: IdProbe; lo: number; hi: number };
+
+function chunkOf(ws: Window[]): IdChunk {
+  // sorted by (project, lo): a whole-project window comes first and absorbs the rest of its project
+  let ranges: { project_id: string; lo: number; hi: number }[] = [];
+  for (const w of ws) {
+    const last = ranges[ranges.length - 1];
+    if (last && last.project_id === w.p.project_id && w.lo <= last.hi + RANGE_GAP_MS) last.hi = Math.max(last.hi, w.hi);
+    else ranges.push({ project_id: w.p.project_id, lo: w.lo, hi: w.hi });
+  }
+  if (ranges.length > RANGES_PER_CHUNK) {
+    const gaps: number[] = [];
+    for (let i = 1; i < ranges.length; i++) if (ranges[i].project_id === ranges[i - 1].project_id) gaps.push(ranges[i].lo - ranges[i - 1].hi);
+    gaps.sort((a, b) => a - b);
+    const limit = gaps[ranges.length - RANGES_PER_CHUNK - 1];
+    const merged: typeof ranges = [];
+    for (const r of ranges) {
+      const last = merged[merged.length - 1];
+      if (last && last.project_id === r.project_id && r.lo - last.hi <= limit) last.hi = Math.max(last.hi, r.hi);
+      else merged.push({ ...r });
+    }
+    ranges = merged;
+  }
+  return {
+    ids: [...new Set(ws.map((w) => w.p.id))],
+    ranges: ranges.map((r) => (r.lo === -Infinity ? { project_id: r.project_id } : r)),
+  };
 }

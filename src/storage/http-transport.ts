@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import { schemaStatements, EVENTS_TABLE } from './schema.js';
+import { schemaStatements, serverFeatures, EVENTS_TABLE, type StorageFeatures } from './schema.js';
 import { QueryTimeoutError, type ClickHouseTransport, type Params, type QueryOptions } from './transport.js';
 
 export interface HttpTransportOptions {
@@ -131,6 +131,10 @@ export class HttpTransport implements ClickHouseTransport {
 
   get cluster(): string | undefined {
     return this.opts.cluster || undefined;
+  }
+
+  get features(): StorageFeatures {
+    return serverFeatures(this.version);
   }
 
   private async probeNativeParams(): Promise<boolean> {
@@ -431,6 +435,9 @@ export function shardStatement(stmt: string, cluster: string, database: string, 
   }
   const alter = /^ALTER TABLE (\w+)\s/i.exec(text);
   if (alter) return [text.replace(alter[0], `ALTER TABLE ${local(alter[1])}${on} `)];
+  // a table and its shard-local table (a view has no local one: IF EXISTS makes that a no-op)
+  const drop = /^DROP TABLE IF EXISTS (\w+)$/i.exec(text);
+  if (drop) return [`DROP TABLE IF EXISTS ${database}.${drop[1]}${on}`, `DROP TABLE IF EXISTS ${local(drop[1])}${on}`];
   if (/^(CREATE|ALTER|DROP|RENAME|TRUNCATE)\b/i.test(text)) throw new Error(`cannot shard this statement: ${text.slice(0, 80)}`);
   return [stmt];
 }
@@ -449,8 +456,8 @@ export function replicatedEngine(ddl: string, database: string, table: string): 
 }
 
 /** schema.ts's statements for a cluster (see shardStatement). */
-export function clusterSchemaStatements(cluster: string, database: string, o: ShardOptions = {}): string[] {
-  return schemaStatements().flatMap((s) => shardStatement(s, cluster, database, o));
+export function clusterSchemaStatements(cluster: string, database: string, o: ShardOptions & { features?: StorageFeatures } = {}): string[] {
+  return schemaStatements(o.features).flatMap((s) => shardStatement(s, cluster, database, o));
 }
 
 function checkIdentifier(s: string, what: string): void {

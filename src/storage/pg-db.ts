@@ -60,6 +60,11 @@ export class PgDb implements SqlDb {
 
   async tx<T>(fn: (db: SqlDb) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // a connection lost while checked out (the server restarted) fails this transaction's next
+    // statement; unheard, its 'error' event would end the process
+    let broken: unknown;
+    const onError = (err: Error) => (broken = err);
+    client.on('error', onError);
     let open = true;
     const check = () => {
       if (!open) throw new Error('the transaction is over: its handle may not be used any more');
@@ -71,7 +76,6 @@ export class PgDb implements SqlDb {
       tx: () => Promise.reject(new Error('transactions do not nest')),
       close: () => Promise.reject(new Error('close the store, not a transaction')),
     };
-    let broken: unknown;
     try {
       await client.query('BEGIN').catch((err: unknown) => {
         broken = err;
@@ -87,8 +91,9 @@ export class PgDb implements SqlDb {
       }
     } finally {
       open = false;
-      // a connection whose rollback failed is not given back to the pool
-      client.release(broken instanceof Error ? broken : undefined);
+      client.off('error', onError);
+      // a broken connection (its rollback failed, or it was lost) is not given back to the pool
+      client.release(broken instanceof Error ? broken : broken === undefined ? undefined : new Error(String(broken)));
     }
   }
 

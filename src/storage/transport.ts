@@ -1,6 +1,8 @@
 // How ClickHouse SQL reaches an engine. The event SQL lives in event-store.ts and is the same for
 // every transport: chDB in-process (the embedded default) or a ClickHouse server over HTTP.
 
+import type { StorageFeatures } from './schema.js';
+
 export type Params = Record<string, string | number | bigint | boolean | string[] | number[]>;
 
 export interface QueryOptions {
@@ -9,6 +11,10 @@ export interface QueryOptions {
 
 export interface ClickHouseTransport {
   readonly name: string;
+  /** What the engine supports beyond 18.16's baseline (the DDL is chosen by it). */
+  readonly features: StorageFeatures;
+  /** Set when the tables are shard-local tables under Distributed ones (see http-transport.ts). */
+  readonly cluster?: string;
   /** Runs a statement that returns nothing (DDL, ALTER). */
   exec(sql: string): Promise<void>;
   /** Runs a SELECT with `{name:Type}` parameters bound by the engine; rows as objects. */

@@ -95,25 +95,22 @@ export async function api<T>(path: string, params: Params = {}, init: { method?:
     throw new ApiError(0, 'network', 'the engine did not answer (network error)');
   }
   if (!res.ok) throw await toError(res);
+  if (res.status === 204) return undefined as T;
   return (await res.json()) as T;
 }
 
-/** Whether a route is served: any answer but the router's 404 counts (a 400 for a bad probe parameter too). */
-export async function routeAnswers(path: string, params: Params = {}): Promise<boolean> {
-  const ctl = new AbortController();
-  try {
-    const res = await fetch(buildUrl(path, params), { headers: headers(), signal: ctl.signal });
-    if (res.status === 404) {
-      const err = await toError(res);
-      return !err.noRoute;
-    }
-    if (res.status === 401) await toError(res);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    ctl.abort(); // a stream answers 200 and never ends
-  }
+/** Fetches a file (an export) with the token and hands it to the browser as a download. */
+export async function download(path: string, params: Params, filename: string): Promise<void> {
+  const res = await fetch(buildUrl(path, params), { headers: headers({ accept: '*/*' }) });
+  if (!res.ok) throw await toError(res);
+  const url = URL.createObjectURL(await res.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 /**
@@ -268,4 +265,51 @@ export interface UiNotification {
   link: string | null;
   created_at: string;
   read: boolean;
+}
+
+export type { Preview, PreviewSeries } from '../../src/alerts/preview.js';
+
+import type { Rule } from '../../src/alerts/rules.js';
+/** GET /monitoring/alert-rules: a rule as the API shows it (times as ISO strings). */
+export type AlertRule = Omit<Rule, 'created_at' | 'updated_at'> & { created_at: string; updated_at: string };
+
+export interface AlertChannel {
+  id: string;
+  project_id: string | null;
+  name: string;
+  type: string;
+  default: boolean;
+  config: Record<string, unknown>;
+  created_at: string;
+}
+
+export interface AlertSilence {
+  id: string;
+  project_id: string | null;
+  matchers: Record<string, string>;
+  starts_at: string;
+  ends_at: string;
+  comment: string;
+  active: boolean;
+  created_by: string | null;
+  created_at: string;
+}
+
+export interface AlertGroupItem {
+  id: string;
+  rule_id: string;
+  rule_name?: string | null;
+  project_id: string;
+  labels: Record<string, string>;
+  state: 'firing' | 'resolved';
+  count: number;
+  value: number | null;
+  detail: string;
+  firing_since: string | null;
+  first_seen: string | null;
+  last_seen: string | null;
+  last_notified_at: string | null;
+  resolved_at: string | null;
+  acknowledged_at: string | null;
+  acknowledged_by: string | null;
 }

@@ -1,22 +1,35 @@
 // The shell: token, project and range pickers, the view tabs; the views do the rest.
-import { useEffect, useMemo, useState } from 'preact/hooks';
-import { api, getToken, onUnauthorized, routeAnswers, setToken } from './api';
-import type { Caps } from './common';
-import { toLocalInput } from './format';
-import { DEFAULT_RANGE, PRESETS, rangeOf, update, useRoute, viewHref, type Route, type View } from './router';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { api, ApiError, getToken, onUnauthorized, setToken } from './api';
+import type { Me } from './common';
+import { isUtc, setUtc, toLocalInput, zoneLabel } from './format';
+import { DEFAULT_RANGE, isRelative, PRESETS, rangeOf, update, useRoute, viewHref, type Route, type View } from './router';
+import { onKey } from './keys';
 import { LogsView } from './views/logs';
 import { ErrorsView } from './views/errors';
 import { PerformanceView } from './views/performance';
 import { SessionsView } from './views/sessions';
 import { AlertsView } from './views/alerts';
+import { RulesView } from './views/rules';
+import { ChannelsView } from './views/channels';
+import { SilencesView } from './views/silences';
+import { AuditView } from './views/audit';
+import { SettingsView } from './views/settings';
 
-const TABS: { view: View; label: string; cap?: keyof Caps }[] = [
+const TABS: { view: View; label: string }[] = [
   { view: 'logs', label: 'Logs' },
   { view: 'errors', label: 'Errors' },
   { view: 'performance', label: 'Performance' },
-  { view: 'sessions', label: 'Sessions', cap: 'sessions' },
-  { view: 'alerts', label: 'Alerts', cap: 'alerts' },
+  { view: 'sessions', label: 'Sessions' },
+  { view: 'alerts', label: 'Alerts' },
+  { view: 'rules', label: 'Rules' },
+  { view: 'channels', label: 'Channels' },
+  { view: 'silences', label: 'Silences' },
+  { view: 'audit', label: 'Audit' },
+  { view: 'settings', label: 'Settings' },
 ];
+const THEME_KEY = 'puraify.monitoring.theme';
+const REFRESH = [['off', 'Off', 0], ['10s', '10 s', 10_000], ['1m', '1 min', 60_000]] as const;
 
 const RECENT_KEY = 'puraify.monitoring.projects';
 
@@ -50,15 +63,12 @@ function TokenDialog({ reason, onSaved, onCancel }: { reason: string; onSaved():
     const prev = getToken();
     setToken(t);
     try {
-      await api('/monitoring/logs', { limit: '1' });
+      await api('/monitoring/whoami');
       onSaved();
     } catch (e) {
-      const msg = (e as Error).message;
-      // a read-less key (ingest only) is still a token; anything but 401 is accepted
-      if ((e as { status?: number }).status === 401) {
-        setToken(prev);
-        setError(msg);
-      } else onSaved();
+      // 401: unknown token; 403: a key without the read scope (an ingest key) cannot use the dashboard
+      setToken(prev);
+      setError(e instanceof ApiError && e.status === 403 ? 'this key has no "read" scope; the dashboard needs a key that may read' : (e as Error).message);
     } finally {
       setChecking(false);
     }
@@ -147,35 +157,106 @@ function RangePicker({ route }: { route: Route }) {
   );
 }
 
+function useTheme(): [string, (t: string) => void] {
+  const [theme, setTheme] = useState(() => {
+    try {
+      return localStorage.getItem(THEME_KEY) ?? 'system';
+    } catch {
+      return 'system';
+    }
+  });
+  useEffect(() => {
+    // "system" follows the OS setting, also when it changes while the page is open
+    const media = matchMedia('(prefers-color-scheme: dark)');
+    const apply = () => document.documentElement.setAttribute('data-theme', theme === 'system' ? (media.matches ? 'dark' : 'light') : theme);
+    apply();
+    media.addEventListener('change', apply);
+    try {
+      localStorage.setItem(THEME_KEY, theme);
+    } catch {
+      // private mode
+    }
+    return () => media.removeEventListener('change', apply);
+  }, [theme]);
+  return [theme, setTheme];
+}
+
+/** Unread in-app notifications for the tab's badge: on load, on every refresh, and each minute. */
+function useUnread(project: string, epoch: number, enabled: boolean): number | null {
+  const [n, setN] = useState<number | null>(null);
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    const t = setInterval(() => setTick((x) => x + 1), 60_000);
+    const on = () => setTick((x) => x + 1);
+    addEventListener('puraify:notifications', on);
+    return () => {
+      clearInterval(t);
+      removeEventListener('puraify:notifications', on);
+    };
+  }, []);
+  useEffect(() => {
+    if (!enabled) return;
+    const ctl = new AbortController();
+    api<{ unread: number }>('/monitoring/notifications', { project_id: project || undefined, limit: '1' }, { signal: ctl.signal })
+      .then((r) => setN(r.unread), () => undefined);
+    return () => ctl.abort();
+  }, [project, epoch, tick, enabled]);
+  return enabled ? n : null;
+}
+
+/** Parameters that open a pane, per view: Esc removes them. */
+const PANE_PARAMS = ['fp', 'gp', 'sid', 'sp', 'group', 'edit', 'new', 'dup'];
+
 export function App() {
   const route = useRoute();
   const [tokenReason, setTokenReason] = useState<string | null>(getToken() ? null : '');
   const [epoch, setEpoch] = useState(0);
-  const [caps, setCaps] = useState<Caps>({ stream: false, sessions: true, alerts: true, notifications: true });
+  const [me, setMe] = useState<Me | null>(null);
+  const [meError, setMeError] = useState<unknown>(null);
+  const [theme, setTheme] = useTheme();
+  const [utc, setUtcState] = useState(isUtc());
+  const [refresh, setRefresh] = useState<string>('off');
+  const [auto, setAuto] = useState(0);
 
   const rangeKey = ['project', 'range', 'from', 'to'].map((k) => route.params.get(k)).join('|');
-  // relative ranges end at the moment of the last view, range or project change or refresh;
-  // fixed in between so that picking a row does not re-run every query
-  const now = useMemo(() => Date.now(), [route.view, rangeKey, epoch]);
+  const relative = isRelative(route.params);
+  // relative ranges end at the moment of the last view, range or project change, refresh or
+  // auto-refresh; fixed in between so that picking a row does not re-run every query
+  const now = useMemo(() => Date.now(), [route.view, rangeKey, epoch, auto]);
 
   useEffect(() => onUnauthorized((msg) => setTokenReason(msg || 'the token was refused')), []);
 
   useEffect(() => {
+    const ms = REFRESH.find((r) => r[0] === refresh)?.[2] ?? 0;
+    if (!ms || !relative) return;
+    const t = setInterval(() => setAuto((x) => x + 1), ms);
+    return () => clearInterval(t);
+  }, [refresh, relative]);
+
+  useEffect(() => {
     if (tokenReason !== null) return;
-    let live = true;
-    // optional routes: a bad parameter is a cheap probe (400 = the route is there, 404 = it is not)
-    Promise.all([
-      routeAnswers('/monitoring/stream', { from: 'not-a-time' }),
-      routeAnswers('/monitoring/sessions', { limit: '0' }),
-      routeAnswers('/monitoring/alerts', { limit: '0' }),
-      routeAnswers('/monitoring/notifications', { limit: '0' }),
-    ]).then(([stream, sessions, alerts, notifications]) => {
-      if (live) setCaps({ stream, sessions, alerts: alerts || notifications, notifications });
-    });
-    return () => {
-      live = false;
-    };
+    const ctl = new AbortController();
+    setMeError(null);
+    setMe(null);
+    api<Me>('/monitoring/whoami', {}, { signal: ctl.signal }).then(setMe, (e) => { if (!ctl.signal.aborted) setMeError(e); });
+    return () => ctl.abort();
   }, [epoch, tokenReason]);
+
+  const routeRef = useRef(route);
+  routeRef.current = route;
+  useEffect(() => {
+    const h = (e: KeyboardEvent) => onKey(e, () => {
+      const r = routeRef.current;
+      const open = PANE_PARAMS.filter((k) => r.params.has(k));
+      if (open.length === 0) return false;
+      update(r, Object.fromEntries(open.map((k) => [k, undefined])));
+      return true;
+    });
+    addEventListener('keydown', h);
+    return () => removeEventListener('keydown', h);
+  }, []);
+
+  const unread = useUnread(route.params.get('project') ?? '', epoch + auto, tokenReason === null && me !== null);
 
   if (tokenReason !== null) {
     return (
@@ -184,29 +265,62 @@ export function App() {
     );
   }
 
-  const props = { route, epoch, now, caps };
+  const props = me ? { route, epoch: epoch + auto, now, me } : null;
   return (
     <div class="shell">
+      <a class="skip-link" href="#main" onClick={(e) => { e.preventDefault(); document.getElementById('main')?.focus(); }}>Skip to content</a>
       <header class="top-bar">
         <a class="brand" href={viewHref(route, 'logs')}>PURAIFY <span>Monitoring</span></a>
         <nav class="tabs" aria-label="views">
-          {TABS.filter((t) => !t.cap || caps[t.cap]).map((t) => (
-            <a href={viewHref(route, t.view)} class={route.view === t.view ? 'active' : ''} aria-current={route.view === t.view ? 'page' : undefined}>{t.label}</a>
+          {TABS.map((t) => (
+            <a href={viewHref(route, t.view)} class={route.view === t.view ? 'active' : ''} aria-current={route.view === t.view ? 'page' : undefined}>
+              {t.label}
+              {t.view === 'alerts' && unread ? <span class="count-badge" aria-label={`${unread} unread notifications`}>{unread}</span> : null}
+            </a>
           ))}
         </nav>
         <div class="controls">
           <ProjectPicker route={route} epoch={epoch} />
           <RangePicker route={route} />
+          <label class="picker" title={relative ? 'reload this view on a timer' : 'only for ranges that end now'}>
+            <span>Auto-refresh</span>
+            <select value={relative ? refresh : 'off'} disabled={!relative} onChange={(e) => setRefresh(e.currentTarget.value)}>
+              {REFRESH.map(([v, l]) => <option value={v}>{l}</option>)}
+            </select>
+          </label>
           <button type="button" onClick={() => setEpoch((e) => e + 1)} title="Reload this view">Refresh</button>
+          <label class="picker check" title={`times are shown in ${zoneLabel()}`}>
+            <input type="checkbox" checked={utc} onChange={(e) => { setUtc(e.currentTarget.checked); setUtcState(e.currentTarget.checked); }} />
+            UTC
+          </label>
+          <label class="picker">
+            <span>Theme</span>
+            <select value={theme} onChange={(e) => setTheme(e.currentTarget.value)}>
+              <option value="system">System</option>
+              <option value="light">Light</option>
+              <option value="dark">Dark</option>
+            </select>
+          </label>
           <button type="button" onClick={() => setTokenReason('change')} title="Use another token">Token</button>
         </div>
       </header>
-      <main class="content">
-        {route.view === 'logs' && <LogsView {...props} />}
-        {route.view === 'errors' && <ErrorsView {...props} />}
-        {route.view === 'performance' && <PerformanceView {...props} />}
-        {route.view === 'sessions' && <SessionsView {...props} />}
-        {route.view === 'alerts' && <AlertsView {...props} />}
+      <main class="content" id="main" tabIndex={-1} key={utc ? 'utc' : 'local'}>
+        {!props ? (
+          meError ? <div class="notice error" role="alert">The engine did not say what this token may do: {(meError as Error).message}</div> : <span class="loading" aria-live="polite">Connecting…</span>
+        ) : (
+          <>
+            {route.view === 'logs' && <LogsView {...props} />}
+            {route.view === 'errors' && <ErrorsView {...props} />}
+            {route.view === 'performance' && <PerformanceView {...props} />}
+            {route.view === 'sessions' && <SessionsView {...props} />}
+            {route.view === 'alerts' && <AlertsView {...props} />}
+            {route.view === 'rules' && <RulesView {...props} />}
+            {route.view === 'channels' && <ChannelsView {...props} />}
+            {route.view === 'silences' && <SilencesView {...props} />}
+            {route.view === 'audit' && <AuditView {...props} />}
+            {route.view === 'settings' && <SettingsView {...props} />}
+          </>
+        )}
       </main>
     </div>
   );

@@ -2,20 +2,27 @@
 import type { Params } from './api';
 import { rangeOf, type Route } from './router';
 
-export interface Caps {
-  stream: boolean;
-  sessions: boolean;
-  alerts: boolean;
-  notifications: boolean;
+/** GET /monitoring/whoami: what this token may do. */
+export interface Me {
+  name: string;
+  key_id: string | null;
+  scopes: ('ingest' | 'read' | 'admin')[];
+  /** null = every project. */
+  projects: string[] | null;
 }
 
 export interface ViewProps {
   route: Route;
   /** Bumped by "Refresh" and by a new token: every view reloads. */
   epoch: number;
-  /** "Now" for relative ranges, fixed until the route or epoch changes (so queries stay stable between renders). */
+  /** "Now" for relative ranges, fixed until the route, epoch or auto-refresh changes it (so queries stay stable between renders). */
   now: number;
-  caps: Caps;
+  me: Me;
+}
+
+/** Why this token cannot manage (admin scope), or null when it can. */
+export function adminDenied(me: Me): string | null {
+  return me.scopes.includes('admin') ? null : 'this key has no "admin" scope; ask for an admin key to change this';
 }
 
 export function baseParams(route: Route, now: number): Params {
@@ -25,3 +32,8 @@ export function baseParams(route: Route, now: number): Params {
 
 /** The correlation filters another view may link the logs view to. */
 export const LINK_FILTERS = ['fingerprint', 'session_id', 'user_id', 'flow_id', 'trace_id', 'action', 'error_type', 'id'] as const;
+
+/** Params a request was made with, kept beside its rows: rows are only shown under the filters that produced them. */
+export function sameKey(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}

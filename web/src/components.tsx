@@ -1,4 +1,5 @@
 // Shared pieces: error and empty states, badges, an event's full detail, sparklines, top lists.
+import { useEffect, useState } from 'preact/hooks';
 import type { ComponentChildren } from 'preact';
 import { ApiError, type StoredEvent, type TopValue } from './api';
 import { fmtMs, fmtNum, fmtTime } from './format';
@@ -133,4 +134,35 @@ export function TopList({ title, items, href }: { title: string; items: TopValue
 
 export function Time({ iso, ms = true }: { iso: string | null | undefined; ms?: boolean }) {
   return <time dateTime={iso ?? undefined} title={iso ?? undefined}>{fmtTime(iso, ms)}</time>;
+}
+
+/** A destructive action asks once more in place (no browser dialog): the second click does it. */
+export function ConfirmButton({ label, confirm, onConfirm, name, disabled, title }: { label: string; confirm: string; onConfirm(): void; name: string; disabled?: boolean; title?: string }) {
+  const [asking, setAsking] = useState(false);
+  useEffect(() => {
+    if (!asking) return;
+    const t = setTimeout(() => setAsking(false), 4000);
+    return () => clearTimeout(t);
+  }, [asking]);
+  return asking
+    ? <button type="button" class="danger" onClick={() => { setAsking(false); onConfirm(); }} aria-label={`${confirm}: ${name}`}>{confirm}</button>
+    : <button type="button" disabled={disabled} title={title} onClick={() => setAsking(true)} aria-label={`${label} ${name}`}>{label}</button>;
+}
+
+/** Why a control is disabled, read out with it. */
+export function Denied({ reason }: { reason: string | null }) {
+  return reason ? <span class="muted small denied">{reason}</span> : null;
+}
+
+/** A form in the side pane: its title, a close button, the fields. */
+export function FormPane({ label, title, onClose, onSubmit, children }: { label: string; title: string; onClose(): void; onSubmit(): void; children: ComponentChildren }) {
+  return (
+    <form class="pane detail-pane form-pane" aria-label={label} onSubmit={(e) => { e.preventDefault(); onSubmit(); }}>
+      <div class="pane-head">
+        <h2>{title}</h2>
+        <button type="button" class="close" aria-label="close" onClick={onClose}>×</button>
+      </div>
+      {children}
+    </form>
+  );
 }

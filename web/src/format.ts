@@ -1,16 +1,55 @@
-// Small formatters: times in the viewer's zone, durations, counts.
+// Small formatters: times in the viewer's zone or UTC (the toggle in the top bar), durations, counts.
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+const UTC_KEY = 'puraify.monitoring.utc';
 
-/** 2025-07-25 14:01:00.123 in local time; today's times without the date. */
-export function fmtTime(iso: string | null | undefined, ms = true): string {
-  if (!iso) return '—';
+let utc = (() => {
+  try {
+    return localStorage.getItem(UTC_KEY) === '1';
+  } catch {
+    return false;
+  }
+})();
+
+export function isUtc(): boolean {
+  return utc;
+}
+
+export function setUtc(on: boolean): void {
+  utc = on;
+  try {
+    localStorage.setItem(UTC_KEY, on ? '1' : '0');
+  } catch {
+    // private mode: for this page only
+  }
+}
+
+/** The zone times are shown in: "UTC", or the local offset and zone name ("UTC+02:00 Europe/Berlin"). */
+export function zoneLabel(at = Date.now()): string {
+  if (utc) return 'UTC';
+  const off = -new Date(at).getTimezoneOffset();
+  const sign = off >= 0 ? '+' : '−';
+  const name = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return `UTC${sign}${pad(Math.floor(Math.abs(off) / 60))}:${pad(Math.abs(off) % 60)}${name && name !== 'UTC' ? ` ${name}` : ''}`;
+}
+
+interface Parts { y: number; mo: number; d: number; h: number; mi: number; s: number; ms: number }
+function parts(d: Date): Parts {
+  return utc
+    ? { y: d.getUTCFullYear(), mo: d.getUTCMonth() + 1, d: d.getUTCDate(), h: d.getUTCHours(), mi: d.getUTCMinutes(), s: d.getUTCSeconds(), ms: d.getUTCMilliseconds() }
+    : { y: d.getFullYear(), mo: d.getMonth() + 1, d: d.getDate(), h: d.getHours(), mi: d.getMinutes(), s: d.getSeconds(), ms: d.getMilliseconds() };
+}
+
+/** 2025-07-25 14:01:00.123 in the chosen zone; today's times without the date. */
+export function fmtTime(iso: string | number | null | undefined, ms = true): string {
+  if (iso === null || iso === undefined || iso === '') return '—';
   const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}${ms ? `.${pad(d.getMilliseconds(), 3)}` : ''}`;
-  const now = new Date();
-  if (d.toDateString() === now.toDateString()) return time;
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
+  if (Number.isNaN(d.getTime())) return String(iso);
+  const p = parts(d);
+  const time = `${pad(p.h)}:${pad(p.mi)}:${pad(p.s)}${ms ? `.${pad(p.ms, 3)}` : ''}`;
+  const n = parts(new Date());
+  if (p.y === n.y && p.mo === n.mo && p.d === n.d) return time;
+  return `${p.y}-${pad(p.mo)}-${pad(p.d)} ${time}`;
 }
 
 export function fmtAgo(iso: string | null | undefined): string {

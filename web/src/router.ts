@@ -1,8 +1,9 @@
 // Hash routing: #/<view>?<params>. The project and the time range travel with every view, so a
-// link to any view is a complete, shareable query.
+// link to any view is a complete, shareable query. Alert payloads link here too, through the same
+// shapes (src/alerts/links.ts): #/errors?project=&fp= and #/alerts?project=&group=.
 import { useEffect, useState } from 'preact/hooks';
 
-export const VIEWS = ['logs', 'errors', 'performance', 'sessions', 'alerts'] as const;
+export const VIEWS = ['logs', 'errors', 'performance', 'sessions', 'alerts', 'rules', 'channels', 'silences', 'audit', 'settings'] as const;
 export type View = (typeof VIEWS)[number];
 
 export interface Route {
@@ -17,8 +18,20 @@ export function parseHash(hash: string): Route {
   const raw = hash.replace(/^#\/?/, '');
   const q = raw.indexOf('?');
   const path = q < 0 ? raw : raw.slice(0, q);
-  const view = (VIEWS as readonly string[]).includes(path) ? (path as View) : 'logs';
-  return { view, params: new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)) };
+  const params = new URLSearchParams(q < 0 ? '' : raw.slice(q + 1));
+  // links sent by earlier versions: #/errors/<fp>?project_id=… and #/alerts?project_id=…&group_id=…
+  const legacyProject = params.get('project_id');
+  if (legacyProject && !params.get('project')) params.set('project', legacyProject);
+  params.delete('project_id');
+  const slash = path.indexOf('/');
+  const head = slash < 0 ? path : path.slice(0, slash);
+  if (head === 'errors' && slash > 0) params.set('fp', decodeURIComponent(path.slice(slash + 1)));
+  if (head === 'alerts' && params.get('group_id')) {
+    params.set('group', params.get('group_id')!);
+    params.delete('group_id');
+  }
+  const view = (VIEWS as readonly string[]).includes(head) ? (head as View) : 'logs';
+  return { view, params };
 }
 
 export function hrefFor(view: View, params: URLSearchParams | Record<string, string | undefined>): string {
@@ -78,6 +91,11 @@ export const PRESETS: { key: string; label: string; ms: number }[] = [
 ];
 export const DEFAULT_RANGE = '24h';
 
+/** Whether the range ends "now" (a preset), so auto-refresh has something to move. */
+export function isRelative(params: URLSearchParams): boolean {
+  return rangeOf(params).key !== 'custom';
+}
+
 /** The range as ISO strings for the API; `to` is absent for "until now". */
 export function rangeOf(params: URLSearchParams, now = Date.now()): { from: string; to?: string; key: string } {
   const key = params.get('range') ?? (params.get('from') ? 'custom' : DEFAULT_RANGE);
@@ -92,4 +110,9 @@ export function rangeOf(params: URLSearchParams, now = Date.now()): { from: stri
   }
   const preset = PRESETS.find((p) => p.key === key) ?? PRESETS.find((p) => p.key === DEFAULT_RANGE)!;
   return { key: preset.key, from: new Date(now - preset.ms).toISOString() };
+}
+
+/** A dragged chart range becomes the view's range (fixed, so it can be shared). */
+export function zoomTo(route: Route, from: number, to: number): void {
+  update(route, { range: 'custom', from: String(Math.floor(from)), to: String(Math.ceil(to)) });
 }

@@ -26,6 +26,7 @@ export {
   signBody,
   verifySignature,
   postJson,
+  postBody,
   classifyHttpResponse,
   parseRetryAfter,
   buildWebhookPayload,

@@ -129,13 +129,18 @@ export function headerProblem(name: string, value: string): string | null {
  *  2xx → ok; 429 / 408 / 5xx / network error / timeout → retryable (Retry-After honoured);
  *  3xx (not followed) and other 4xx → permanent.
  */
-export async function postJson(url: string, body: string, opts: PostOptions = {}): Promise<DeliveryResult> {
+export function postJson(url: string, body: string, opts: PostOptions = {}): Promise<DeliveryResult> {
+  return postBody(url, body, 'application/json; charset=utf-8', opts);
+}
+
+/** postJson for any body and content type (forwarding: Sentry envelopes, gzipped Datadog logs). */
+export async function postBody(url: string, body: string | Uint8Array, contentType: string, opts: PostOptions = {}): Promise<DeliveryResult> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let headers: Headers;
   try {
     headers = new Headers();
     for (const [k, v] of Object.entries(opts.headers ?? {})) headers.set(k, v);
-    headers.set('content-type', 'application/json; charset=utf-8');
+    headers.set('content-type', contentType);
     headers.set('user-agent', USER_AGENT);
   } catch (err) {
     return { ok: false, retryable: false, error: `invalid request headers: ${(err as Error).message}` };
@@ -145,7 +150,7 @@ export async function postJson(url: string, body: string, opts: PostOptions = {}
     res = await fetch(url, {
       method: 'POST',
       headers,
-      body,
+      body: body as string | Uint8Array<ArrayBuffer>,
       redirect: 'manual',
       signal: AbortSignal.timeout(timeoutMs),
     });
@@ -156,7 +161,7 @@ export async function postJson(url: string, body: string, opts: PostOptions = {}
   return classifyHttpResponse(res.status, res.headers, snippet);
 }
 
-/** Maps an HTTP status (and Retry-After) to a DeliveryResult. */
+/** An HTTP status (and Retry-After) → a DeliveryResult. */
 export function classifyHttpResponse(status: number, headers: Headers, bodySnippet = '', nowMs = Date.now()): DeliveryResult {
   if (status >= 200 && status < 300) return { ok: true, status };
   const detail = bodySnippet ? `: ${bodySnippet}` : '';

@@ -4,7 +4,7 @@
 // - text is `lowerUTF8(col) LIKE '%…%'`, which an ngrambf_v1 skip index on lowerUTF8(col) can
 //   answer (tokenbf_v1 too, for the whole words inside a longer phrase); positionCaseInsensitive
 //   cannot use any index;
-// - keyword equality is `col = v` (primary key, event_keys, set/bloom_filter indexes);
+// - keyword equality is `col = v` (primary key, bloom_filter skip indexes);
 // - nullable numbers compare through ifNull(…, 0), so NOT keeps two-valued logic, as in memory.
 import type { ParamBag } from '../filters.js';
 import { isWildcard, literal, NUMERIC_ATTR_RE, type FieldRef, type Pattern, type QueryNode } from './ast.js';

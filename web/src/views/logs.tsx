@@ -1,23 +1,28 @@
-// Logs: search with filters, a table with expandable rows, cursor paging and a live tail.
+// Logs: a volume histogram stacked by level (drag to zoom), search in the query language with
+// filters, a table with a column picker and expandable rows, infinite scroll and a live tail.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, stream, type LogsPage, type Params, type StoredEvent } from '../api';
+import { api, stream, type LogsPage, type Params, type StoredEvent, type Timeseries } from '../api';
+import { Chart } from '../chart';
 import { baseParams, LINK_FILTERS, type ViewProps } from '../common';
 import { Empty, ErrorBox, EventDetail, EventLevel, Loading, Time } from '../components';
-import { fmtMs } from '../format';
-import { update, type Route } from '../router';
+import { fmtMs, fmtNum, zoneLabel } from '../format';
+import { update, zoomTo, type Route } from '../router';
+import { withSearch } from '../search';
 
 const STATUSES = ['success', 'error', 'failure', 'timeout', 'retry'];
 const SEVERITIES = ['debug', 'info', 'warning', 'low', 'medium', 'high', 'critical'];
 const ENGINES = ['execution', 'validation', 'vault', 'platform_builder', 'feedback_loop', 'engine_control'];
 const EVENT_TYPES = ['execution', 'error', 'log', 'validation', 'access', 'flow_run', 'action_error', 'config_change', 'deploy', 'alert', 'audit'];
-const FORM_FIELDS = ['status', 'severity', 'engine', 'event_type', 'platform', 'q'] as const;
+const FORM_FIELDS = ['status', 'severity', 'engine', 'event_type', 'platform', 'query'] as const;
 const PAGE = 100;
 const LIVE_CAP = 2000;
 
-/** The search as the API wants it, from the route. */
+/** The filters as the API wants them, from the route (the search text apart: see withSearch). */
 function searchParams(route: Route, now: number): Params {
   const p: Params = { ...baseParams(route, now) };
-  for (const k of [...FORM_FIELDS, ...LINK_FILTERS]) p[k] = route.params.get(k) ?? undefined;
+  for (const k of [...FORM_FIELDS, ...LINK_FILTERS]) if (k !== 'query') p[k] = route.params.get(k) ?? undefined;
+  // links from before the query language: q= is plain text
+  if (route.params.get('q')) p.q = route.params.get('q')!;
   for (const k of new Set(route.params.keys())) if (k.startsWith('attr.')) p[k] = route.params.getAll(k);
   return p;
 }
@@ -65,8 +70,8 @@ function FilterForm({ route }: { route: Route }) {
   return (
     <form class="filters" onSubmit={(e) => { e.preventDefault(); apply(); }}>
       <label class="grow">
-        search
-        <input name="q" type="search" placeholder="text in message, error type, stack" value={f.q} onInput={set('q')} />
+        Search
+        <input name="query" type="search" data-search placeholder='status:error platform:Slack "token expired" — press / to focus' value={f.query} onInput={set('query')} />
       </label>
       {select('status', STATUSES)}
       {select('severity', SEVERITIES)}
@@ -109,13 +114,60 @@ function Chips({ route }: { route: Route }) {
   );
 }
 
-function LogRow({ e, open, toggle, route, fresh }: { e: StoredEvent; open: boolean; toggle(): void; route: Route; fresh: boolean }) {
+/** Optional columns: the correlation fields, and any attribute as `attr.<key>`. */
+const OPTIONAL_COLUMNS = [['project_id', 'Project'], ['user_id', 'User'], ['flow_id', 'Flow'], ['session_id', 'Session'], ['trace_id', 'Trace']] as const;
+const COLUMNS_KEY = 'puraify.monitoring.log-columns';
+
+function loadColumns(): string[] {
+  try {
+    const v = JSON.parse(localStorage.getItem(COLUMNS_KEY) ?? '["project_id"]');
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string').slice(0, 12) : [];
+  } catch {
+    return ['project_id'];
+  }
+}
+
+function columnLabel(c: string): string {
+  return OPTIONAL_COLUMNS.find(([k]) => k === c)?.[1] ?? c;
+}
+
+function cell(e: StoredEvent, c: string): string {
+  if (c.startsWith('attr.')) return e.attributes?.[c.slice(5)] ?? '';
+  const v = (e as unknown as Record<string, unknown>)[c];
+  return v === null || v === undefined ? '' : String(v);
+}
+
+function ColumnPicker({ columns, setColumns }: { columns: string[]; setColumns(c: string[]): void }) {
+  const [attr, setAttr] = useState('');
+  const toggle = (c: string, on: boolean) => setColumns(on ? [...columns, c] : columns.filter((x) => x !== c));
+  return (
+    <details class="column-picker">
+      <summary>Columns</summary>
+      <fieldset>
+        <legend>Show columns</legend>
+        {OPTIONAL_COLUMNS.map(([k, l]) => (
+          <label class="check"><input type="checkbox" checked={columns.includes(k)} onChange={(e) => toggle(k, e.currentTarget.checked)} /> {l}</label>
+        ))}
+        {columns.filter((c) => c.startsWith('attr.')).map((c) => (
+          <label class="check"><input type="checkbox" checked onChange={() => toggle(c, false)} /> {c}</label>
+        ))}
+        <form class="inline" onSubmit={(e) => { e.preventDefault(); const k = attr.trim(); if (k && !columns.includes(`attr.${k}`)) setColumns([...columns, `attr.${k}`]); setAttr(''); }}>
+          <label>Attribute column <input value={attr} size={10} placeholder="region" onInput={(e) => setAttr(e.currentTarget.value)} /></label>
+          <button type="submit">Add</button>
+        </form>
+      </fieldset>
+    </details>
+  );
+}
+
+function LogRow({ e, open, toggle, route, fresh, columns }: { e: StoredEvent; open: boolean; toggle(): void; route: Route; fresh: boolean; columns: string[] }) {
   const isErr = !!e.fingerprint || e.event_type === 'error';
   return (
     <>
-      <tr class={`row${open ? ' open' : ''}${isErr ? ' is-error' : ''}${fresh ? ' fresh' : ''}`} tabIndex={0} aria-expanded={open}
+      <tr class={`row${open ? ' open' : ''}${isErr ? ' is-error' : ''}${fresh ? ' fresh' : ''}`} tabIndex={0} aria-expanded={open} data-row
         onClick={toggle} onKeyDown={(k) => { if (k.key === 'Enter' || k.key === ' ') { k.preventDefault(); toggle(); } }}>
         <td class="nowrap mono"><Time iso={e.timestamp} /></td>
+        {columns.map((c) => <td class="nowrap small">{cell(e, c)}</td>)}
         <td><EventLevel e={e} /></td>
         <td class="nowrap">{e.event_type}</td>
         <td class="nowrap">{e.engine}</td>
@@ -128,25 +180,93 @@ function LogRow({ e, open, toggle, route, fresh }: { e: StoredEvent; open: boole
       </tr>
       {open && (
         <tr class="detail">
-          <td colSpan={7}><EventDetail e={e} route={route} /></td>
+          <td colSpan={7 + columns.length}><EventDetail e={e} route={route} /></td>
         </tr>
       )}
     </>
   );
 }
 
-export function LogsView({ route, epoch, now, caps }: ViewProps) {
-  const [rows, setRows] = useState<StoredEvent[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
+/** The level an event counts under in the histogram (mirrors the badge the table shows). */
+const LEVELS = [['error', 'errors', '--bad'], ['warning', 'warnings', '--warn'], ['info', 'info', '--info'], ['debug', 'debug', '--muted']] as const;
+const ERRORISH = new Set(['critical', 'high', 'error', 'fatal', 'failure', 'failed', 'timeout']);
+function levelOf(severity: string, status: string): string {
+  const sv = severity.toLowerCase();
+  const st = status.toLowerCase();
+  if (ERRORISH.has(sv) || ERRORISH.has(st)) return 'error';
+  if (sv === 'warning' || sv === 'warn' || sv === 'medium' || st === 'retry') return 'warning';
+  if (sv === 'debug') return 'debug';
+  return 'info';
+}
+
+function Histogram({ route, params, search, epoch }: { route: Route; params: Params; search: string; epoch: number }) {
+  const [h, setH] = useState<{ key: string; data?: { times: number[]; levels: Record<string, number[]> }; error?: unknown }>({ key: '' });
+  const key = JSON.stringify([params, search]);
+  useEffect(() => {
+    const ctl = new AbortController();
+    withSearch(params, search, (p) => api<Timeseries>('/monitoring/timeseries', { ...p, metric: 'count', group_by: 'severity,status' }, { signal: ctl.signal }))
+      .then(({ data: ts }) => {
+        if (ctl.signal.aborted) return;
+        const times = ts.series[0]?.points.map((pt) => pt.t) ?? [];
+        const levels: Record<string, number[]> = Object.fromEntries(LEVELS.map(([l]) => [l, times.map(() => 0)]));
+        for (const s of ts.series) {
+          const lv = levelOf(String(s.group.severity ?? ''), String(s.group.status ?? ''));
+          s.points.forEach((pt, i) => { levels[lv][i] += pt.value ?? 0; });
+        }
+        setH({ key, data: { times, levels } });
+      }, (e) => { if (!ctl.signal.aborted) setH({ key, error: e }); });
+    return () => ctl.abort();
+  }, [key, epoch]);
+  const data = h.key === key ? h.data : undefined;
+  return (
+    <div class="histogram">
+      {h.key === key && h.error ? <ErrorBox error={h.error} what="Volume" /> : null}
+      {data && data.times.length > 0 && (
+        <Chart title="Events by level" height={110} stacked times={data.times}
+          series={LEVELS.map(([l, label, color]) => ({ label, values: data.levels[l], color }))}
+          onZoom={(from, to) => zoomTo(route, from, to)} />
+      )}
+      {!data && !(h.key === key && h.error) && <div class="chart-placeholder" aria-hidden="true" />}
+    </div>
+  );
+}
+
+/** The total for the search, when the engine can count it quickly (else nothing is said). */
+const COUNT_TIMEOUT_MS = 1500;
+function useTotal(params: Params, search: string, epoch: number): { key: string; count: number | null } {
+  const [t, setT] = useState<{ key: string; count: number | null }>({ key: '', count: null });
+  const key = JSON.stringify([params, search]);
+  useEffect(() => {
+    const ctl = new AbortController();
+    withSearch(params, search, (p) => api<{ count: number | null }>('/monitoring/logs/count', { ...p, timeout_ms: String(COUNT_TIMEOUT_MS) }, { signal: ctl.signal }))
+      .then((r) => { if (!ctl.signal.aborted) setT({ key, count: r.data.count }); }, () => { if (!ctl.signal.aborted) setT({ key, count: null }); });
+    return () => ctl.abort();
+  }, [key, epoch]);
+  return t.key === key ? t : { key, count: null };
+}
+
+export function LogsView({ route, epoch, now }: ViewProps) {
+  const [page, setPage] = useState<{ key: string; rows: StoredEvent[]; cursor: string | null; asText: boolean }>({ key: '', rows: [], cursor: null, asText: false });
   const [loading, setLoading] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const [error, setError] = useState<{ key: string; e: unknown } | null>(null);
   const [open, setOpen] = useState<Set<string>>(new Set());
   const [live, setLive] = useState(false);
   const [liveState, setLiveState] = useState<{ connected: boolean; received: number; missed: number; error: unknown }>({ connected: false, received: 0, missed: 0, error: null });
   const [fresh, setFresh] = useState<Set<string>>(new Set());
+  const [columns, setColumnsState] = useState(loadColumns);
+  const setColumns = (c: string[]) => {
+    setColumnsState(c);
+    try { localStorage.setItem(COLUMNS_KEY, JSON.stringify(c)); } catch { /* private mode */ }
+  };
   const params = searchParams(route, now);
-  const key = JSON.stringify(params);
+  const search = route.params.get('query') ?? '';
+  const key = JSON.stringify([params, search]);
   const ctlRef = useRef<AbortController | null>(null);
+  const total = useTotal(params, search, epoch).count;
+  const sentinel = useRef<HTMLDivElement>(null);
+  // rows are shown only under the filters that fetched them
+  const rows = page.key === key ? page.rows : [];
+  const cursor = page.key === key ? page.cursor : null;
 
   const load = async (after: string | null) => {
     ctlRef.current?.abort();
@@ -155,12 +275,11 @@ export function LogsView({ route, epoch, now, caps }: ViewProps) {
     setLoading(true);
     setError(null);
     try {
-      const page = await api<LogsPage>('/monitoring/logs', { ...params, limit: String(PAGE), cursor: after ?? undefined }, { signal: ctl.signal });
+      const r = await withSearch(params, search, (p) => api<LogsPage>('/monitoring/logs', { ...p, limit: String(PAGE), cursor: after ?? undefined }, { signal: ctl.signal }));
       if (ctl.signal.aborted) return;
-      setRows((prev) => (after ? [...prev, ...page.logs] : page.logs));
-      setCursor(page.next_cursor);
+      setPage((prev) => ({ key, rows: after && prev.key === key ? [...prev.rows, ...r.data.logs] : r.data.logs, cursor: r.data.next_cursor, asText: r.asText }));
     } catch (e) {
-      if (!ctl.signal.aborted) setError(e);
+      if (!ctl.signal.aborted) setError({ key, e });
     } finally {
       if (!ctl.signal.aborted) setLoading(false);
     }
@@ -172,6 +291,17 @@ export function LogsView({ route, epoch, now, caps }: ViewProps) {
     void load(null);
     return () => ctlRef.current?.abort();
   }, [key, epoch]);
+
+  // infinite scroll: the next page loads when the end of the table comes into view
+  const loadRef = useRef(load);
+  loadRef.current = load;
+  useEffect(() => {
+    const el = sentinel.current;
+    if (!el || !cursor || live) return;
+    const io = new IntersectionObserver((entries) => { if (entries.some((x) => x.isIntersecting)) void loadRef.current(cursor); });
+    io.observe(el);
+    return () => io.disconnect();
+  }, [cursor, live]);
 
   // the live tail: same filters, no range (it starts now), newest on top
   useEffect(() => {
@@ -185,14 +315,14 @@ export function LogsView({ route, epoch, now, caps }: ViewProps) {
       if (novel.length === 0) return;
       for (const e of novel) seen.add(e.id);
       novel.sort((a, b) => b.timestamp.localeCompare(a.timestamp));
-      setRows((prev) => {
+      setPage((prev) => {
         const ids = new Set(novel.map((e) => e.id));
-        return [...novel, ...prev.filter((e) => !ids.has(e.id))].slice(0, LIVE_CAP);
+        return { ...prev, rows: [...novel, ...(prev.key === key ? prev.rows : []).filter((e) => !ids.has(e.id))].slice(0, LIVE_CAP), key };
       });
       setFresh((prev) => new Set([...prev, ...novel.map((e) => e.id)]));
       setLiveState((s) => ({ ...s, received: s.received + novel.length }));
     };
-    stream('/monitoring/stream', filters, ctl.signal, (type, data) => {
+    stream('/monitoring/stream', search ? { ...filters, query: search } : filters, ctl.signal, (type, data) => {
       if (type === 'missed') {
         const n = Number((data as { count?: number })?.count ?? 0);
         setLiveState((s) => ({ ...s, missed: s.missed + n }));
@@ -213,49 +343,62 @@ export function LogsView({ route, epoch, now, caps }: ViewProps) {
     else n.add(id);
     return n;
   });
+  const err = error?.key === key ? error.e : null;
+  const settled = page.key === key && !loading;
 
   return (
-    <section class="view logs-view">
+    <section class="view logs-view" aria-labelledby="logs-h">
+      <h1 id="logs-h" class="view-title">Logs</h1>
+      <Histogram route={route} params={params} search={search} epoch={epoch} />
       <FilterForm route={route} />
       <div class="toolbar">
         <Chips route={route} />
         <span class="spacer" />
         <Loading show={loading} />
-        <span class="muted">{rows.length} event{rows.length === 1 ? '' : 's'}{cursor ? '+' : ''}</span>
-        {caps.stream && (
-          <button type="button" class={live ? 'live on' : 'live'} aria-pressed={live} onClick={() => setLive(!live)}
-            title="Tail new events as they arrive (Server-Sent Events)">
-            <span class="dot" /> {live ? (liveState.connected ? `Live · ${liveState.received} new` : 'Connecting…') : 'Live'}
-          </button>
-        )}
+        <span class="muted" aria-live="polite">
+          {total !== null && <strong class="total">{fmtNum(total)} event{total === 1 ? '' : 's'}</strong>}
+          {settled ? ` · ${fmtNum(rows.length)} shown${cursor ? ', more below' : ''}` : ''}
+        </span>
+        <ColumnPicker columns={columns} setColumns={setColumns} />
+        <button type="button" class={live ? 'live on' : 'live'} aria-pressed={live} onClick={() => setLive(!live)}
+          title="Tail new events as they arrive (Server-Sent Events)">
+          <span class="dot" /> {live ? (liveState.connected ? `Live · ${liveState.received} new` : 'Connecting…') : 'Live'}
+        </button>
       </div>
-      <ErrorBox error={error} />
+      {page.key === key && page.asText && <div class="notice">This engine does not know the query language yet: "{search}" was searched as plain text.</div>}
+      <ErrorBox error={err} />
       <ErrorBox error={liveState.error} what="Live" />
       {live && liveState.missed > 0 && (
         <div class="notice">The live tail skipped {liveState.missed} events it could not deliver fast enough; Search shows them all.</div>
       )}
-      {rows.length === 0 && !loading && !error ? (
+      {rows.length === 0 && settled && !err ? (
         <Empty>
           No events match in this range. Widen the time range, clear a filter, or check the project.
         </Empty>
-      ) : (
+      ) : rows.length > 0 ? (
         <div class="table-wrap">
           <table class="grid logs">
+            <caption class="sr-only">Events, newest first</caption>
             <thead>
-              <tr><th>Time</th><th>Level</th><th>Type</th><th>Engine</th><th>Platform · action</th><th>Message</th><th class="num">Duration</th></tr>
+              <tr>
+                <th scope="col">Time <span class="muted small">({zoneLabel()})</span></th>
+                {columns.map((c) => <th scope="col">{columnLabel(c)}</th>)}
+                <th scope="col">Level</th><th scope="col">Type</th><th scope="col">Engine</th><th scope="col">Platform · action</th><th scope="col">Message</th><th scope="col" class="num">Duration</th>
+              </tr>
             </thead>
             <tbody>
-              {rows.map((e) => <LogRow key={e.id} e={e} open={open.has(e.id)} toggle={() => toggle(e.id)} route={route} fresh={fresh.has(e.id)} />)}
+              {rows.map((e) => <LogRow key={e.id} e={e} open={open.has(e.id)} toggle={() => toggle(e.id)} route={route} fresh={fresh.has(e.id)} columns={columns} />)}
             </tbody>
           </table>
         </div>
-      )}
-      {cursor && (
+      ) : null}
+      <div ref={sentinel} class="sentinel" />
+      {cursor && !live && (
         <div class="more">
           <button type="button" onClick={() => load(cursor)} disabled={loading}>{loading ? 'Loading…' : 'Load more'}</button>
         </div>
       )}
-      {!cursor && rows.length > 0 && !loading && <div class="more muted">End of results</div>}
+      {!cursor && rows.length > 0 && settled && <div class="more muted">End of results</div>}
     </section>
   );
 }

@@ -7,7 +7,7 @@ import { baseParams, type ViewProps } from '../common';
 import { Badge, Empty, ErrorBox, Loading } from '../components';
 import { fmtMs, fmtNum, fmtPct } from '../format';
 import { useApi } from '../hooks';
-import { update } from '../router';
+import { update, zoomTo } from '../router';
 
 const GROUPINGS = ['platform,action', 'platform', 'action', 'engine', 'flow_id', 'event_type', 'engine,platform', 'project_id'];
 
@@ -59,7 +59,8 @@ export function PerformanceView({ route, epoch, now }: ViewProps) {
   const selLabel = Object.entries(selected).map(([k, v]) => `${k} = ${v}`).join(', ');
 
   return (
-    <section class="view perf-view">
+    <section class="view perf-view" aria-labelledby="perf-h">
+      <h1 id="perf-h" class="view-title">Performance</h1>
       <div class="toolbar">
         <label class="inline">
           group by
@@ -78,8 +79,8 @@ export function PerformanceView({ route, epoch, now }: ViewProps) {
       <ErrorBox error={series.error} what="Time series" />
       {charts && (
         <div class="charts">
-          <Chart title={`Events per ${fmtMs(charts.interval * 1000)}`} times={charts.times} series={charts.volume} />
-          <Chart title="p95 duration" unit="ms" times={charts.times} series={charts.latency} />
+          <Chart title={`Events per ${fmtMs(charts.interval * 1000)}`} times={charts.times} series={charts.volume} sync="performance" onZoom={(f, t) => zoomTo(route, f, t)} />
+          <Chart title="p95 duration" unit="ms" times={charts.times} series={charts.latency} sync="performance" onZoom={(f, t) => zoomTo(route, f, t)} />
         </div>
       )}
       <ErrorBox error={table.error} />
@@ -90,14 +91,14 @@ export function PerformanceView({ route, epoch, now }: ViewProps) {
           <table class="grid perf">
             <thead>
               <tr>
-                {dims.map((d) => <th>{d}</th>)}
-                <th class="num">Events</th><th class="num">Error rate</th><th class="num">p50</th><th class="num">p95</th><th class="num">p99</th><th class="num">Max</th>
-                <th class="num">Retries (avg / max)</th><th class="num">Timeouts</th><th class="num">/ min</th><th>Latency</th>
+                {dims.map((d) => <th scope="col">{d}</th>)}
+                <th scope="col" class="num">Events</th><th scope="col" class="num">Error rate</th><th scope="col" class="num">p50</th><th scope="col" class="num">p95</th><th scope="col" class="num">p99</th><th scope="col" class="num">Max</th>
+                <th scope="col" class="num">Retries (avg / max)</th><th scope="col" class="num">Timeouts</th><th scope="col" class="num">/ min</th><th scope="col">Latency</th>
               </tr>
             </thead>
             <tbody>
               {groups.map((g) => (
-                <tr class={`row${isSelected(g) ? ' selected' : ''}`} tabIndex={0} onClick={() => select(g)} onKeyDown={(k) => { if (k.key === 'Enter') select(g); }}>
+                <tr class={`row${isSelected(g) ? ' selected' : ''}`} data-row tabIndex={0} onClick={() => select(g)} onKeyDown={(k) => { if (k.key === 'Enter') select(g); }}>
                   {dims.map((d) => <td>{g.group[d] || <em class="muted">(none)</em>}</td>)}
                   <td class="num">{fmtNum(g.count)}</td>
                   <td class={`num${g.error_rate >= 0.05 ? ' bad-text' : ''}`}>{fmtPct(g.error_rate)}</td>

@@ -1,7 +1,7 @@
 // Sessions: the list, and one session replayed as a timeline of steps: offsets, gaps, the first
 // error marked, and what led to it.
 import { useEffect, useState } from 'preact/hooks';
-import { api, type Related, type Replay, type SessionItem } from '../api';
+import { api, type Related, type Replay, type ReplayStep, type SessionItem } from '../api';
 import { baseParams, type ViewProps } from '../common';
 import { Badge, Empty, ErrorBox, EventDetail, Loading, Time } from '../components';
 import { fmtMs, fmtNum } from '../format';
@@ -10,6 +10,9 @@ import { update, viewHref, type Route } from '../router';
 
 /** A gap this long or longer, and this much above the session's usual gap, is called out. */
 const LONG_GAP_MS = 5_000;
+/** Playing never waits longer than this for one gap, whatever the speed. */
+const MAX_WAIT_MS = 3_000;
+const SPEEDS = [1, 4, 16];
 
 function median(xs: number[]): number {
   if (xs.length === 0) return 0;
@@ -17,12 +20,97 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
+/**
+ * The session on a time axis: each step a bar from its offset for its duration (gaps to scale),
+ * errors marked; a stepper (←/→, play at 1×/4×/16×) with the current step's detail beside it.
+ */
+function Player({ route, steps, firstError }: { route: Route; steps: ReplayStep[]; firstError: number | null }) {
+  const [cur, setCur] = useState(firstError ?? 0);
+  const [speed, setSpeed] = useState(0);
+  const total = Math.max(1, ...steps.map((x) => x.offset_ms + (x.step_duration_ms ?? 0)));
+  const gaps = steps.map((x) => x.gap_ms ?? 0);
+  const usual = median(gaps.filter((g) => g > 0));
+  const go = (i: number) => setCur(Math.max(0, Math.min(steps.length - 1, i)));
+  useEffect(() => {
+    const h = (e: KeyboardEvent) => {
+      const t = e.target as HTMLElement;
+      if (['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName) || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (e.key === 'ArrowRight') { e.preventDefault(); setSpeed(0); setCur((c) => Math.min(steps.length - 1, c + 1)); }
+      if (e.key === 'ArrowLeft') { e.preventDefault(); setSpeed(0); setCur((c) => Math.max(0, c - 1)); }
+    };
+    addEventListener('keydown', h);
+    return () => removeEventListener('keydown', h);
+  }, [steps.length]);
+  // playing: wait the real gap to the next step, divided by the speed
+  useEffect(() => {
+    if (!speed) return;
+    if (cur >= steps.length - 1) { setSpeed(0); return; }
+    const wait = Math.min(MAX_WAIT_MS, (steps[cur + 1].gap_ms ?? 0) / speed);
+    const t = setTimeout(() => setCur((c) => c + 1), wait);
+    return () => clearTimeout(t);
+  }, [speed, cur, steps]);
+  useEffect(() => {
+    document.getElementById(`step-${cur}`)?.scrollIntoView({ block: 'nearest' });
+  }, [cur]);
+  const x = steps[cur];
+  const pct = (ms: number) => `${(ms / total) * 100}%`;
+  return (
+    <div class="player">
+      <div class="toolbar player-controls" role="group" aria-label="replay controls">
+        <h3>Timeline</h3>
+        <button type="button" onClick={() => { setSpeed(0); go(cur - 1); }} disabled={cur === 0} aria-label="Previous step">← Prev</button>
+        <span class="step-count" aria-live="polite">Step {cur + 1} of {steps.length}</span>
+        <button type="button" onClick={() => { setSpeed(0); go(cur + 1); }} disabled={cur >= steps.length - 1} aria-label="Next step">Next →</button>
+        {SPEEDS.map((sp) => (
+          <button type="button" aria-pressed={speed === sp} class={speed === sp ? 'on' : ''} onClick={() => { if (speed === sp) setSpeed(0); else { if (cur >= steps.length - 1) setCur(0); setSpeed(sp); } }}>
+            {speed === sp ? `Pause` : `Play ${sp}×`}
+          </button>
+        ))}
+        {firstError !== null && <button type="button" onClick={() => { setSpeed(0); go(firstError); }}>Jump to the first error</button>}
+        <span class="muted small">←/→ step · gaps over {fmtMs(MAX_WAIT_MS)} are shortened while playing</span>
+      </div>
+      <div class="player-body">
+        <ol class="waterfall" aria-label="steps on a time axis">
+          {steps.map((s) => {
+            const long = s.gap_ms !== null && s.gap_ms >= LONG_GAP_MS && s.gap_ms > usual * 5;
+            const dur = s.step_duration_ms ?? 0;
+            return (
+              <li id={`step-${s.step}`} class={`wf-row${s.step === cur ? ' current' : ''}${s.is_error ? ' is-error' : ''}${s.first_error ? ' first-error' : ''}`}
+                aria-current={s.step === cur ? 'step' : undefined}>
+                <button type="button" class="wf-label" onClick={() => { setSpeed(0); setCur(s.step); }}>
+                  <span class="offset mono">+{fmtMs(s.offset_ms)}</span>{' '}
+                  <strong>{s.event_type}</strong> {[s.engine, [s.platform, s.action].filter(Boolean).join('.')].filter(Boolean).join(' · ')}
+                  {s.first_error && <span class="badge crit">first error</span>}
+                  {long && <span class="badge warn">gap {fmtMs(s.gap_ms)}</span>}
+                </button>
+                <span class="wf-track" aria-hidden="true">
+                  {s.gap_ms !== null && s.gap_ms > 0 && <span class={`wf-gap${long ? ' long' : ''}`} style={{ left: pct(s.offset_ms - s.gap_ms), width: pct(s.gap_ms) }} title={`${fmtMs(s.gap_ms)} after the previous step`} />}
+                  <span class={`wf-bar${s.step_duration_source === 'until_next' ? ' until-next' : ''}`} style={{ left: pct(s.offset_ms), width: dur > 0 ? pct(dur) : '2px' }}
+                    title={s.step_duration_ms !== null ? `${fmtMs(s.step_duration_ms)}${s.step_duration_source === 'until_next' ? ' until the next step' : ''}` : undefined} />
+                </span>
+              </li>
+            );
+          })}
+        </ol>
+        <div class="step-detail" aria-live="polite" aria-label="current step">
+          {x && (
+            <>
+              <h4>Step {x.step + 1} · +{fmtMs(x.offset_ms)}{x.gap_ms !== null ? ` · ${fmtMs(x.gap_ms)} after the previous` : ''}</h4>
+              <p><strong>{x.error_type || x.event_type}</strong> {x.message} <Badge value={x.status || x.severity} /></p>
+              {x.arrived_late && <p class="muted small">Arrived late: received after a later step, shown where it happened.</p>}
+              <EventDetail e={x} route={route} />
+            </>
+          )}
+        </div>
+      </div>
+    </div>
+  );
+}
+
 function ReplayView({ route, id, project, epoch }: { route: Route; id: string; project: string; epoch: number }) {
   const replay = useApi((signal) => api<Replay>(`/monitoring/sessions/${encodeURIComponent(id)}`, { project_id: project || undefined, lead: '10' }, { signal }), [id, project, epoch]);
   const related = useApi((signal) => api<Related>(`/monitoring/sessions/${encodeURIComponent(id)}/related`, { project_id: project || undefined, limit: '20' }, { signal }), [id, project, epoch]);
-  const [open, setOpen] = useState<number | null>(null);
   const r = replay.data;
-  useEffect(() => setOpen(r?.first_error?.step ?? null), [r?.first_error?.id]);
   const back = viewHref(route, 'sessions', { has_error: route.params.get('has_error') ?? undefined, user_id: route.params.get('user_id') ?? undefined });
 
   if (!r) {
@@ -34,9 +122,6 @@ function ReplayView({ route, id, project, epoch }: { route: Route; id: string; p
     );
   }
   const s = r.session;
-  const gaps = r.steps.map((x) => x.gap_ms ?? 0);
-  const usual = median(gaps.filter((g) => g > 0));
-  const maxGap = Math.max(1, ...gaps);
   const rel = related.data;
   return (
     <section class="view replay-view">
@@ -45,7 +130,7 @@ function ReplayView({ route, id, project, epoch }: { route: Route; id: string; p
         <span class="spacer" />
         <Loading show={replay.loading} />
       </div>
-      <h2>Session <code>{s.id}</code></h2>
+      <h1 class="view-title">Session <code>{s.id}</code></h1>
       <dl class="stats">
         <div><dt>project</dt><dd>{s.project_id}</dd></div>
         <div><dt>start</dt><dd><Time iso={s.start} /></dd></div>
@@ -75,38 +160,7 @@ function ReplayView({ route, id, project, epoch }: { route: Route; id: string; p
           )}
         </div>
       )}
-      <h3>Timeline</h3>
-      <ol class="timeline">
-        {r.steps.map((x) => {
-          const long = x.gap_ms !== null && x.gap_ms >= LONG_GAP_MS && x.gap_ms > usual * 5;
-          return (
-            <li class={`step${x.is_error ? ' is-error' : ''}${x.first_error ? ' first-error' : ''}`} key={x.id}>
-              {x.gap_ms !== null && x.gap_ms > 0 && (
-                <div class={`gap${long ? ' long' : ''}`} title={`${fmtMs(x.gap_ms)} after the previous step`}>
-                  <span class="gap-bar" style={{ width: `${Math.max(2, (Math.log1p(x.gap_ms) / Math.log1p(maxGap)) * 100)}%` }} />
-                  {long && <span class="gap-label">gap {fmtMs(x.gap_ms)}</span>}
-                </div>
-              )}
-              <div class="step-row" tabIndex={0} role="button" aria-expanded={open === x.step} onClick={() => setOpen(open === x.step ? null : x.step)}
-                onKeyDown={(k) => { if (k.key === 'Enter') setOpen(open === x.step ? null : x.step); }}>
-                <span class="offset mono">+{fmtMs(x.offset_ms)}</span>
-                <span class="step-n muted">#{x.step + 1}</span>
-                <span class="step-what">
-                  <strong>{x.event_type}</strong> {[x.engine, [x.platform, x.action].filter(Boolean).join('.')].filter(Boolean).join(' · ')}
-                </span>
-                <Badge value={x.status || x.severity} />
-                {x.first_error && <span class="badge crit">first error</span>}
-                {x.arrived_late && <span class="badge muted" title="received after a later step; shown where it happened">arrived late</span>}
-                <span class="step-msg">{x.error_type && <strong>{x.error_type} </strong>}{x.message}</span>
-                <span class="step-dur muted mono" title={x.step_duration_source === 'until_next' ? 'time until the next step' : 'reported duration'}>
-                  {x.step_duration_ms !== null ? `${fmtMs(x.step_duration_ms)}${x.step_duration_source === 'until_next' ? '*' : ''}` : ''}
-                </span>
-              </div>
-              {open === x.step && <EventDetail e={x} route={route} />}
-            </li>
-          );
-        })}
-      </ol>
+      <Player route={route} steps={r.steps} firstError={r.first_error?.step ?? null} />
       <p class="muted small">* no duration reported: time until the next step.</p>
       {rel && (rel.sessions.length > 0 || rel.users.length > 0) && (
         <>
@@ -131,7 +185,7 @@ function ReplayView({ route, id, project, epoch }: { route: Route; id: string; p
   );
 }
 
-export function SessionsView({ route, epoch, now, caps }: ViewProps) {
+export function SessionsView({ route, epoch, now }: ViewProps) {
   const sid = route.params.get('sid');
   const base = baseParams(route, now);
   const hasError = route.params.get('has_error') ?? '';
@@ -142,9 +196,8 @@ export function SessionsView({ route, epoch, now, caps }: ViewProps) {
   useEffect(() => setUser(userId), [userId]);
   const params = { ...base, has_error: hasError || undefined, user_id: userId || undefined };
   const key = JSON.stringify(params);
-  const list = useApi(sid || !caps.sessions ? null : (signal) => api<{ sessions: SessionItem[]; next_cursor: string | null }>('/monitoring/sessions', { ...params, limit: '50' }, { signal }), [key, epoch, sid, caps.sessions]);
+  const list = useApi(sid ? null : (signal) => api<{ sessions: SessionItem[]; next_cursor: string | null }>('/monitoring/sessions', { ...params, limit: '50' }, { signal }), [key, epoch, sid]);
 
-  if (!caps.sessions) return <section class="view"><Empty>This engine does not serve sessions (GET /monitoring/sessions).</Empty></section>;
   if (sid) return <ReplayView route={route} id={sid} project={route.params.get('sp') ?? base.project_id as string ?? ''} epoch={epoch} />;
 
   const more = extra.key === key ? extra : { rows: [], cursor: null, key };
@@ -162,7 +215,8 @@ export function SessionsView({ route, epoch, now, caps }: ViewProps) {
   };
 
   return (
-    <section class="view sessions-view">
+    <section class="view sessions-view" aria-labelledby="sessions-h">
+      <h1 id="sessions-h" class="view-title">Sessions</h1>
       <div class="toolbar">
         <div class="seg" role="group" aria-label="errors">
           {[['', 'All'], ['true', 'With errors'], ['false', 'Without errors']].map(([v, l]) => (
@@ -176,17 +230,17 @@ export function SessionsView({ route, epoch, now, caps }: ViewProps) {
         <Loading show={list.loading} />
       </div>
       <ErrorBox error={list.error} />
-      {rows.length === 0 && !list.loading && !list.error ? (
+      {list.data && rows.length === 0 ? (
         <Empty>No sessions in this range. Events with a <code>session_id</code> make up sessions.</Empty>
       ) : (
         <div class="table-wrap">
           <table class="grid sessions">
-            <thead><tr><th>Session</th><th>Start</th><th class="num">Duration</th><th class="num">Events</th><th class="num">Errors</th><th>Users</th><th>Flows</th></tr></thead>
+            <thead><tr><th scope="col">Session</th><th scope="col">Start</th><th scope="col" class="num">Duration</th><th scope="col" class="num">Events</th><th scope="col" class="num">Errors</th><th scope="col">Users</th><th scope="col">Flows</th></tr></thead>
             <tbody>
               {rows.map((x) => {
                 const href = viewHref(route, 'sessions', { sid: x.id, sp: x.project_id });
                 return (
-                  <tr class={`row${x.has_error ? ' is-error' : ''}`} tabIndex={0} onClick={() => { location.hash = href; }} onKeyDown={(k) => { if (k.key === 'Enter') location.hash = href; }}>
+                  <tr class={`row${x.has_error ? ' is-error' : ''}`} data-row tabIndex={0} onClick={() => { location.hash = href; }} onKeyDown={(k) => { if (k.key === 'Enter') location.hash = href; }}>
                     <td class="mono"><a href={href}>{x.id}</a>{!base.project_id && <div class="muted small">{x.project_id}</div>}</td>
                     <td class="nowrap"><Time iso={x.start} ms={false} /></td>
                     <td class="num">{fmtMs(x.duration_ms)}</td>

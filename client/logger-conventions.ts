@@ -1,0 +1,85 @@
+// What loggers put in a record, onto the engine's canonical fields, on the client side (the pino and
+// winston transports): `msg`, `time`, `level` (pino numbers 10–60, names like `warn`, `fatal`) and
+// `err`/`error` objects ({type|name, message, stack}). The same mapping the engine applies to every
+// ingest route; a canonical field the record sets itself always wins, and a field that was used is
+// not kept again as an attribute. Pure; standalone so the SDK carries no server code.
+
+type Obj = Record<string, unknown>;
+
+/** pino / bunyan numeric levels (10 trace … 60 fatal) → our severity scale. */
+export function severityFromPinoLevel(n: number): string | undefined {
+  if (!Number.isFinite(n) || n <= 0) return undefined;
+  if (n < 30) return 'debug';
+  if (n < 40) return 'info';
+  if (n < 50) return 'warning';
+  if (n < 60) return 'high';
+  return 'critical';
+}
+
+const LEVEL_NAMES: Record<string, string> = {
+  trace: 'debug', verbose: 'debug', silly: 'debug', debug: 'debug', fine: 'debug', finer: 'debug', finest: 'debug',
+  info: 'info', information: 'info', informational: 'info', notice: 'info', http: 'info', log: 'info', config: 'info',
+  warn: 'warning', warning: 'warning',
+  error: 'high', err: 'high', severe: 'high',
+  fatal: 'critical', critical: 'critical', crit: 'critical', alert: 'critical', emerg: 'critical', emergency: 'critical', panic: 'critical',
+};
+
+/** A logger's level (number or name) → our severity; names we do not know are kept, lowercased. */
+export function severityFromLevel(level: unknown): string | undefined {
+  if (typeof level === 'number') return severityFromPinoLevel(level);
+  if (typeof level !== 'string') return undefined;
+  const name = level.trim().toLowerCase();
+  if (name === '') return undefined;
+  if (/^\d{1,3}$/.test(name)) return severityFromPinoLevel(Number(name));
+  return LEVEL_NAMES[name] ?? (name.length <= 32 ? name : undefined);
+}
+
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+const isTime = (v: unknown): boolean =>
+  (typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && /^(\d{1,16}|\d{4}-\d{2}-\d{2}.*)$/.test(v));
+
+/** An Error (or anything with a stack) as loggers serialize it: { type, message, stack, …own fields }. */
+export function serializeError(e: Error): Obj {
+  const out: Obj = { type: e.name || e.constructor?.name || 'Error', message: e.message, stack: e.stack };
+  for (const k of Object.keys(e)) if (!(k in out)) out[k] = (e as unknown as Obj)[k];
+  return out;
+}
+
+/**
+ * Applies the conventions in place to a record the caller owns. An err/error object fills
+ * error_type, stack and (when the line has no text of its own) message.
+ */
+export function applyLoggerConventions(ev: Obj): void {
+  if (typeof ev.msg === 'string' && ev.message === undefined) {
+    ev.message = ev.msg;
+    delete ev.msg;
+  }
+  if (ev.time !== undefined && ev.timestamp === undefined && isTime(ev.time)) {
+    ev.timestamp = ev.time;
+    delete ev.time;
+  }
+  if (ev.level !== undefined && ev.severity === undefined) {
+    const s = severityFromLevel(ev.level);
+    if (s !== undefined) {
+      ev.severity = s;
+      delete ev.level;
+    }
+  }
+  for (const key of ['err', 'error'] as const) {
+    const e = ev[key];
+    if (!isObj(e)) continue;
+    const type = str(e.type) ?? str(e.name) ?? str(e.code);
+    const message = str(e.message);
+    const stack = str(e.stack);
+    if (!type && !message && !stack) continue;
+    if (ev.error_type === undefined && type) ev.error_type = type;
+    if (ev.stack === undefined && stack) ev.stack = stack;
+    if (ev.message === undefined && message) ev.message = message;
+    // what the error carried besides type, message and stack (code, errno, cause, …) stays
+    const { type: _t, name: _n, message: _m, stack: _s, ...rest } = e;
+    if (Object.keys(rest).length > 0) ev[key] = rest;
+    else delete ev[key];
+    break;
+  }
+}

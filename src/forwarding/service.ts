@@ -1,0 +1,158 @@
+// Forwarding, wired: as events become durable (writer.onWritten), a project's error events become
+// Sentry envelopes and its logs that match the Datadog filter become intake requests. Each payload is
+// committed to the control store with its outbox row in one transaction, and the alert dispatcher
+// sends it like any delivery: claimed under a lease, retried with backoff on 429/5xx/network errors
+// (Retry-After a floor), failed for good on other 4xx, every attempt recorded.
+import { randomUUID } from 'node:crypto';
+import { gzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import type { EventRow } from '../event.js';
+import { isErrorLike } from '../event.js';
+import type { EngineDeps } from '../engine-deps.js';
+import type { Dispatcher } from '../alerts/dispatcher.js';
+import type { AlertStore, Delivery } from '../alerts/store.js';
+import type { MatchFilter } from '../alerts/rules.js';
+import { matchesFilter } from '../query/match.js';
+import { checkOutboundUrl, postBody, type DeliveryResult } from '../alerts/channels/index.js';
+import { DATADOG_DEFAULT_URL, datadogFilter, parseDsn, type ForwardingConfig, type ParsedDsn } from './config.js';
+import { sentryAuthHeader, sentryEnvelope } from './sentry.js';
+import { datadogBodies } from './datadog.js';
+import { channelTypeOf, ForwardingStore, type ForwardTarget, type Payload } from './store.js';
+
+const gzipAsync = promisify(gzip);
+/** Delivered payloads are kept this long (for the status counts), then purged. */
+const KEEP_DELIVERED_MS = 3600_000;
+/** Other engine nodes change configs too: the cache is re-read this often. */
+const RELOAD_MS = 5000;
+
+interface Compiled {
+  config: ForwardingConfig;
+  sentry?: ParsedDsn;
+  datadogFilter?: MatchFilter;
+}
+
+export type ForwardingDeps = Pick<EngineDeps, 'config' | 'meta' | 'writer'> & { dispatcher: Dispatcher; alertStore: AlertStore };
+
+export class ForwardingService {
+  readonly store: ForwardingStore;
+  private configs = new Map<string, Compiled>();
+  private loadedAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  /** Enqueues run one after another, so the outbox sees payloads in write order. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private log: (msg: string, extra?: Record<string, unknown>) => void = () => undefined;
+
+  constructor(private readonly deps: ForwardingDeps) {
+    this.store = new ForwardingStore(deps.meta);
+  }
+
+  async init(log?: (msg: string, extra?: Record<string, unknown>) => void): Promise<void> {
+    if (log) this.log = log;
+    await this.reload();
+    this.deps.dispatcher.handle(channelTypeOf('sentry'), (d) => this.send(d));
+    this.deps.dispatcher.handle(channelTypeOf('datadog'), (d) => this.send(d));
+    this.deps.writer.onWritten((rows) => {
+      this.queue = this.queue.then(() => this.onRows(rows)).catch((err) => this.log('forwarding enqueue failed', { err: String(err) }));
+    });
+    this.timer = setInterval(() => {
+      void this.store.purgeDelivered(Date.now() - KEEP_DELIVERED_MS).catch(() => undefined);
+    }, 60_000);
+    this.timer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.queue.catch(() => undefined);
+  }
+
+  /** Waits until everything written so far is in the outbox (tests, shutdown). */
+  settled(): Promise<unknown> {
+    return this.queue;
+  }
+
+  async reload(): Promise<void> {
+    const next = new Map<string, Compiled>();
+    for (const f of await this.store.all()) next.set(f.project_id, compile(f.config));
+    this.configs = next;
+    this.loadedAt = Date.now();
+  }
+
+  private async onRows(rows: readonly EventRow[]): Promise<void> {
+    if (Date.now() - this.loadedAt > RELOAD_MS) await this.reload();
+    if (this.configs.size === 0) return;
+    const byProject = new Map<string, EventRow[]>();
+    for (const r of rows) {
+      if (!this.configs.has(r.project_id) || Number(r.sampled) === 1) continue; // flood-slimmed rows are counted, not forwarded
+      let list = byProject.get(r.project_id);
+      if (!list) byProject.set(r.project_id, (list = []));
+      list.push(r);
+    }
+    const payloads: Payload[] = [];
+    const now = Date.now();
+    for (const [project, list] of byProject) {
+      const c = this.configs.get(project)!;
+      const { sentry, datadog } = c.config;
+      if (sentry && sentry.enabled !== false && c.sentry) {
+        for (const r of list) {
+          if (!isErrorLike(r) || r.event_type === 'audit') continue;
+          payloads.push({ id: `fwd-${randomUUID()}`, project_id: project, target: 'sentry', body: sentryEnvelope(r, sentry, sentry.dsn), events: 1, created_at: now });
+        }
+      }
+      if (datadog && datadog.enabled !== false && c.datadogFilter) {
+        const f = c.datadogFilter;
+        const matching = list.filter((r) => r.event_type !== 'audit' && matchesFilter(f, r));
+        for (const { body, entries } of datadogBodies(matching, datadog)) {
+          payloads.push({ id: `fwd-${randomUUID()}`, project_id: project, target: 'datadog', body, events: entries, created_at: now });
+        }
+      }
+    }
+    if (payloads.length === 0) return;
+    await this.deps.meta.tx(async (db) => {
+      for (const p of payloads) {
+        await this.store.insertPayload(db, p);
+        await this.deps.alertStore.insertDelivery(db, outboxRow(p, now));
+      }
+    });
+    this.deps.dispatcher.kick();
+  }
+
+  /** The dispatcher's handler for forward_* rows: one attempt. */
+  private async send(d: Delivery): Promise<DeliveryResult | { fail: string }> {
+    const p = await this.store.getPayload(d.notification_id);
+    if (!p) return { fail: 'payload is gone' };
+    const stored = await this.store.get(p.project_id);
+    const cfg = stored?.config;
+    const timeoutMs = this.deps.config.alertSendTimeoutMs;
+    const allowPrivate = this.deps.config.allowPrivateWebhooks;
+    if (p.target === 'sentry') {
+      const dsn = cfg?.sentry ? parseDsn(cfg.sentry.dsn) : undefined;
+      if (!dsn) return { fail: 'forwarding to Sentry is no longer configured for this project' };
+      const g = await checkOutboundUrl(dsn.envelopeUrl, allowPrivate);
+      if (!g.ok) return { ok: false, retryable: g.transient === true, error: `target refused: ${g.reason}` };
+      return postBody(dsn.envelopeUrl, p.body, 'application/x-sentry-envelope', { timeoutMs, headers: sentryAuthHeader(dsn) });
+    }
+    const dd = cfg?.datadog;
+    if (!dd) return { fail: 'forwarding to Datadog is no longer configured for this project' };
+    const url = dd.url ?? DATADOG_DEFAULT_URL;
+    const g = await checkOutboundUrl(url, allowPrivate);
+    if (!g.ok) return { ok: false, retryable: g.transient === true, error: `target refused: ${g.reason}` };
+    return postBody(url, await gzipAsync(p.body), 'application/json', { timeoutMs, headers: { 'dd-api-key': dd.api_key, 'content-encoding': 'gzip' } });
+  }
+}
+
+function compile(config: ForwardingConfig): Compiled {
+  return {
+    config,
+    sentry: config.sentry ? parseDsn(config.sentry.dsn) : undefined,
+    datadogFilter: config.datadog ? datadogFilter(config.datadog) : undefined,
+  };
+}
+
+function outboxRow(p: Payload, now: number): Delivery {
+  const target: ForwardTarget = p.target;
+  return {
+    id: randomUUID(), notification_id: p.id, channel_id: `forward:${p.project_id}:${target}`, channel_name: `forward to ${target}`,
+    channel_type: channelTypeOf(target), status: 'pending', attempts: 0, next_attempt_at: now, lease_until: null,
+    last_status: null, last_error: null, created_at: now, updated_at: now, delivered_at: null,
+  };
+}

@@ -1,0 +1,229 @@
+// Alert management in a real browser against a real engine and real receivers on loopback, driven
+// as a person would: channels made with their forms (secrets masked, "send test"), a rule made in
+// the editor with its 24 h preview, its alert received on a webhook and its link followed into the
+// page; acknowledge; a silence made from the alert silencing the next one; a Slack payload's link
+// landing on its error group; notifications marked read; audit and project settings. Fails on any
+// console error, page error, dialog or failed request.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, removeDir, startEngine, type TestEngine } from './helpers.js';
+import { expectNoProblems, haveChromium, openBrowser, poll, type Watched } from './browser.js';
+
+const PA = 'alerts_p';
+let te: TestEngine;
+let w: Watched;
+let rx: { url: string; got: { path: string; json: any }[]; close(): Promise<void> };
+
+async function receiver() {
+  const got: { path: string; json: any }[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      let json: unknown = body;
+      try { json = JSON.parse(body); } catch { /* text */ }
+      got.push({ path: req.url ?? '', json });
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, got, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+const page = () => w.page;
+const tab = (name: string) => page().getByRole('navigation', { name: 'views' }).getByRole('link', { name }).first();
+const hooks = (path: string) => rx.got.filter((g) => g.path === path);
+
+describe.skipIf(!haveChromium)('dashboard: alert management', () => {
+  beforeAll(async () => {
+    [te, w, rx] = await Promise.all([startEngine({ MONITORING_ALERT_EVAL_INTERVAL_MS: '200' }), openBrowser(), receiver()]);
+    // three bursts of Stripe failures over the last day, in separate windows: a preview sees three firings
+    const now = Date.now();
+    const burst = (hoursAgo: number) => [0, 1].map((i) => ({ project_id: PA, engine: 'billing', platform: 'Stripe', status: 'error', message: 'card declined', timestamp: now - hoursAgo * 3600_000 + i * 1000 }));
+    const r = await call(te.url, 'POST', '/monitoring/logs', { body: [...burst(20), ...burst(10), ...burst(3)] });
+    expect(r.body.accepted).toBe(6);
+    await page().goto(`${te.url}/#/channels?project=${PA}`);
+    await page().getByLabel('Token').fill(te.token);
+    await page().getByRole('button', { name: 'Connect' }).click();
+    await page().getByRole('heading', { name: 'Channels' }).waitFor();
+  });
+
+  afterAll(async () => {
+    await w?.browser.close();
+    await te?.close();
+    if (te) removeDir(te.dataDir);
+    await rx?.close();
+  });
+
+  it('channels: a webhook, a Slack and an in-app channel from their forms; secrets masked; send test', async () => {
+    const make = async (name: string, type: string, fields: Record<string, string>) => {
+      await page().getByRole('button', { name: 'New channel' }).click();
+      const form = page().getByRole('form', { name: 'new channel' });
+      await form.getByLabel('Name', { exact: true }).fill(name);
+      await form.getByLabel('Type').selectOption(type);
+      for (const [label, v] of Object.entries(fields)) await form.getByLabel(label).fill(v);
+      await form.getByRole('button', { name: 'Create channel' }).click();
+      await poll(() => page().getByRole('row', { name: new RegExp(name) }).count()).toBe(1);
+    };
+    await make('ops hook', 'webhook', { URL: `${rx.url}/hook`, 'Signing secret (HMAC-SHA256)': 'a-very-long-signing-secret-42' });
+    const row = page().getByRole('row', { name: /ops hook/ });
+    expect(await row.textContent()).toContain('secret=***42');
+    expect(await row.textContent()).not.toContain('a-very-long-signing-secret');
+    await make('ops slack', 'slack', { 'Incoming webhook URL': `${rx.url}/slack` });
+    await make('in-app', 'ui', {});
+
+    await page().getByRole('button', { name: 'Send test to ops hook' }).click();
+    await poll(() => page().getByRole('status').textContent()).toContain('Test message sent to ops hook');
+    expect(hooks('/hook').at(-1)!.json.notification.title).toContain('Test message for channel ops hook');
+    // an in-app test is an unread notification: the Alerts tab counts it
+    await page().getByRole('button', { name: 'Send test to in-app' }).click();
+    await page().getByRole('button', { name: 'Refresh' }).click();
+    await poll(() => tab('Alerts').textContent()).toContain('1');
+    await w.shot('channels');
+    expectNoProblems(w);
+  });
+
+  let link = '';
+  it('rules: the editor previews the last 24 h, saves, and the rule fires to the webhook', async () => {
+    await tab('Rules').click();
+    await page().getByRole('button', { name: 'New rule' }).click();
+    const form = page().getByRole('form', { name: 'rule editor' });
+    await form.getByLabel('Name', { exact: true }).fill('Stripe failures');
+    await form.getByLabel('Kind').selectOption('event');
+    await form.getByLabel('Query').fill('platform:Stripe status:error');
+    await form.getByLabel('Group by').fill('engine');
+    await form.getByRole('checkbox', { name: /ops hook/ }).check();
+    await poll(() => form.locator('.preview-summary').textContent()).toContain('Would have fired 3 times');
+    expect(await form.locator('.preview canvas').count()).toBeGreaterThan(0);
+    await w.shot('rules-editor');
+    await form.getByRole('button', { name: 'Save rule' }).click();
+    await poll(() => page().getByRole('row', { name: /Stripe failures/ }).count()).toBe(1);
+    await w.shot('rules');
+
+    const before = hooks('/hook').length;
+    await call(te.url, 'POST', '/monitoring/logs', { body: { project_id: PA, engine: 'billing', platform: 'Stripe', status: 'error', message: 'card declined again' } });
+    await poll(() => hooks('/hook').length).toBe(before + 1);
+    const n = hooks('/hook').at(-1)!.json.notification;
+    expect(n).toMatchObject({ rule_name: 'Stripe failures', project_id: PA, labels: { engine: 'billing' } });
+    link = n.link;
+    expect(link).toMatch(new RegExp(`^${te.url}/#/alerts\\?project=${PA}&group=grp_`));
+    expectNoProblems(w);
+  });
+
+  it("the webhook payload's link lands on its alert group; acknowledge it", async () => {
+    await page().goto(link);
+    const pane = page().getByRole('complementary', { name: 'Stripe failures' });
+    await poll(() => pane.count()).toBe(1);
+    await poll(() => pane.textContent()).toContain('billing');
+    await poll(() => pane.textContent()).toContain(PA);
+    await pane.getByRole('button', { name: 'Acknowledge Stripe failures' }).click();
+    await poll(() => pane.getByRole('button', { name: /Acknowledge/ }).textContent()).toBe('Acknowledged');
+    const group = new URL(link.replace('#/alerts', 'alerts')).searchParams.get('group')!;
+    expect((await call(te.url, 'GET', `/monitoring/alert-groups/${group}`)).body.acknowledged_by).toBe('admin-token');
+    await w.shot('alert-group');
+    expectNoProblems(w);
+  });
+
+  it('a silence made from the alert silences the next one', async () => {
+    const pane = page().getByRole('complementary', { name: 'Stripe failures' });
+    await pane.getByRole('link', { name: 'Silence…' }).click();
+    const form = page().getByRole('form', { name: 'new silence' });
+    await poll(() => form.count()).toBe(1);
+    // filled in from the group: its project and rule
+    expect(await form.getByLabel('Value 1').inputValue()).toBe(PA);
+    expect(await form.getByLabel('Value 2').inputValue()).toMatch(/^rule_/);
+    expect(await form.getByLabel('Value 3').inputValue()).toBe('billing');
+    // widen it from this group (engine=billing) to the whole rule
+    await form.getByRole('button', { name: 'Remove matcher 3' }).click();
+    await form.getByLabel('Comment').fill('card network incident');
+    await form.getByRole('button', { name: 'Create silence' }).click();
+    await poll(() => page().getByRole('row', { name: /card network incident/ }).count()).toBe(1);
+    await w.shot('silences');
+
+    const before = hooks('/hook').length;
+    await call(te.url, 'POST', '/monitoring/logs', { body: { project_id: PA, engine: 'payments', platform: 'Stripe', status: 'error', message: 'card declined in payments' } });
+    await tab('Alerts').click();
+    const silenced = page().locator('table.alerts').getByRole('row', { name: /card declined in payments/ });
+    await poll(async () => { await page().getByRole('button', { name: 'Refresh' }).click(); return silenced.count(); }).toBe(1);
+    expect(await silenced.textContent()).toContain('silenced, not sent');
+    expect(hooks('/hook').length).toBe(before);
+
+    // expire it from the list
+    await tab('Silences').click();
+    await page().getByRole('button', { name: /^Expire / }).click();
+    await page().getByRole('button', { name: /^Confirm expire/ }).click();
+    await poll(() => page().getByText('No active silences.').count()).toBe(1);
+    expectNoProblems(w);
+  });
+
+  it("a Slack payload's link lands on its error group", async () => {
+    const slack = (await call(te.url, 'GET', `/monitoring/channels?project_id=${PA}`)).body.channels.find((c: any) => c.name === 'ops slack').id;
+    const r = await call(te.url, 'POST', '/monitoring/alert-rules', { body: { name: 'New errors', project_id: PA, kind: 'new_group', channels: [slack], severity: 'high' } });
+    expect(r.status).toBe(201);
+    await call(te.url, 'POST', '/monitoring/logs', { body: { project_id: PA, engine: 'execution', platform: 'Notion', status: 'error', error_type: 'NotionQuotaError', message: 'workspace over quota' } });
+    await poll(() => hooks('/slack').filter((h) => JSON.stringify(h.json).includes('NotionQuotaError') || JSON.stringify(h.json).includes('workspace over quota')).length).toBe(1);
+    const msg = hooks('/slack').at(-1)!.json;
+    const url = msg.blocks.find((b: any) => b.type === 'actions').elements[0].url as string;
+    expect(url).toMatch(new RegExp(`^${te.url}/#/errors\\?project=${PA}&fp=`));
+    await page().goto(url);
+    const pane = page().getByRole('complementary', { name: 'error group' });
+    await poll(() => pane.getByRole('heading', { level: 2 }).first().textContent()).toBe('NotionQuotaError');
+    await poll(() => pane.textContent()).toContain('workspace over quota');
+    await w.shot('slack-link-errors');
+    expectNoProblems(w);
+  });
+
+  it('notifications: mark all read clears the badge', async () => {
+    await tab('Alerts').click();
+    await poll(() => tab('Alerts').textContent()).toMatch(/Alerts\d/);
+    await page().getByRole('button', { name: 'Mark all read' }).click();
+    await poll(() => tab('Alerts').textContent()).toBe('Alerts');
+    await w.shot('alerts');
+    expectNoProblems(w);
+  });
+
+  it('rules list: disable, duplicate into the editor, delete', async () => {
+    await tab('Rules').click();
+    const toggle = page().getByRole('switch', { name: 'Enabled: Stripe failures' });
+    await toggle.uncheck();
+    await poll(async () => (await call(te.url, 'GET', `/monitoring/alert-rules?project_id=${PA}`)).body.rules.find((r: any) => r.name === 'Stripe failures').enabled).toBe(false);
+    await page().getByRole('button', { name: 'Duplicate Stripe failures' }).click();
+    await poll(() => page().getByRole('form', { name: 'rule editor' }).getByLabel('Name', { exact: true }).inputValue()).toBe('Stripe failures (copy)');
+    await page().keyboard.press('Escape');
+    await page().locator('body').press('Escape');
+    await poll(() => page().getByRole('form', { name: 'rule editor' }).count()).toBe(0);
+    await page().getByRole('button', { name: 'Delete New errors' }).click();
+    await page().getByRole('button', { name: 'Confirm delete: New errors' }).click();
+    await poll(() => page().getByRole('row', { name: /New errors/ }).count()).toBe(0);
+    expectNoProblems(w);
+  });
+
+  it('audit: the timeline of these changes, and an export', async () => {
+    await tab('Audit').click();
+    await poll(() => page().locator('ol.audit-timeline li').count()).toBeGreaterThan(3);
+    expect(await page().locator('ol.audit-timeline').textContent()).toContain('alert_rule');
+    const [dl] = await Promise.all([page().waitForEvent('download'), page().getByRole('button', { name: 'Export CSV' }).click()]);
+    const text = readFileSync((await dl.path())!, 'utf8');
+    expect(text.split('\n')[0]).toContain('time,project_id');
+    expect(text).toContain('alert_rule');
+    await w.shot('audit');
+    expectNoProblems(w);
+  });
+
+  it('settings: the sections the engine returns; the flood ceiling saved', async () => {
+    await tab('Settings').click();
+    await poll(() => page().getByRole('group', { name: 'Redaction' }).count()).toBe(1);
+    expect(await page().getByRole('group', { name: 'Flood protection' }).count()).toBe(1);
+    await page().getByLabel(/Flood ceiling/).fill('500');
+    await page().getByRole('button', { name: 'Save settings' }).click();
+    await poll(() => page().getByRole('status').textContent()).toContain('Saved');
+    expect((await call(te.url, 'GET', `/monitoring/projects/${PA}/settings`)).body.flood_ceiling_per_minute).toBe(500);
+    // forwarding, served by this engine: its section appears
+    await poll(() => page().getByRole('group', { name: 'Forwarding' }).count()).toBe(1);
+    expect(await page().getByLabel('Targets (JSON)').inputValue()).toContain('"sentry": null');
+    await w.shot('settings');
+    expectNoProblems(w);
+  });
+});
