@@ -55,7 +55,8 @@ export function startClickHouse(c: Cluster, i: number): void {
 
 /** One SQL statement on ClickHouse server i (for checks the API does not offer: per-replica counts). */
 export async function clickhouseSql(c: Cluster, i: number, sql: string): Promise<string> {
-  const res = await fetch(`${c.clickhouse[i]}/?database=puraify`, { method: 'POST', body: sql });
+  // read as the nodes read: the first live replica of each shard (replication is asynchronous)
+  const res = await fetch(`${c.clickhouse[i]}/?database=puraify&load_balancing=in_order`, { method: 'POST', body: sql });
   const text = await res.text();
   if (!res.ok) throw new Error(`ClickHouse ${i + 1}: ${text}`);
   return text.trim();

@@ -100,6 +100,7 @@ describe('a cluster losing an engine node and a ClickHouse replica mid-ingest', 
     startClickHouse(c, 1);
     restartNode(c, 1);
     await clickhouseSql(c, 1, 'SYSTEM SYNC REPLICA events_local');
+    await clickhouseSql(c, 3, 'SYSTEM SYNC REPLICA events_local');
     const local = async (i: number) => Number(await clickhouseSql(c, i, `SELECT count() FROM events_local WHERE project_id = '${PROJECT}'`));
     const [r11, r12, r21, r22] = [await local(0), await local(1), await local(2), await local(3)];
     expect(r11).toBe(r12);
