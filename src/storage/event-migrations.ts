@@ -4,20 +4,17 @@
 // (control-migrations.ts), since ClickHouse has no locks of its own.
 import type { ClickHouseTransport } from './transport.js';
 import type { SqlDb } from './sql-db.js';
-import { ALL_FEATURES, schemaStatements, type StorageFeatures } from './schema.js';
+import { migrateEventStore } from './migrate.js';
 import { MIGRATION_LOCK_KEY, type Migration } from './control-migrations.js';
 
-/** The migrations as a store with these features runs them (18.16 gets no codecs, LowCardinality or skip indexes). */
-export function eventMigrations(f: StorageFeatures): Migration[] {
-  return [
-    // the tables as schema.ts defines them, IF NOT EXISTS: data dirs of releases before versioned
-    // migrations are adopted as they are. A change to a table that exists is a new migration (ALTER …).
-    { version: 1, name: 'initial', statements: schemaStatements(f) },
-  ];
-}
-
-/** Every migration (versions and names; the statements as the newest servers and chDB run them). */
-export const EVENT_MIGRATIONS: readonly Migration[] = eventMigrations(ALL_FEATURES);
+/**
+ * The tables themselves are brought to schema.ts's layout by migrate.ts (idempotent: it looks at
+ * what exists and changes only that, for the server's features), at every start under the lock.
+ * Versions here are one-off steps on top of it; version 1 marks the layout of this release.
+ */
+export const EVENT_MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'layout', statements: [] },
+];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, applied_at Int64)
   ENGINE = MergeTree() ORDER BY version`;
@@ -32,9 +29,10 @@ export async function appliedEventMigrations(t: ClickHouseTransport): Promise<nu
  * Applies the event migrations not yet recorded, in order, holding the control store's migration
  * lock meanwhile (PostgreSQL: an advisory lock; SQLite: its write lock). Returns what it applied.
  */
-export async function migrateEvents(t: ClickHouseTransport, lock: SqlDb, migrations: readonly Migration[] = eventMigrations(t.features)): Promise<number[]> {
+export async function migrateEvents(t: ClickHouseTransport, lock: SqlDb, migrations: readonly Migration[] = EVENT_MIGRATIONS): Promise<number[]> {
   return lock.tx(async (tx) => {
     if (tx.dialect === 'postgres') await tx.all('SELECT pg_advisory_xact_lock(?)', [MIGRATION_LOCK_KEY]);
+    await migrateEventStore(t);
     await t.exec(LEDGER);
     const done = new Set(await appliedEventMigrations(t));
     const applied: number[] = [];
