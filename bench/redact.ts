@@ -5,6 +5,8 @@
 // "mixed" (about 5% with a secret). Each scenario runs a few rounds, each on fresh rows parsed
 // from the same JSON batch (redactRow mutates them), and reports the best round.
 import { performance } from 'node:perf_hooks';
+import RE2 from 're2';
+import { RE2JS } from 're2js';
 import { normalize, type EventRow } from '../src/event.js';
 import { Redactor } from '../src/collector/redact.js';
 import { alnum, rng, SECRET_MESSAGES } from './common.js';
@@ -107,8 +109,7 @@ interface Result {
   ms: number;
 }
 
-function run(name: string, n: number, secretShare: number): Result {
-  const redactor = new Redactor();
+function run(name: string, n: number, secretShare: number, redactor = new Redactor()): Result {
   const batch = makeBatch(n, secretShare, 100);
   const receivedAt = 1721916060000 + n;
   // warm-up on a separate set, so the JIT has seen every path
@@ -126,10 +127,18 @@ function run(name: string, n: number, secretShare: number): Result {
   return best!;
 }
 
+// A project's own patterns (PUT /monitoring/projects/:id/settings), as tenants write them.
+const PROJECT_PATTERNS = [
+  { name: 'employee_id', regex: 'EMP-[0-9]{6}', flags: 'i' },
+  { name: 'internal_host', regex: '[a-z0-9-]+\\.corp\\.example\\.com' },
+  { name: 'order_ref', regex: 'ORD-[A-Z]{2}[0-9]{8}' },
+];
+
 const results = [
   run('clean (no secrets)', TOTAL, 0),
   run('mixed (~5% secrets)', TOTAL, 0.05),
   run('secrets (every event)', TOTAL, 1),
+  run('mixed + 3 project patterns', TOTAL, 0.05, new Redactor({ patterns: PROJECT_PATTERNS })),
 ];
 
 console.log(`redactRow, default redactor, best of ${ROUNDS} rounds (node ${process.version})`);
@@ -141,4 +150,103 @@ for (const r of results) {
       `${Math.round(perSec).toLocaleString('en-US').padStart(11)} events/s  ${ns.toFixed(0).padStart(6)} ns/event  ` +
       `${r.redactions} redactions`,
   );
+}
+
+// ---- the project patterns alone, per regex engine --------------------------------------------
+// Every text field of every row (as redactRow passes them) through the three patterns: JavaScript's
+// backtracking RegExp (before), RE2 (native binding, what the engine uses) and re2js (RE2 ported
+// to JavaScript, the fallback when the native build is not possible). "per field" runs each pattern
+// on each string; "row probe" tests each pattern once on the row's strings joined by newlines and
+// runs it per field only on a hit (what the Redactor does).
+
+type ApplyRow = (texts: string[]) => void;
+const mark = (name: string) => () => `[REDACTED:${name}]`;
+const jsRes = () => PROJECT_PATTERNS.map((p) => [new RegExp(p.regex, `${p.flags ?? ''}g`), mark(p.name)] as const);
+const re2Res = () => PROJECT_PATTERNS.map((p) => [new RE2(p.regex, `${p.flags ?? ''}g`), new RE2(p.regex, `${p.flags ?? ''}m`), mark(p.name)] as const);
+const re2jsRes = () => PROJECT_PATTERNS.map((p) => [RE2JS.compile(p.regex, (p.flags === 'i' ? RE2JS.CASE_INSENSITIVE : 0) | RE2JS.MULTILINE), `[REDACTED:${p.name}]`] as const);
+const REGEX_ENGINES: [string, () => ApplyRow][] = [
+  ['RegExp per field (before)', () => {
+    const res = jsRes();
+    return (texts) => {
+      for (let i = 0; i < texts.length; i++) for (const [re, f] of res) texts[i] = texts[i].replace(re, f);
+    };
+  }],
+  ['re2 per field', () => {
+    const res = re2Res();
+    return (texts) => {
+      for (let i = 0; i < texts.length; i++) for (const [re, , f] of res) texts[i] = texts[i].replace(re as unknown as RegExp, f);
+    };
+  }],
+  ['re2 row probe (engine)', () => {
+    const res = re2Res();
+    return (texts) => {
+      const joined = texts.join('\n');
+      for (const [re, probe, f] of res) {
+        if (!probe.test(joined)) continue;
+        for (let i = 0; i < texts.length; i++) texts[i] = texts[i].replace(re as unknown as RegExp, f);
+      }
+    };
+  }],
+  ['re2js per field', () => {
+    const res = re2jsRes();
+    return (texts) => {
+      for (let i = 0; i < texts.length; i++) for (const [re, m] of res) texts[i] = re.matcher(texts[i]).replaceAll(m);
+    };
+  }],
+  ['re2js row probe', () => {
+    const res = re2jsRes();
+    return (texts) => {
+      const joined = texts.join('\n');
+      for (const [re, m] of res) {
+        if (!re.matcher(joined).find()) continue;
+        for (let i = 0; i < texts.length; i++) texts[i] = re.matcher(texts[i]).replaceAll(m);
+      }
+    };
+  }],
+];
+
+function textsOf(r: EventRow): string[] {
+  const out: string[] = [];
+  for (const f of ['message', 'stack', 'error_type', 'flow_id', 'session_id', 'user_id', 'engine', 'triggered_by', 'platform', 'action', 'status', 'severity', 'event_type'] as const) out.push(r[f]);
+  for (let i = 0; i < r.attr_keys.length; i++) out.push(r.attr_keys[i], r.attr_values[i]);
+  return out;
+}
+
+const N_PATTERN = Math.min(TOTAL, 50_000);
+const patternRows = parseRows(makeBatch(N_PATTERN, 0.05, 100), 1721916060000 + N_PATTERN).map(textsOf);
+console.log(`\n3 project patterns over every text field of ${N_PATTERN} events, best of ${ROUNDS}`);
+for (const [name, make] of REGEX_ENGINES) {
+  const apply = make();
+  for (const t of patternRows.slice(0, 5000)) apply([...t]); // warm-up
+  let best = Infinity;
+  for (let round = 0; round < ROUNDS; round++) {
+    const rows = patternRows.map((t) => [...t]);
+    const t0 = performance.now();
+    for (let i = 0; i < rows.length; i++) apply(rows[i]);
+    best = Math.min(best, performance.now() - t0);
+  }
+  console.log(`${name.padEnd(26)} ${best.toFixed(1).padStart(8)} ms  ${((best * 1e6) / N_PATTERN).toFixed(0).padStart(6)} ns/event`);
+}
+
+// ---- hostile patterns: time for one string, per engine -----------------------------------------
+console.log('\nhostile patterns (one string each; RegExp capped at 26 characters, it doubles per character)');
+for (const regex of ['(a|a)+$', '(.*a){12}$']) {
+  for (const len of [20, 24, 26, 10_000]) {
+    const input = `${'a'.repeat(len)}!`;
+    const cols: string[] = [];
+    for (const [name, exec] of [
+      ['RegExp', () => input.replace(new RegExp(regex, 'g'), 'X')],
+      ['re2', () => input.replace(new RE2(regex, 'g') as unknown as RegExp, 'X')],
+      ['re2js', () => RE2JS.compile(regex).matcher(input).replaceAll('X')],
+    ] as [string, () => string][]) {
+      if (name === 'RegExp' && len > 26) {
+        cols.push(`${name} (not run)`);
+        continue;
+      }
+      const t0 = performance.now();
+      exec();
+      cols.push(`${name} ${(performance.now() - t0).toFixed(2)} ms`);
+    }
+    console.log(`${regex.padEnd(12)} ${String(len).padStart(6)} chars: ${cols.join('  ')}`);
+  }
 }

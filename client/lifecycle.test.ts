@@ -56,6 +56,8 @@ beforeAll(async () => { eng = await startEngine(); });
 afterAll(async () => { await eng?.close(); if (eng) removeDir(eng.dataDir); });
 
 async function storedCounts(project: string): Promise<{ rows: number; ids: Set<string> }> {
+  // acknowledged means in the write-ahead log; read storage once the loader has moved it there
+  expect(await eng.engine.writePath.visible(10_000)).toBe(true);
   const rows = await eng.engine.events.query<{ id: string }>(`SELECT id FROM ${EVENTS_TABLE} WHERE project_id = {p:String}`, { p: project });
   return { rows: rows.length, ids: new Set(rows.map((r) => r.id)) };
 }

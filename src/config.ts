@@ -12,13 +12,23 @@ export interface Config {
   /** Set when the admin token was generated on this start: print it once. */
   adminTokenGenerated: boolean;
   logLevel: string;
-  /** Group commit: flush when this many events wait, or after flushIntervalMs. */
+  /** The loader: rows per storage insert, at most; and the longest it gathers rows for one. */
   flushMaxEvents: number;
   flushIntervalMs: number;
-  /** Events waiting to be written before ingest answers 503 + Retry-After. */
-  maxQueuedEvents: number;
+  /** The write-ahead log's directory ('' = <dataDir>/wal) and its size limit (then 503 + Retry-After). */
+  walDir: string;
+  walMaxBytes: number;
+  /** Queries wait at most this long for acknowledged events to reach storage (read-your-writes). */
+  walReadWaitMs: number;
+  /** Admission: ingest requests handled at once, and the event-loop delay past which new ones are refused. */
+  maxInflightRequests: number;
+  overloadLagMs: number;
   maxConcurrentQueries: number;
   queryTimeoutMs: number;
+  /** Longest any other storage call (insert, DDL, id check, readiness probe) may take before 503. */
+  storageTimeoutMs: number;
+  /** Below this much free space on the data dir's disk the engine says it cannot write (/ready 503). */
+  minFreeDiskMb: number;
   allowPrivateWebhooks: boolean;
   publicUrl: string;
   /** Alerts: how often windowed rules are evaluated and firing groups checked for repeat/resolve. */
@@ -124,11 +134,17 @@ export const SETTINGS = {
   dataDir: { env: 'MONITORING_DATA_DIR', flag: 'data-dir', describe: 'where embedded storage keeps its files', parse: str, default: './data' },
   adminToken: { env: 'MONITORING_ADMIN_TOKEN', flag: 'admin-token', describe: 'bearer token with every right (generated and kept in the data dir when unset)', parse: token, default: '' },
   logLevel: { env: 'MONITORING_LOG_LEVEL', flag: 'log-level', describe: 'fatal|error|warn|info|debug|trace|silent', parse: level, default: 'info' },
-  flushMaxEvents: { env: 'MONITORING_FLUSH_MAX_EVENTS', flag: 'flush-max-events', describe: 'group commit: flush when this many events wait', parse: int(1, 1_000_000), default: 50_000 },
-  flushIntervalMs: { env: 'MONITORING_FLUSH_INTERVAL_MS', flag: 'flush-interval-ms', describe: 'group commit: flush at most this long after the first waiting event', parse: int(0, 10_000), default: 5 },
-  maxQueuedEvents: { env: 'MONITORING_MAX_QUEUED_EVENTS', flag: 'max-queued-events', describe: 'events waiting for storage before ingest answers 503', parse: int(1, 10_000_000), default: 200_000 },
+  flushMaxEvents: { env: 'MONITORING_FLUSH_MAX_EVENTS', flag: 'flush-max-events', describe: 'the loader: rows per storage insert, at most', parse: int(1, 1_000_000), default: 50_000 },
+  flushIntervalMs: { env: 'MONITORING_FLUSH_INTERVAL_MS', flag: 'flush-interval-ms', describe: 'the loader: longest it gathers rows from the write-ahead log before a storage insert', parse: int(0, 60_000), default: 1000 },
+  walDir: { env: 'MONITORING_WAL_DIR', flag: 'wal-dir', describe: 'the write-ahead log\'s directory, on local disk (default: <data dir>/wal)', parse: str, default: '' },
+  walMaxBytes: { env: 'MONITORING_WAL_MAX_BYTES', flag: 'wal-max-bytes', describe: 'size limit of the write-ahead log; when storage is behind and it is full, ingest answers 503 + Retry-After', parse: int(1 << 20, 1e15), default: 1024 ** 3 },
+  walReadWaitMs: { env: 'MONITORING_WAL_READ_WAIT_MS', flag: 'wal-read-wait-ms', describe: 'queries wait at most this long for acknowledged events to reach storage (0 = never wait)', parse: int(0, 60_000), default: 1000 },
+  maxInflightRequests: { env: 'MONITORING_MAX_INFLIGHT_REQUESTS', flag: 'max-inflight-requests', describe: 'ingest requests handled at once before 503 + Retry-After', parse: int(1, 100_000), default: 1024 },
+  overloadLagMs: { env: 'MONITORING_OVERLOAD_LAG_MS', flag: 'overload-lag-ms', describe: 'event-loop delay past which new ingest requests are refused with 503 + Retry-After (0 = off)', parse: int(0, 10_000), default: 50 },
   maxConcurrentQueries: { env: 'MONITORING_MAX_CONCURRENT_QUERIES', flag: 'max-concurrent-queries', describe: 'queries running at once before 429', parse: int(1, 1000), default: 8 },
   queryTimeoutMs: { env: 'MONITORING_QUERY_TIMEOUT_MS', flag: 'query-timeout-ms', describe: 'longest a query may run', parse: int(100, 600_000), default: 30_000 },
+  storageTimeoutMs: { env: 'MONITORING_STORAGE_TIMEOUT_MS', flag: 'storage-timeout-ms', describe: 'longest an insert or other storage call may take before the request is answered 503', parse: int(100, 600_000), default: 10_000 },
+  minFreeDiskMb: { env: 'MONITORING_MIN_FREE_DISK_MB', flag: 'min-free-disk-mb', describe: 'free space on the data dir\'s disk below which /ready says the engine cannot write', parse: int(0, 10_000_000), default: 64 },
   allowPrivateWebhooks: { env: 'MONITORING_ALLOW_PRIVATE_WEBHOOKS', flag: 'allow-private-webhooks', describe: 'allow alert webhooks to loopback/private addresses', parse: bool, default: false },
   publicUrl: { env: 'MONITORING_PUBLIC_URL', flag: 'public-url', describe: 'the dashboard\'s address, for links in alerts', parse: str, default: '' },
   alertEvalIntervalMs: { env: 'MONITORING_ALERT_EVAL_INTERVAL_MS', flag: 'alert-eval-interval-ms', describe: 'how often windowed alert rules are evaluated', parse: int(50, 3_600_000), default: 10_000 },
@@ -176,6 +192,7 @@ export function loadConfig(flags: Record<string, string | undefined> = {}, env: 
   if (problems.length) throw new ConfigError(`invalid settings:\n  ${problems.join('\n  ')}`);
   const cfg = out as unknown as Config;
   cfg.dataDir = resolve(cfg.dataDir);
+  cfg.walDir = cfg.walDir ? resolve(cfg.walDir) : join(cfg.dataDir, 'wal');
   cfg.adminTokenGenerated = false;
   if (!cfg.adminToken) {
     const t = loadOrCreateAdminToken(cfg.dataDir);

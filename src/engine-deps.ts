@@ -4,7 +4,7 @@ import type { ControlBus } from './storage/control-bus.js';
 import type { Config } from './config.js';
 import type { EventStore } from './storage/event-store.js';
 import type { SqlDb } from './storage/sql-db.js';
-import type { GroupCommitWriter } from './collector/writer.js';
+import type { WritePath } from './wal/write-path.js';
 import type { Collector } from './collector/ingest.js';
 import type { KeyStore } from './auth/key-store.js';
 import type { QueryLimiter } from './query/limiter.js';
@@ -18,7 +18,8 @@ export interface EngineDeps {
   config: Config;
   events: EventStore;
   meta: SqlDb;
-  writer: GroupCommitWriter;
+  /** The write-ahead log, its loader into storage and its observers. */
+  writePath: WritePath;
   collector: Collector;
   keys: KeyStore;
   limiter: QueryLimiter;

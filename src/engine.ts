@@ -10,7 +10,8 @@ import { HttpTransport } from './storage/http-transport.js';
 import { EventStore } from './storage/event-store.js';
 import { openControlStore } from './storage/control-store.js';
 import { migrateEvents } from './storage/event-migrations.js';
-import { GroupCommitWriter } from './collector/writer.js';
+import { WritePath } from './wal/write-path.js';
+import { Admission } from './collector/admission.js';
 import { Collector, type RowProcessor } from './collector/ingest.js';
 import { collectorRoutes } from './collector/http.js';
 import type { IngestRouteOptions } from './collector/ingest-route.js';
@@ -40,6 +41,7 @@ import { keysRoutes } from './auth/keys-http.js';
 import { effectiveLimit, RateLimiter } from './auth/rate-limit.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
+import { Readiness, READY_PROBE_MS } from './http/readiness.js';
 import { whoamiRoutes } from './http/whoami.js';
 import { dashboardRoutes } from './http/dashboard.js';
 import { openapiPlugin } from './http/openapi.js';
@@ -60,6 +62,9 @@ export interface Engine extends EngineDeps {
   close(): Promise<void>;
 }
 
+/** How long close() keeps loading the log into storage before it leaves the rest for the next start. */
+const CLOSE_LOAD_MS = 4000;
+
 export async function createEngine(config: Config): Promise<Engine> {
   mkdirSync(config.dataDir, { recursive: true });
   // events: embedded chDB, or a ClickHouse server / cluster over HTTP when MONITORING_CLICKHOUSE_URL is set
@@ -67,18 +72,25 @@ export async function createEngine(config: Config): Promise<Engine> {
     ? await HttpTransport.connect({
       url: config.clickhouseUrl, user: config.clickhouseUser || undefined, password: config.clickhousePassword || undefined,
       database: config.clickhouseDatabase || undefined, cluster: config.clickhouseCluster || undefined,
+      requestTimeoutMs: config.storageTimeoutMs,
     })
-    : new ChdbTransport(join(config.dataDir, 'events'));
+    : new ChdbTransport(join(config.dataDir, 'events'), config.storageTimeoutMs);
   const events = new EventStore(transport, config.queryTimeoutMs);
   // keys, rules, settings, group states, the alert outbox: SQLite in the data dir, or PostgreSQL
   const meta = await openControlStore(config);
   // both schemas are brought up to date at start; two nodes starting at once take turns
   await migrateEvents(transport, meta);
 
-  const writer = new GroupCommitWriter(events, {
-    maxEvents: config.flushMaxEvents,
-    intervalMs: config.flushIntervalMs,
-    maxQueued: config.maxQueuedEvents,
+  // the write path (src/wal/): requests are answered from the log; the loader fills storage
+  let app: FastifyInstance | undefined;
+  const early: [string, object, string][] = [];
+  const engineLog = (level: 'warn' | 'error' | 'info', obj: object, msg: string) => {
+    if (app) app.log[level](obj, msg);
+    else early.push([level, obj, msg]);
+  };
+  const writePath = await WritePath.open(events, {
+    dir: config.walDir, maxBytes: config.walMaxBytes, maxWaitingBytes: 64 << 20,
+    blockRows: config.flushMaxEvents, intervalMs: config.flushIntervalMs, insertTimeoutMs: 60_000, log: engineLog,
   });
   const projectSettings = new ProjectSettingsStore(meta);
   await projectSettings.init();
@@ -89,11 +101,11 @@ export async function createEngine(config: Config): Promise<Engine> {
     fingerprintRow,
     flood.process,
   ];
-  const collector = new Collector(writer, processors);
+  const collector = new Collector(writePath, processors);
   const keys = new KeyStore(meta, config.adminToken);
   // control changes reach every node sharing the control store (LISTEN/NOTIFY on PostgreSQL)
   const control: ControlBus = config.databaseUrl
-    ? await PgBus.start(config.databaseUrl, (msg, err) => app.log.warn({ err }, msg))
+    ? await PgBus.start(config.databaseUrl, (msg, err) => engineLog('warn', { err }, msg))
     : new LocalBus();
   keys.listen(control);
   projectSettings.listen(control);
@@ -107,7 +119,7 @@ export async function createEngine(config: Config): Promise<Engine> {
   await errorGroups.init();
   errorGroups.listen(control);
   const deps: EngineDeps = {
-    config, events, meta, writer, collector, keys, limiter, signals, errorGroups, projectSettings, control,
+    config, events, meta, writePath, collector, keys, limiter, signals, errorGroups, projectSettings, control,
     recordAdminAction: adminActionRecorder(collector, system),
     onClose: (fn) => closers.push(fn),
   };
@@ -119,14 +131,14 @@ export async function createEngine(config: Config): Promise<Engine> {
   const retention = new RetentionJob({
     events, meta, defaultDays: config.retentionDays, overrides: () => projectSettings.retentionOverrides(),
     intervalMs: config.retentionIntervalMs, queryTimeoutMs: config.queryTimeoutMs,
-    log: (msg, extra) => app.log.warn(extra ?? {}, msg),
+    log: (msg, extra) => engineLog('warn', extra ?? {}, msg),
   });
   deps.onClose(() => retention.stop());
   // forwarding's payloads go through the alert outbox (one dispatcher, one set of retries)
   const forwarding = new ForwardingService({ ...deps, dispatcher: alerts.dispatcher, alertStore: alerts.store });
   deps.onClose(() => forwarding.close());
 
-  const app = Fastify({
+  app = Fastify({
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
     bodyLimit: LIMITS.maxBodyBytes,
     // a slow client may not hold a connection open forever while sending its body
@@ -147,9 +159,20 @@ export async function createEngine(config: Config): Promise<Engine> {
     logController: new LogController({ disableRequestLogging: true }),
   });
   installErrorHandler(app);
-  writer.onWritten((rows) => {
-    errorGroups.observe(rows).catch((err) => app.log.error({ err }, 'error-group bookkeeping failed'));
+  for (const [level, obj, msg] of early) app.log[level as 'warn'](obj, msg);
+  // fed from the log in order; the observer's checkpoint moves once both are done (src/wal/observe.ts)
+  writePath.observe((rows) => errorGroups.observe(rows));
+  writePath.observe((rows) => alerts.observeRows(rows));
+  writePath.observe((rows) => forwarding.observeRows(rows));
+  writePath.routeAlertsWith((row) => alerts.routeOnce(row));
+  // read-your-writes: a query sees what was acknowledged before it (bounded wait; the live tail never waits)
+  app.addHook('preHandler', async (req) => {
+    if (req.method === 'GET' && req.routeOptions.config?.scope === 'read' && req.routeOptions.url !== '/monitoring/stream') {
+      await writePath.visible(config.walReadWaitMs);
+    }
   });
+  const admission = new Admission({ maxInflight: config.maxInflightRequests, maxLagMs: config.overloadLagMs });
+  admission.start();
   await app.register(authPlugin, {
     keys,
     requests: {
@@ -159,10 +182,13 @@ export async function createEngine(config: Config): Promise<Engine> {
   });
   // before every route: the document is built from the routes as they are added
   await app.register(openapiPlugin);
-  await app.register(healthRoutes, { events });
+  const readiness = new Readiness(() => events.ping(READY_PROBE_MS), config.dataDir, config.minFreeDiskMb * 1024 * 1024);
+  readiness.start();
+  deps.onClose(() => readiness.stop());
+  await app.register(healthRoutes, { readiness });
   await app.register(dashboardRoutes);
   const ingest: IngestRouteOptions = {
-    collector,
+    collector, admission,
     takeEvents: (keyId, own, n) => budgets.take(`ev:${keyId ?? 'admin-token'}`,
       effectiveLimit(own, !keyId, config.rateLimitEventsPerMinute, config.rateLimitAdminEventsPerMinute), n).retryAfterS,
   };
@@ -174,28 +200,32 @@ export async function createEngine(config: Config): Promise<Engine> {
   await app.register(keysRoutes, deps);
   await app.register(queryRoutes, { events, limiter });
   // a ClickHouse server may be shared by several engine nodes: tails show their events too
-  await app.register(streamRoutes, { writer, keys, bus: control, shared: config.clickhouseUrl ? events : undefined });
+  await app.register(streamRoutes, { writePath, keys, bus: control, shared: config.clickhouseUrl ? events : undefined });
   await app.register(auditRoutes, deps);
   await app.register(errorRoutes, { ...deps, suspects: (project, fingerprint) => suspectChanges(events, project, fingerprint) });
   await app.register(settingsRoutes, deps);
-  await app.register(performanceRoutes, deps);
-  await app.register(alertRoutes, { service: alerts });
+  await app.register(performanceRoutes, { ...deps, admission });
+  await app.register(alertRoutes, { service: alerts, keys });
   await app.register(retentionRoutes, { events, projectSettings, retention, defaultDays: config.retentionDays, limiter });
   retention.start();
   await forwarding.init((msg, extra) => app.log.warn(extra ?? {}, msg));
   await app.register(forwardingRoutes, { forwarding, recordAdminAction: deps.recordAdminAction });
   await app.register(whoamiRoutes);
 
+  writePath.start();
+  const server = app;
   return {
     ...deps,
-    app,
+    app: server,
     retention,
     forwarding,
+    /** Bounded: what is not loaded within a few seconds stays in the log for the next start. */
     async close() {
-      await app.close();
+      admission.stop();
+      await server.close();
+      await writePath.close(CLOSE_LOAD_MS);
       for (const fn of closers.reverse()) await fn();
       projectSettings.stop();
-      await writer.close();
       await events.close();
       await meta.close();
     },

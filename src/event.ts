@@ -4,6 +4,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { newEventId } from './ids.js';
+import { LosslessNumber, rawNumbersIn } from './collector/lossless-json.js';
 
 export const LIMITS = {
   maxBodyBytes: 5 * 1024 * 1024,
@@ -170,8 +171,37 @@ function pathToField(path: string): string {
 function stringifyAttr(value: unknown): string {
   if (typeof value === 'string') return value;
   if (value === null || value === undefined) return '';
-  if (typeof value === 'object') return JSON.stringify(value);
+  if (value instanceof LosslessNumber) return value.text;
+  if (typeof value === 'object') return rawNumbersIn(JSON.stringify(value));
   return String(value);
+}
+
+// ES2024 string methods (Node 20 has them; the ES2023 lib does not declare them)
+interface WellFormed { isWellFormed(): boolean; toWellFormed(): string }
+
+/**
+ * The string with every lone surrogate replaced by U+FFFD. JSON may carry them ("\ud800"), but
+ * ClickHouse's input formats refuse them, and one such event would fail every row of its insert.
+ */
+export function wellFormed(s: string): string {
+  return (s as unknown as WellFormed).isWellFormed() ? s : (s as unknown as WellFormed).toWellFormed();
+}
+
+/** Fields whose numbers are read as numbers: a LosslessNumber becomes its value for validation. */
+const NUMERIC_FIELDS = ['timestamp', 'duration_ms', 'retries', 'flow_id', 'session_id', 'user_id', 'trace_id', 'span_id', 'id', 'project_id'] as const;
+
+/** The input with LosslessNumbers in typed fields unwrapped (a copy, only when there are any). */
+function unwrapNumbers(ev: Record<string, unknown>): { ev: Record<string, unknown>; raw?: Map<string, string> } {
+  let out = ev;
+  let raw: Map<string, string> | undefined;
+  for (const f of NUMERIC_FIELDS) {
+    const v = ev[f];
+    if (!(v instanceof LosslessNumber)) continue;
+    if (out === ev) out = { ...ev };
+    out[f] = v.value;
+    (raw ??= new Map()).set(f, v.text);
+  }
+  return { ev: out, raw };
 }
 
 /**
@@ -181,6 +211,8 @@ export function normalize(input: unknown, receivedAt: number): NormalizeResult {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return { ok: false, errors: [{ field: '(event)', message: 'an event must be a JSON object' }] };
   }
+  const unwrapped = unwrapNumbers(input as Record<string, unknown>);
+  input = unwrapped.ev;
   if (!checker.Check(input)) {
     const errors: FieldError[] = [];
     const seen = new Set<string>();
@@ -272,19 +304,34 @@ export function normalize(input: unknown, receivedAt: number): NormalizeResult {
   };
   for (const f of ID_FIELDS) {
     const v = ev[f];
-    if (v !== undefined) row[f] = String(v);
+    // an integer id keeps the digits it was sent with (12345678901234567890 is not 12345678901234567000)
+    if (v !== undefined) row[f] = unwrapped.raw?.get(f) ?? String(v);
   }
   // An engine that only says who triggered it ("execution_engine") still names an engine.
   if (!row.engine && row.triggered_by) row.engine = row.triggered_by.replace(/_engine$/, '');
   row.event_type = ev.event_type ?? (typeof ev.type === 'string' ? ev.type : '') ?? '';
   if (!row.event_type) row.event_type = isErrorLike(row) ? 'error' : 'log';
 
+  makeWellFormed(row);
   for (const f of STRING_FIELDS) size += row[f].length;
   size += row.id.length + row.project_id.length + row.event_type.length + 64;
   if (size > LIMITS.maxEventBytes) {
     return { ok: false, errors: [{ field: '(event)', message: `is larger than ${LIMITS.maxEventBytes} bytes` }] };
   }
   return { ok: true, row, droppedAttributes: dropped };
+}
+
+const ROW_STRINGS = ['id', 'project_id', 'event_type', ...STRING_FIELDS, ...ID_FIELDS] as const;
+
+/** Every string of the row well-formed (see wellFormed); cheap when they already are. */
+function makeWellFormed(row: EventRow): void {
+  for (const f of ROW_STRINGS) row[f] = wellFormed(row[f]);
+  const k = row.attr_keys;
+  const v = row.attr_values;
+  for (let i = 0; i < k.length; i++) {
+    k[i] = wellFormed(k[i]);
+    v[i] = wellFormed(v[i]);
+  }
 }
 
 const ERROR_SEVERITIES: ReadonlySet<string> = new Set(['error', 'high', 'critical', 'fatal', 'emergency', 'alert']);

@@ -46,9 +46,13 @@ describe('durability', () => {
     const missing = acked.filter((id) => !found.has(id));
     expect(missing).toEqual([]);
     expect(found.size).toBe(8000);
-    // and a resend after the crash is still recognised as a duplicate
+    // and a resend after the crash is not stored a second time (the loader drops it)
     const again = await call(b.url, 'POST', '/monitoring/logs', { body: { project_id: 'pf_kill', id: 'c0-b0-e0', message: 'again' } });
-    expect(again.body.duplicates).toBe(1);
+    expect(again.status).toBe(200);
+    const same = await call(b.url, 'GET', '/monitoring/logs?project_id=pf_kill&limit=10&q=again');
+    expect(same.body.logs).toEqual([]);
+    const stored = await call(b.url, 'GET', '/monitoring/logs?project_id=pf_kill&limit=1&q=c0%20b0%20e0');
+    expect(stored.body.logs.map((l: any) => l.id)).toEqual(['c0-b0-e0']);
     b.proc.kill('SIGTERM');
     await exited(b.proc);
     expect(b.proc.exitCode).toBe(0);

@@ -3,12 +3,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { loadConfig, type Config } from '../src/config.js';
 import { createEngine, type Engine } from '../src/engine.js';
 import { expect } from 'vitest';
 import { controlEnv } from './control-db.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+/**
+ * Latency-based shedding off: the suite shares two cores with other work, and a test's request
+ * refused because the machine is slow is not a defect. test/wal-overload.test.ts turns it on.
+ */
+const NO_SHEDDING = { MONITORING_OVERLOAD_LAG_MS: '0' };
 
 export interface TestEngine {
   url: string;
@@ -29,6 +36,7 @@ export async function startEngine(env: Record<string, string> = {}, dataDir = te
     MONITORING_ADMIN_TOKEN: ADMIN_TOKEN,
     MONITORING_LOG_LEVEL: 'silent',
     MONITORING_ALLOW_PRIVATE_WEBHOOKS: 'true',
+    ...NO_SHEDDING,
     // tests write events at fixed dates long past; retention is tested where it is meant (src/retention)
     MONITORING_RETENTION_DAYS: '36500',
     ...(await controlEnv(dataDir)),
@@ -88,17 +96,17 @@ export function qs(params: Record<string, string | number | undefined>): string 
 }
 
 /** The engine as its own process (for kill -9 and restart tests); runs the built CLI. */
-export async function spawnEngine(dataDir: string, env: Record<string, string> = {}): Promise<{ url: string; proc: ChildProcess }> {
+export async function spawnEngine(dataDir: string, env: Record<string, string> = {}): Promise<{ url: string; proc: ChildProcess; output: () => string }> {
   const control = await controlEnv(dataDir);
   const proc = spawn(process.execPath, [join(import.meta.dirname, '..', 'dist', 'src', 'cli.js'), 'serve'], {
     env: {
       ...process.env, MONITORING_DATA_DIR: dataDir, MONITORING_PORT: '0', MONITORING_ADMIN_TOKEN: ADMIN_TOKEN,
-      MONITORING_LOG_LEVEL: 'info', MONITORING_RETENTION_DAYS: '36500', ...control, ...env,
+      MONITORING_LOG_LEVEL: 'info', MONITORING_RETENTION_DAYS: '36500', ...NO_SHEDDING, ...control, ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let out = '';
   const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
     const timer = setTimeout(() => reject(new Error(`engine did not start:\n${out}`)), 30_000);
     const onData = (d: Buffer) => {
       out += d.toString();
@@ -112,7 +120,19 @@ export async function spawnEngine(dataDir: string, env: Record<string, string> =
     proc.stderr!.on('data', onData);
     proc.on('exit', (code) => reject(new Error(`engine exited with ${code}:\n${out}`)));
   });
-  return { url, proc };
+  return { url, proc, output: () => out };
+}
+
+/** A TCP port free on loopback right now (for servers a test starts itself). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -160,4 +180,17 @@ export async function tailEvents(url: string, path: string, n: number, whileOpen
   clearTimeout(deadline);
   ac.abort();
   return got;
+}
+
+/** Every stored id of a project with how often it is stored (pages through the query API). */
+export async function storedIdCounts(url: string, project: string): Promise<Map<string, number>> {
+  const seen = new Map<string, number>();
+  let cursor: string | undefined;
+  do {
+    const r = await call(url, 'GET', `/monitoring/logs?project_id=${project}&limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+    if (r.status !== 200) throw new Error(`GET /monitoring/logs answered ${r.status}: ${JSON.stringify(r.body)}`);
+    for (const l of r.body.logs) seen.set(l.id, (seen.get(l.id) ?? 0) + 1);
+    cursor = r.body.next_cursor ?? undefined;
+  } while (cursor);
+  return seen;
 }

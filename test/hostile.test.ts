@@ -1,6 +1,8 @@
-// Hostile input across the query and ingest routes: every input gets a 4xx or a correct, empty
-// answer; never a 500; never another tenant's data. A victim project holds a known secret; the
-// attacker's key is bound to its own project and must never see it, whatever it sends.
+// Hostile input across the query, ingest and admin routes: every input gets a 4xx or a correct,
+// empty answer; never a 500; never another tenant's data. A victim project holds a known secret; the
+// attacker's keys (one ingest+read, one admin) are bound to its own project and must never see it,
+// whatever they send. Every case runs beside concurrent well-formed requests of two other tenants,
+// which must all be answered 200 and stored: one tenant's bad input never harms anyone else's.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
 import { ADMIN_TOKEN, call, startEngine, type TestEngine } from './helpers.js';
@@ -10,13 +12,20 @@ const ATTACKER = 'pf_attacker';
 const SECRET = 'VICTIM-SECRET-4c1f9e';
 const NOW = Date.now();
 
+const BYSTANDERS = ['pf_bystander_a', 'pf_bystander_b'];
+
 let t: TestEngine;
 let attacker: string;
+let attackerAdmin: string;
+let attackerAdminId: string;
+const bystanderTokens: string[] = [];
+const bystanderSent = new Map<string, number>(BYSTANDERS.map((p) => [p, 0]));
 let victimFp: string;
 let victimEventId: string;
 
 beforeAll(async () => {
-  t = await startEngine();
+  // webhooks to private addresses refused, as in production
+  t = await startEngine({ MONITORING_ALLOW_PRIVATE_WEBHOOKS: 'false' });
   const victimEvents = [
     { project_id: VICTIM, message: `payroll export ${SECRET}`, engine: 'execution', session_id: 'sess_victim', user_id: 'u_victim', flow_id: 'flow_victim', platform: 'Slack', action: 'send', duration_ms: 12 },
     { project_id: VICTIM, status: 'error', error_type: 'VictimError', message: `boom ${SECRET}`, stack: `Error: boom ${SECRET}\n    at run (/app/victim.js:1:1)`, session_id: 'sess_victim', duration_ms: 40 },
@@ -31,6 +40,12 @@ beforeAll(async () => {
   expect(a.body.accepted).toBe(1);
   const { token } = await t.engine.keys.create({ name: 'attacker', scopes: ['ingest', 'read'], project_id: ATTACKER, requests_per_minute: 0, events_per_minute: 0 });
   attacker = token;
+  const admin = await t.engine.keys.create({ name: 'attacker admin', scopes: ['admin'], project_id: ATTACKER, requests_per_minute: 100_000, events_per_minute: 1_000_000 });
+  attackerAdmin = admin.token;
+  attackerAdminId = admin.key.id;
+  for (const p of BYSTANDERS) {
+    bystanderTokens.push((await t.engine.keys.create({ name: p, scopes: ['ingest', 'read'], project_id: p, requests_per_minute: 0, events_per_minute: 0 })).token);
+  }
   const errs = await call(t.url, 'GET', `/monitoring/logs?project_id=${VICTIM}&status=error`);
   expect(errs.status, JSON.stringify(errs.body)).toBe(200);
   victimFp = errs.body.logs[0].fingerprint;
@@ -65,7 +80,9 @@ function rawRequest(method: string, path: Buffer, body?: Buffer, contentType = '
 type Expect = '4xx' | 'ok' | 'any';
 interface Case {
   name: string;
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH';
+  /** The attacker's admin key instead of its ingest+read key. */
+  admin?: true;
   /** Path with an already-encoded query string, or raw bytes. */
   path: string | Buffer;
   body?: unknown;
@@ -80,6 +97,11 @@ const enc = encodeURIComponent;
 const BIG = 'A'.repeat(100 * 1024);
 const b64 = (s: string) => Buffer.from(s).toString('base64url');
 const empty = (key: string) => (b: any) => expect(b[key]).toEqual([]);
+
+const SETTINGS = (patterns: { name: string; regex: string }[]) => ({ flood_ceiling_per_minute: null, flood_sample_every: 100, redaction: { patterns, secret_keys: [] } });
+const accepted = (n: number) => (b: any) => expect(b.accepted).toBe(n);
+const field = (f: string) => (b: any) => expect(b.error.details.errors.map((e: any) => e.field)).toContain(f);
+const DIGITS = (n: number) => '9'.repeat(n);
 
 const CASES: Case[] = [
   // --- GET /monitoring/logs ---------------------------------------------------------------
@@ -181,12 +203,59 @@ const CASES: Case[] = [
   { name: 'ingest: broken JSON', method: 'POST', path: '/monitoring/logs', raw: '{"project_id":', expect: '4xx' },
   { name: 'ingest: XML content type', method: 'POST', path: '/monitoring/logs', raw: '<x/>', contentType: 'application/xml', expect: '4xx' },
   { name: 'ingest: 10,001 events', method: 'POST', path: '/monitoring/logs', body: Array.from({ length: 10_001 }, () => ({ project_id: ATTACKER })), expect: '4xx' },
+  // --- lone surrogates: ClickHouse refuses them, so one used to fail every request of its insert ---
+  { name: 'ingest: lone surrogate in message', method: 'POST', path: '/monitoring/logs', raw: `{"project_id":"${ATTACKER}","message":"lone \\ud800 high"}`, expect: 'ok', check: accepted(1) },
+  { name: 'ingest: lone surrogate in user_id', method: 'POST', path: '/monitoring/logs', raw: `{"project_id":"${ATTACKER}","user_id":"u\\udfff"}`, expect: 'ok', check: accepted(1) },
+  { name: 'ingest: lone surrogate in id', method: 'POST', path: '/monitoring/logs', raw: `{"project_id":"${ATTACKER}","id":"id-\\ud800"}`, expect: 'ok', check: accepted(1) },
+  { name: 'ingest: lone surrogate in an attribute key', method: 'POST', path: '/monitoring/logs', raw: `{"project_id":"${ATTACKER}","attributes":{"k\\ud800":"v","w":"\\udc00\\ud800"}}`, expect: 'ok', check: accepted(1) },
+  { name: 'ingest: lone surrogates in every field, NDJSON', method: 'POST', path: '/monitoring/logs', contentType: 'application/x-ndjson', raw: `{"project_id":"${ATTACKER}","engine":"\\ud800","session_id":"\\ud800","flow_id":"\\udbff","stack":"\\ud800","error_type":"\\ud800","x\\udfff":"\\ud800"}\n{"project_id":"${ATTACKER}","message":"fine"}\n`, expect: 'ok', check: accepted(2) },
+  { name: 'alert: lone surrogate', method: 'POST', path: '/monitoring/alert', raw: `{"project_id":"${ATTACKER}","message":"alert \\ud800"}`, expect: 'ok' },
+  // --- numbers keep their text ---
+  { name: 'ingest: 1e-400 attribute', method: 'POST', path: '/monitoring/logs', raw: `{"project_id":"${ATTACKER}","message":"tiny number","attributes":{"tiny":1e-400}}`, expect: 'ok', check: accepted(1) },
+  { name: 'ingest: 10,000-digit attribute', method: 'POST', path: '/monitoring/logs', raw: `{"project_id":"${ATTACKER}","message":"long number","attributes":{"long":${DIGITS(10_000)}}}`, expect: 'ok', check: accepted(1) },
+  { name: 'ingest: 100,000-digit attribute (over 64 KB)', method: 'POST', path: '/monitoring/logs', raw: `{"project_id":"${ATTACKER}","attributes":{"huge":${DIGITS(100_000)}}}`, expect: '4xx' },
+  // --- redaction patterns: linear time, or a 400 naming the field ---
+  { name: 'settings: (a|a)+$ pattern', admin: true, method: 'PUT', path: `/monitoring/projects/${ATTACKER}/settings`, body: SETTINGS([{ name: 'evil_a', regex: '(a|a)+$' }]), expect: 'ok' },
+  { name: 'ingest under (a|a)+$', method: 'POST', path: '/monitoring/logs', body: { project_id: ATTACKER, message: `${'a'.repeat(60)}!`, user_id: `${'a'.repeat(60)}!`, attributes: { k: `${'a'.repeat(5000)}!` } }, expect: 'ok', check: accepted(1) },
+  { name: 'settings: (.*a){12}$ pattern', admin: true, method: 'PUT', path: `/monitoring/projects/${ATTACKER}/settings`, body: SETTINGS([{ name: 'evil_b', regex: '(.*a){12}$' }]), expect: 'ok' },
+  { name: 'ingest under (.*a){12}$', method: 'POST', path: '/monitoring/logs', body: { project_id: ATTACKER, message: `${'a'.repeat(60)}!` }, expect: 'ok', check: accepted(1) },
+  { name: 'settings: pattern RE2 cannot compile', admin: true, method: 'PUT', path: `/monitoring/projects/${ATTACKER}/settings`, body: SETTINGS([{ name: 'ok', regex: 'x' }, { name: 'behind', regex: '(?<=a)b' }]), expect: '4xx', check: field('redaction.patterns.1.regex') },
+  { name: 'settings: the victim project', admin: true, method: 'PUT', path: `/monitoring/projects/${VICTIM}/settings`, body: SETTINGS([]), expect: '4xx' },
+  // --- keys: grant only what the key holds ---
+  { name: 'keys: PATCH itself to unlimited requests', admin: true, method: 'PATCH', path: '/monitoring/keys/__ADMIN_KEY_ID__', body: { requests_per_minute: 0 }, expect: '4xx', check: field('requests_per_minute') },
+  { name: 'keys: PATCH itself above its own events', admin: true, method: 'PATCH', path: '/monitoring/keys/__ADMIN_KEY_ID__', body: { events_per_minute: 1_000_001 }, expect: '4xx', check: field('events_per_minute') },
+  { name: 'keys: create an unlimited key', admin: true, method: 'POST', path: '/monitoring/keys', body: { name: 'x', scopes: ['ingest'], project_id: ATTACKER, requests_per_minute: 0 }, expect: '4xx' },
+  { name: 'keys: create a key on the engine default (unlimited here)', admin: true, method: 'POST', path: '/monitoring/keys', body: { name: 'x', scopes: ['ingest'], project_id: ATTACKER }, expect: '4xx' },
+  { name: 'keys: create an all-project key', admin: true, method: 'POST', path: '/monitoring/keys', body: { name: 'x', scopes: ['admin'], project_id: null, requests_per_minute: 10, events_per_minute: 10 }, expect: '4xx' },
+  // --- SSRF: refused when the channel is made ---
+  { name: 'channels: metadata address', admin: true, method: 'POST', path: '/monitoring/channels', body: { name: 'x', type: 'webhook', config: { url: 'http://169.254.169.254/latest/meta-data/' } }, expect: '4xx', check: field('config.url') },
+  { name: 'channels: private 10.x', admin: true, method: 'POST', path: '/monitoring/channels', body: { name: 'x', type: 'webhook', config: { url: 'http://10.0.0.1/hook' } }, expect: '4xx', check: field('config.url') },
+  { name: 'channels: loopback as 0x7f000001', admin: true, method: 'POST', path: '/monitoring/channels', body: { name: 'x', type: 'webhook', config: { url: 'http://0x7f000001/hook' } }, expect: '4xx', check: field('config.url') },
+  { name: 'channels: IPv6-mapped loopback', admin: true, method: 'POST', path: '/monitoring/channels', body: { name: 'x', type: 'slack', config: { webhook_url: 'http://[::ffff:127.0.0.1]/x' } }, expect: '4xx', check: field('config.webhook_url') },
+  // --- what a project key may see ---
+  { name: 'metrics: engine-wide counters to a read key', method: 'GET', path: '/metrics', expect: '4xx' },
+  { name: 'metrics: to a project admin key', admin: true, method: 'GET', path: '/metrics', expect: '4xx' },
+  { name: 'load: no engine-wide ingest block', method: 'GET', path: '/monitoring/load', expect: 'ok', check: (b) => expect(b.ingest).toBeUndefined() },
+  { name: 'errors: state filter', method: 'GET', path: '/monitoring/errors?state=open', expect: 'ok', check: (b) => { for (const g of b.groups) expect(g.state).toBe('open'); } },
 ];
 
 // Ids only known once the victim is seeded: resolved lazily inside the paths.
 function victimEventIdRef(): string { return '__VICTIM_EVENT_ID__'; }
 function victimFpRef(): string { return '__VICTIM_FP__'; }
-const resolve = (p: string) => p.replace('__VICTIM_EVENT_ID__', victimEventId).replace('__VICTIM_FP__', victimFp);
+const resolve = (p: string) => p.replace('__VICTIM_EVENT_ID__', victimEventId).replace('__VICTIM_FP__', victimFp).replace('__ADMIN_KEY_ID__', attackerAdminId);
+
+/** Two other tenants' well-formed requests, sent while a case runs: each must be answered 200, all stored. */
+async function bystanders(tag: string): Promise<void> {
+  const sent = await Promise.all(BYSTANDERS.map((p, i) => {
+    const body = Array.from({ length: 3 }, (_, k) => ({ project_id: p, message: `${tag} ${k}`, user_id: 'u1', attributes: { n: k } }));
+    return call(t.url, 'POST', '/monitoring/logs', { token: bystanderTokens[i], body }).then((r) => ({ p, r }));
+  }));
+  for (const { p, r } of sent) {
+    expect(r.status, `bystander ${p}: ${JSON.stringify(r.body).slice(0, 300)}`).toBe(200);
+    expect(r.body.accepted).toBe(3);
+    bystanderSent.set(p, bystanderSent.get(p)! + 3);
+  }
+}
 
 /** Every project_id anywhere in an answer. */
 function projectsIn(v: unknown, out = new Set<string>()): Set<string> {
@@ -204,7 +273,8 @@ describe('hostile input', () => {
   it('has at least 40 cases over every query and ingest route', () => {
     expect(CASES.length).toBeGreaterThanOrEqual(40);
     const routes = new Set(CASES.map((c) => `${c.method} ${String(c.path).split('?')[0].replace(/\/errors\/.+/, '/errors/:fp')}`));
-    for (const r of ['GET /monitoring/logs', 'POST /monitoring/logs', 'GET /monitoring/errors', 'GET /monitoring/errors/:fp', 'GET /monitoring/performance', 'GET /monitoring/timeseries', 'GET /monitoring/load']) {
+    for (const r of ['GET /monitoring/logs', 'POST /monitoring/logs', 'GET /monitoring/errors', 'GET /monitoring/errors/:fp', 'GET /monitoring/performance', 'GET /monitoring/timeseries', 'GET /monitoring/load',
+      'POST /monitoring/alert', 'PUT /monitoring/projects/pf_attacker/settings', 'PATCH /monitoring/keys/__ADMIN_KEY_ID__', 'POST /monitoring/keys', 'POST /monitoring/channels', 'GET /metrics']) {
       expect(routes).toContain(r);
     }
   });
@@ -214,19 +284,21 @@ describe('hostile input', () => {
       let status: number;
       let text: string;
       let body: any;
+      const beside = bystanders(c.name);
       if (Buffer.isBuffer(c.path)) {
         const raw = c.raw === undefined ? undefined : Buffer.isBuffer(c.raw) ? c.raw : Buffer.from(c.raw);
         ({ status, text } = await rawRequest(c.method, c.path, raw, c.contentType));
         body = undefined;
       } else {
         const r = await call(t.url, c.method, resolve(c.path), {
-          token: attacker,
+          token: c.admin ? attackerAdmin : attacker,
           body: c.body, raw: c.raw as string | undefined, contentType: c.contentType,
         });
         status = r.status;
         body = r.body;
         text = typeof r.body === 'string' ? r.body : JSON.stringify(r.body ?? '');
       }
+      await beside;
       expect(status, text.slice(0, 300)).toBeGreaterThanOrEqual(200);
       expect(status, text.slice(0, 300)).toBeLessThan(500);
       if (c.expect === '4xx') expect(status, text.slice(0, 300)).toBeGreaterThanOrEqual(400);
@@ -235,6 +307,7 @@ describe('hostile input', () => {
         expect(typeof body.error?.code).toBe('string');
         expect(typeof body.error?.message).toBe('string');
         expect(text).not.toMatch(/\n\s+at /); // never a stack trace
+        if (c.expect === '4xx') c.check?.(body);
       }
       expect(text).not.toContain(SECRET);
       expect(text).not.toContain('sess_victim');
@@ -262,5 +335,20 @@ describe('hostile input', () => {
     expect(found.body.logs).toHaveLength(1);
     const ready = await call(t.url, 'GET', '/ready', { token: null });
     expect(ready.status).toBe(200);
+  });
+
+  it('stored every bystander event, and kept the hostile ones well-formed and exact', async () => {
+    for (const [i, p] of BYSTANDERS.entries()) {
+      const r = await call(t.url, 'GET', `/monitoring/logs?project_id=${p}&limit=1000`, { token: bystanderTokens[i] });
+      expect(r.status).toBe(200);
+      expect(r.body.logs.length).toBe(bystanderSent.get(p));
+      expect(r.body.logs.length).toBeGreaterThanOrEqual(CASES.length * 3);
+    }
+    const lone = await call(t.url, 'GET', `/monitoring/logs?q=${enc('lone \ufffd high')}`, { token: attacker });
+    expect(lone.body.logs).toHaveLength(1);
+    const tiny = await call(t.url, 'GET', '/monitoring/logs?attr.tiny=1e-400', { token: attacker });
+    expect(tiny.body.logs.map((l: any) => l.attributes.tiny)).toEqual(['1e-400']);
+    const long = await call(t.url, 'GET', `/monitoring/logs?q=${enc('long number')}`, { token: attacker });
+    expect(long.body.logs[0].attributes.long).toBe(DIGITS(10_000));
   });
 });

@@ -43,7 +43,12 @@ export class ErrorGroups {
     for (const r of rows) this.known.set(key(r.project_id, r.fingerprint), r.state);
   }
 
-  /** Called with every durable group of rows: records new groups and reopens resolved ones. */
+  /**
+   * Called with durable rows, fed from the write-ahead log: records new groups and reopens resolved
+   * ones. The signal goes first and its alert work is awaited before the group is recorded: a crash
+   * in between leaves the group unrecorded, so the replay after the restart signals it again (and the
+   * alert, already firing, is not notified twice). Recording first would lose the alert instead.
+   */
   async observe(rows: readonly EventRow[]): Promise<void> {
     const firsts = new Map<string, EventRow>();
     for (const r of rows) {
@@ -54,28 +59,39 @@ export class ErrorGroups {
       if (!firsts.has(k)) firsts.set(k, r);
     }
     for (const [k, row] of firsts) {
-      const state = this.known.get(k);
+      let state = this.known.get(k);
       const now = Date.now();
       if (state === undefined) {
-        this.known.set(k, 'open');
-        const res = await this.db.run(
-          `INSERT INTO error_groups (project_id, fingerprint, state, first_seen, regressions, updated_at)
-           VALUES (?, ?, 'open', ?, 0, ?) ON CONFLICT (project_id, fingerprint) DO NOTHING`,
-          [row.project_id, row.fingerprint, Number(row.timestamp), now],
-        );
         // another engine node may have recorded it first: then it is not new here either
-        if (res.changes === 1) this.signals.emit('new_group', { project_id: row.project_id, fingerprint: row.fingerprint, row });
-      } else if (state === 'resolved') {
+        const other = await this.get(row.project_id, row.fingerprint);
+        if (other) {
+          this.known.set(k, other.state);
+          if (other.state !== 'resolved') continue;
+          state = 'resolved';
+        } else {
+          this.signals.emit('new_group', { project_id: row.project_id, fingerprint: row.fingerprint, row });
+          await this.signals.settle();
+          await this.db.run(
+            `INSERT INTO error_groups (project_id, fingerprint, state, first_seen, regressions, updated_at)
+             VALUES (?, ?, 'open', ?, 0, ?) ON CONFLICT (project_id, fingerprint) DO NOTHING`,
+            [row.project_id, row.fingerprint, Number(row.timestamp), now],
+          );
+          this.known.set(k, 'open');
+          continue;
+        }
+      }
+      if (state === 'resolved') {
         // only an event that happened after the resolution is a regression
         const status = await this.get(row.project_id, row.fingerprint);
         if (status?.resolved_at && Number(row.timestamp) < status.resolved_at) continue;
-        this.known.set(k, 'open');
+        this.signals.emit('regression', { project_id: row.project_id, fingerprint: row.fingerprint, row });
+        await this.signals.settle();
         await this.db.run(
           `UPDATE error_groups SET state = 'open', regressed_at = ?, regressions = regressions + 1, updated_at = ?, updated_by = ?
            WHERE project_id = ? AND fingerprint = ? AND state = 'resolved'`,
           [Number(row.timestamp), now, 'regression', row.project_id, row.fingerprint],
         );
-        this.signals.emit('regression', { project_id: row.project_id, fingerprint: row.fingerprint, row });
+        this.known.set(k, 'open');
       }
     }
   }

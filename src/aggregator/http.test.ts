@@ -189,6 +189,30 @@ describe('flood protection', () => {
     expect(JSON.stringify(r.body.error.details)).toContain('flood_ceiling_per_minute');
     const bad = await call(t.url, 'PUT', '/monitoring/projects/pf_flood/settings', { body: { flood_ceiling_per_minute: null, flood_sample_every: 5, redaction: { patterns: [{ name: 'x', regex: '(' }], secret_keys: [] } } });
     expect(bad.status).toBe(400);
-    expect(bad.body.error.details.errors[0].field).toBe('redaction.patterns');
+    expect(bad.body.error.details.errors[0].field).toBe('redaction.patterns.0.regex');
+  });
+});
+
+describe('state= filtering', () => {
+  it('finds the groups of a state however many groups of other states outrank them', async () => {
+    const P = 'pf_state';
+    const ev = (type: string, n: number) => Array.from({ length: n }, (_, i) => ({
+      project_id: P, status: 'error', error_type: type, message: `${type} failed`, timestamp: T0 + i * 1000,
+    }));
+    // 12 loud groups, all resolved; one quiet group left open
+    const loud = Array.from({ length: 12 }, (_, i) => `Loud${String.fromCharCode(65 + i)}Error`);
+    expect((await post([...loud.flatMap((t) => ev(t, 3)), ...ev('QuietError', 1)])).body.accepted).toBe(37);
+    const all = await waitFor(() => errors({ project_id: P, ...RANGE, limit: 100 }), (r) => r.body.groups?.length === 13);
+    expect(all.body.groups).toHaveLength(13);
+    for (const g of all.body.groups.filter((x: any) => x.error_type !== 'QuietError')) {
+      expect((await call(t.url, 'PATCH', `/monitoring/errors/${g.fingerprint}?project_id=${P}`, { body: { state: 'resolved' } })).status).toBe(200);
+    }
+    const open = await errors({ project_id: P, ...RANGE, state: 'open', limit: 1 });
+    expect(open.status).toBe(200);
+    expect(open.body.groups.map((g: any) => g.error_type)).toEqual(['QuietError']);
+    const resolved = await errors({ project_id: P, ...RANGE, state: 'resolved', limit: 5 });
+    expect(resolved.body.groups).toHaveLength(5);
+    for (const g of resolved.body.groups) expect(g.state).toBe('resolved');
+    expect((await errors({ project_id: P, ...RANGE, state: 'ignored' })).body.groups).toEqual([]);
   });
 });

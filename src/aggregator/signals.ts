@@ -16,4 +16,17 @@ export interface SignalMap {
   regression: [GroupSignal];
 }
 
-export class GroupSignals extends EventEmitter<SignalMap> {}
+export class GroupSignals extends EventEmitter<SignalMap> {
+  private readonly pending = new Set<Promise<unknown>>();
+
+  /** A listener's work the emitter should wait for (settle()) before it records the group. */
+  track(p: Promise<unknown>): void {
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+
+  /** Resolves once every tracked piece of work has ended (fulfilled or not). */
+  async settle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+}

@@ -9,10 +9,12 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { FieldError } from '../event.js';
 import { badRequest, HttpError } from '../http/errors.js';
 import { mayAccessProject, visibleProjects, type Principal } from '../auth/principal.js';
+import { watchKey } from '../auth/http.js';
+import type { KeyStore } from '../auth/key-store.js';
 import { asInt, asSingle, asTime } from '../query/filters.js';
 import { newEventId } from '../ids.js';
 import {
-  CHANNEL_TYPES, createSenders, maskedFields, maskSecrets, mergeSecrets, validateChannelConfig,
+  CHANNEL_TYPES, checkOutboundHost, checkOutboundUrl, createSenders, maskedFields, maskSecrets, mergeSecrets, validateChannelConfig,
   type ChannelType, type Notification, type SenderChannelType,
 } from './channels/index.js';
 import { pathToField, RULE_KINDS, RuleInput, validateRule, type Rule, type RuleSpec } from './rules.js';
@@ -25,6 +27,8 @@ import { previewRule } from './preview.js';
 
 export interface AlertRouteOptions {
   service: AlertService;
+  /** Open notification streams end once their key is revoked or expires. */
+  keys: KeyStore;
   /** SSE heartbeat comment interval (default 15 s). */
   heartbeatMs?: number;
 }
@@ -187,6 +191,24 @@ function checkChannelConfig(type: ChannelType, config: Record<string, unknown>):
   }
 }
 
+/**
+ * The target must be one the senders may reach (the URL guard, as at send time): refused when the
+ * channel is created or changed, not only when an alert is due. Resolves host names once here.
+ */
+async function guardTargets(type: ChannelType, config: Record<string, unknown>, allowPrivate: boolean): Promise<void> {
+  const errors: FieldError[] = [];
+  for (const f of ['webhook_url', 'url'] as const) {
+    if (typeof config[f] !== 'string') continue;
+    const g = await checkOutboundUrl(config[f] as string, allowPrivate);
+    if (!g.ok) errors.push({ field: `config.${f}`, message: `is not an allowed target: ${g.reason}` });
+  }
+  if (type === 'email' && typeof config.host === 'string') {
+    const g = await checkOutboundHost(config.host, allowPrivate);
+    if (!g.ok) errors.push({ field: 'config.host', message: `is not an allowed target: ${g.reason}` });
+  }
+  if (errors.length) throw badRequest(errors);
+}
+
 // ---- routes -------------------------------------------------------------------------------
 
 export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions): Promise<void> {
@@ -225,6 +247,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
     const body = checkChannelBody(bodyObject(req.body));
     const project = targetProject(req.principal, body.project_id);
     checkChannelConfig(body.type, body.config);
+    await guardTargets(body.type, body.config, deps.config.allowPrivateWebhooks);
     const now = Date.now();
     const c: Channel = {
       id: `ch_${newEventId(now).replace(/-/g, '')}`, project_id: project, name: body.name, type: body.type, config: body.config,
@@ -247,6 +270,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
     }
     const config = body.type === old.type ? mergeSecrets(body.type, body.config, old.config) : body.config;
     checkChannelConfig(body.type, config);
+    await guardTargets(body.type, config, deps.config.allowPrivateWebhooks);
     const c: Channel = { ...old, name: body.name, type: body.type, config, is_default: body.default ?? (merge ? old.is_default : false), updated_at: Date.now() };
     await store.updateChannel(c);
     await audit(req.principal, 'update', 'alert_channel', c.id, c.project_id, { name: c.name, type: c.type, default: c.is_default });
@@ -597,8 +621,10 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
     };
     svc.uiEvents.on('notification', onNotification);
     const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), opts.heartbeatMs ?? 15_000);
+    const unwatch = watchKey(opts.keys, req, () => raw.end('event: key_revoked\ndata: {}\n\n'));
     const cleanup = () => {
       clearInterval(heartbeat);
+      unwatch();
       svc.uiEvents.off('notification', onNotification);
       streams.delete(reply);
     };

@@ -1,6 +1,6 @@
 // The Alerts Dispatcher, wired: rules meet events here and become notifications.
 //
-//   writer.onWritten ──▶ instant `event` rules ─┐
+//   the write-ahead log ─▶ instant `event` rules ┐
 //   signals (new_group, regression) ───────────┼─▶ alert groups (rule + project + group_by values)
 //   periodic evaluator (GROUP BY over events) ─┤     inactive → firing → resolved
 //   POST /monitoring/alert (route()) ──────────┘            │ one notification per state change / repeat
@@ -86,7 +86,7 @@ export interface Queued {
   channels: string[];
 }
 
-export type AlertDeps = Pick<EngineDeps, 'config' | 'events' | 'meta' | 'writer' | 'signals' | 'recordAdminAction' | 'limiter'>;
+export type AlertDeps = Pick<EngineDeps, 'config' | 'events' | 'meta' | 'signals' | 'recordAdminAction' | 'limiter'>;
 
 type Logger = { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 
@@ -98,6 +98,7 @@ export class AlertService implements AlertRouting {
   readonly uiEvents = new EventEmitter<{ notification: [UiNotification] }>();
   private rules = new Map<string, CompiledRule>();
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly routing = new Map<string, Promise<{ notified: boolean; channels: string[]; delivery_ids: string[] }>>();
   private ticker: NodeJS.Timeout | undefined;
   private ticking = false;
   private closed = false;
@@ -124,7 +125,6 @@ export class AlertService implements AlertRouting {
     // one process owns the embedded store: a delivery still marked "sending" was cut off by a crash
     if (this.deps.meta.dialect === 'sqlite') await this.store.releaseAllLeases();
     await this.loadRules();
-    this.deps.writer.onWritten((rows) => this.onRows(rows));
     this.deps.signals.on('new_group', (s) => this.onSignal('new_group', s));
     this.deps.signals.on('regression', (s) => this.onSignal('regression', s));
     this.dispatcher.start();
@@ -185,8 +185,12 @@ export class AlertService implements AlertRouting {
 
   // ---- inputs -------------------------------------------------------------------------------
 
-  /** Durable rows: instant `event` rules. Engine-raised alerts are left to route(). */
-  private onRows(rows: readonly EventRow[]): void {
+  /**
+   * Durable rows, fed from the write-ahead log: instant `event` rules. Engine-raised alerts are left
+   * to route(). Resolves once the notifications are in the outbox. Feeding the same rows twice (a
+   * replay after a crash) notifies nothing twice: their groups are firing already.
+   */
+  observeRows(rows: readonly EventRow[]): Promise<unknown> | undefined {
     if (this.closed) return;
     const rules = this.enabledRules('event');
     if (rules.length === 0) return;
@@ -199,7 +203,7 @@ export class AlertService implements AlertRouting {
       }
     }
     if (hits.size === 0) return;
-    void this.serial(() => this.applyHits([...hits.values()], Date.now())).catch((e) => this.fail('instant alert rules failed', e));
+    return this.serial(() => this.applyHits([...hits.values()], Date.now()));
   }
 
   private onSignal(kind: 'new_group' | 'regression', s: GroupSignal): void {
@@ -207,24 +211,48 @@ export class AlertService implements AlertRouting {
     const hits = new Map<string, Hit>();
     for (const rule of this.enabledRules(kind)) if (ruleMatchesRow(rule, s.row)) addHit(hits, rule, s.row);
     if (hits.size === 0) return;
-    void this.serial(() => this.applyHits([...hits.values()], Date.now())).catch((e) => this.fail(`${kind} alert rules failed`, e));
+    // the aggregator waits for this before it records the group (see ErrorGroups.observe)
+    this.deps.signals.track(this.serial(() => this.applyHits([...hits.values()], Date.now())).catch((e) => this.fail(`${kind} alert rules failed`, e)));
   }
 
   /**
-   * POST /monitoring/alert: the stored alert goes through the `event` rules; when none matches, the
-   * default route. Answers once the first delivery attempt is made (or after ROUTE_WAIT_MS).
+   * POST /monitoring/alert: the durable alert goes through the `event` rules; when none matches, the
+   * default route. Once per (project, id): a resent alert is answered with the first routing's
+   * result. Answers once the first delivery attempt is made (or after ROUTE_WAIT_MS).
    */
   async route(row: EventRow): Promise<{ notified: boolean; channels: string[] }> {
-    if (this.closed) return { notified: false, channels: [] };
+    const r = await this.routeOnce(row);
+    if (r.delivery_ids.length) await Promise.race([this.dispatcher.attemptNow(r.delivery_ids).catch(() => undefined), sleep(ROUTE_WAIT_MS)]);
+    return { notified: r.notified, channels: r.channels };
+  }
+
+  /**
+   * Routes an alert unless it was routed before (the write-ahead log's observers call this for every
+   * alert record, so one cut off by a crash before its answer is routed after the restart). Calls for
+   * the same alert at the same time share one routing.
+   */
+  routeOnce(row: EventRow): Promise<{ notified: boolean; channels: string[]; delivery_ids: string[] }> {
+    const key = `${row.project_id}\u0000${row.id}`;
+    let p = this.routing.get(key);
+    if (!p) {
+      p = this.routeFirst(row).finally(() => this.routing.delete(key));
+      this.routing.set(key, p);
+    }
+    return p;
+  }
+
+  private async routeFirst(row: EventRow): Promise<{ notified: boolean; channels: string[]; delivery_ids: string[] }> {
+    const prior = await this.store.routedAlert(row.project_id, row.id);
+    if (prior) return { ...prior, delivery_ids: [] };
+    if (this.closed) return { notified: false, channels: [], delivery_ids: [] };
     const hits = new Map<string, Hit>();
     for (const rule of this.enabledRules('event')) if (ruleMatchesRow(rule, row)) addHit(hits, rule, row);
     if (hits.size === 0 && (await this.store.defaultChannels(row.project_id)).length > 0) addHit(hits, DEFAULT_ROUTE, row);
-    if (hits.size === 0) return { notified: false, channels: [] };
-    const queued = await this.serial(() => this.applyHits([...hits.values()], Date.now()));
-    const ids = queued.flatMap((q) => q.delivery_ids);
-    if (ids.length) await Promise.race([this.dispatcher.attemptNow(ids).catch(() => undefined), sleep(ROUTE_WAIT_MS)]);
+    const queued = hits.size ? await this.serial(() => this.applyHits([...hits.values()], Date.now())) : [];
     const channels = [...new Set(queued.flatMap((q) => q.channels))];
-    return { notified: channels.length > 0, channels };
+    const result = { notified: channels.length > 0, channels };
+    await this.store.recordRoutedAlert(row.project_id, row.id, result, Date.now());
+    return { ...result, delivery_ids: queued.flatMap((q) => q.delivery_ids) };
   }
 
   // ---- the periodic pass --------------------------------------------------------------------
@@ -367,6 +395,7 @@ export class AlertService implements AlertRouting {
 
   /** Instant groups: resolve after window_s without a match, repeat while firing. */
   private async sweep(now: number, fence: Fence): Promise<void> {
+    await this.store.pruneRoutedAlerts(now - 7 * 86_400_000);
     const groups = await this.store.firingGroups();
     const silencesByProject = new Map<string, Silence[]>();
     for (const g of groups) {

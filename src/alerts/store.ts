@@ -114,6 +114,28 @@ function projectScope(projects: readonly string[] | undefined, column = 'project
 export class AlertStore {
   constructor(readonly db: SqlDb) {}
 
+  // ---- routed engine alerts ---------------------------------------------------------------
+
+  async routedAlert(project: string, eventId: string): Promise<{ notified: boolean; channels: string[] } | undefined> {
+    const rows = await this.db.all<{ notified: number; channels: string }>(
+      'SELECT notified, channels FROM alert_routes WHERE project_id = ? AND event_id = ?', [project, eventId],
+    );
+    return rows[0] ? { notified: num(rows[0].notified) === 1, channels: JSON.parse(rows[0].channels) as string[] } : undefined;
+  }
+
+  async recordRoutedAlert(project: string, eventId: string, r: { notified: boolean; channels: string[] }, now: number): Promise<void> {
+    await this.db.run(
+      `INSERT INTO alert_routes (project_id, event_id, notified, channels, created_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (project_id, event_id) DO NOTHING`,
+      [project, eventId, r.notified ? 1 : 0, JSON.stringify(r.channels), now],
+    );
+  }
+
+  /** Routed alerts are remembered for a week: longer than any client retries one. */
+  async pruneRoutedAlerts(before: number): Promise<void> {
+    await this.db.run('DELETE FROM alert_routes WHERE created_at < ?', [before]);
+  }
+
   // ---- channels ---------------------------------------------------------------------------
 
   private channel(r: Record<string, unknown>): Channel {

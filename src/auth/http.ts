@@ -74,6 +74,31 @@ export function credential(req: Pick<FastifyRequest, 'headers' | 'query'>, sentr
   return typeof q.sentry_key === 'string' && TOKEN.test(q.sentry_key) ? q.sentry_key : undefined;
 }
 
+/** How often a long-lived response (an SSE stream) checks that its key still holds. */
+export const KEY_WATCH_MS = 250;
+
+/**
+ * For responses that outlive the auth hook (SSE streams): calls `onLost` once the request's token
+ * stops authenticating (revoked, also by another process on the same store, or expired). Returns
+ * a function that stops watching.
+ */
+export function watchKey(keys: KeyStore, req: FastifyRequest, onLost: () => void, everyMs = KEY_WATCH_MS): () => void {
+  const token = credential(req, req.routeOptions.config?.sentryAuth === true);
+  let checking = false;
+  const timer = setInterval(() => {
+    if (checking) return;
+    checking = true;
+    keys.authenticate(token ?? '').then((p) => {
+      if (!p) {
+        clearInterval(timer);
+        onLost();
+      }
+    }, () => undefined).finally(() => (checking = false));
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 export const authPlugin = fp(async (app: FastifyInstance, opts: AuthOptions) => {
   app.decorateRequest('principal', null as unknown as Principal);
   const routes: RouteEntry[] = [];

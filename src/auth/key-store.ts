@@ -59,7 +59,9 @@ export class KeyStore {
 
   private bus: ControlBus | undefined;
 
-  constructor(private readonly db: SqlDb, adminToken: string, private readonly cacheMs = 2000) {
+  // short enough that a key revoked by another process (the CLI, another node) is refused within 1 s
+  // even without a control bus; with one, a revocation also clears the cache at once
+  constructor(private readonly db: SqlDb, adminToken: string, private readonly cacheMs = 400) {
     this.adminHash = Buffer.from(hashToken(adminToken), 'hex');
   }
 

@@ -124,7 +124,7 @@ export function addKeysCommand(program: Command): void {
       console.log(opts.json ? JSON.stringify(list) : list.length ? formatKeys(list) : 'no keys');
     });
 
-  keys.command('revoke').description('revoke a key (immediate effect on new connections; within 2 s on running engines)')
+  keys.command('revoke').description('revoke a key (immediate effect on new connections; within 1 s on running engines, open streams included)')
     .argument('<id>', 'the key id')
     .option(...dataDirOpt)
     .action(async (id: string, opts) => {

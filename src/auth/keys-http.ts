@@ -8,7 +8,8 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { FieldError } from '../event.js';
 import { badRequest, HttpError } from '../http/errors.js';
 import type { EngineDeps } from '../engine-deps.js';
-import { mayAccessProject, SCOPES, type Principal } from './principal.js';
+import { hasScope, mayAccessProject, SCOPES, type Principal } from './principal.js';
+import type { Config } from '../config.js';
 import type { ApiKey } from './key-store.js';
 import { buildDsn } from '../collector/sentry.js';
 
@@ -98,6 +99,44 @@ export function mayManageKey(p: Principal, k: Pick<ApiKey, 'project_id'>): boole
   return mayAccessProject(p, k.project_id);
 }
 
+/** A per-minute limit as it applies: the key's own, else the engine default; 0 = unlimited. */
+function applied(own: number | null | undefined, engineDefault: number): number {
+  const v = own ?? engineDefault;
+  return v === 0 ? Infinity : v;
+}
+
+/**
+ * A key may grant only what it holds: scopes it has, and limits no looser than its own (a limit of
+ * 0, unlimited, is looser than any finite one). The admin token holds everything.
+ */
+export function grantProblems(
+  p: Principal,
+  want: { scopes?: readonly string[]; requests_per_minute?: number | null; events_per_minute?: number | null },
+  config: Pick<Config, 'rateLimitRequestsPerMinute' | 'rateLimitEventsPerMinute'>,
+): FieldError[] {
+  if (!p.keyId) return [];
+  const errors: FieldError[] = [];
+  for (const s of want.scopes ?? []) {
+    if (!hasScope(p, s as (typeof SCOPES)[number])) errors.push({ field: 'scopes', message: `this key does not hold the "${s}" scope, so it cannot grant it` });
+  }
+  const limits = [
+    ['requests_per_minute', want.requests_per_minute, p.requestsPerMinute, config.rateLimitRequestsPerMinute],
+    ['events_per_minute', want.events_per_minute, p.eventsPerMinute, config.rateLimitEventsPerMinute],
+  ] as const;
+  for (const [field, wanted, own, engineDefault] of limits) {
+    if (wanted === undefined) continue;
+    const mine = applied(own, engineDefault);
+    if (applied(wanted, engineDefault) > mine) {
+      errors.push({ field, message: `may not be looser than this key's own limit (${mine === Infinity ? 'unlimited' : mine}); 0 and null (the engine default${engineDefault === 0 ? ', unlimited' : ` ${engineDefault}`}) count as their effect` });
+    }
+  }
+  return errors;
+}
+
+function refuseGrant(errors: FieldError[]): void {
+  if (errors.length) throw new HttpError(403, 'forbidden', `${errors[0].field}: ${errors[0].message}`, { errors });
+}
+
 function parseExpiry(raw: string | null | undefined, now: number): number | null {
   if (raw === undefined || raw === null) return null;
   if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/.test(raw)) {
@@ -123,6 +162,7 @@ export async function keysRoutes(app: FastifyInstance, deps: EngineDeps): Promis
     } else if (!mayAccessProject(p, body.project_id)) {
       throw new HttpError(403, 'forbidden', `this key may not manage project ${body.project_id}`);
     }
+    refuseGrant(grantProblems(p, { ...body, requests_per_minute: body.requests_per_minute ?? null, events_per_minute: body.events_per_minute ?? null }, deps.config));
     const expires = parseExpiry(body.expires_at, Date.now());
     const { key, token } = await keys.create({
       name: body.name,
@@ -188,6 +228,8 @@ export async function keysRoutes(app: FastifyInstance, deps: EngineDeps): Promis
   app.patch('/monitoring/keys/:id', { config: { scope: 'admin', docs: { body: PatchKeyBody } } }, async (req) => {
     const k = await visibleKey(req);
     const body = checkPatch(req.body);
+    // also when a key PATCHes itself: it cannot lift its own limits
+    refuseGrant(grantProblems(req.principal, body, deps.config));
     const updated = await keys.update(k.id, body);
     if (!updated) throw new HttpError(404, 'not_found', `no key ${k.id}`);
     await deps.recordAdminAction(req.principal, 'update_key', { project_id: k.project_id, kind: 'api_key', id: k.id }, {

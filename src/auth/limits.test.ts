@@ -95,6 +95,52 @@ describe('per-key event budget', () => {
   });
 });
 
+describe('a key grants only what it holds', () => {
+  it('a project admin key cannot lift its own limits, nor another key\'s above its own, nor create a looser key', async () => {
+    const admin = await key({ scopes: ['admin'], requests_per_minute: 100, events_per_minute: 40 });
+    const other = await key({ requests_per_minute: 10 });
+    const patch = (id: string, body: unknown) => call(t.url, 'PATCH', `/monitoring/keys/${id}`, { token: admin.token, body });
+    // unlimited (0) is above any finite limit; so is a number above its own
+    for (const body of [{ requests_per_minute: 0 }, { requests_per_minute: 101 }, { events_per_minute: 0 }, { events_per_minute: 41 }]) {
+      for (const id of [admin.id, other.id]) {
+        const r = await patch(id, body);
+        expect(r.status, JSON.stringify(body)).toBe(403);
+        expect(r.body.error.details.errors[0].field).toBe(Object.keys(body)[0]);
+      }
+    }
+    // null means the engine default: 5 requests / 50 events a minute here, above its own 40 events
+    expect((await patch(other.id, { events_per_minute: null })).status).toBe(403);
+    expect((await patch(other.id, { requests_per_minute: null })).status).toBe(200);
+    expect((await patch(other.id, { requests_per_minute: 100, events_per_minute: 40 })).status).toBe(200);
+    expect((await patch(admin.id, { requests_per_minute: 50 })).status).toBe(200);
+    expect((await t.engine.keys.get(admin.id))!.requests_per_minute).toBe(50);
+    const create = (body: Record<string, unknown>) => call(t.url, 'POST', '/monitoring/keys', {
+      token: admin.token, body: { name: 'child', scopes: ['ingest'], project_id: 'pf_limits', events_per_minute: 40, ...body },
+    });
+    expect((await create({ requests_per_minute: 0 })).status).toBe(403);
+    expect((await create({ requests_per_minute: 51 })).status).toBe(403);
+    expect((await create({ events_per_minute: null })).status).toBe(403);
+    expect((await create({ requests_per_minute: 50 })).status).toBe(201);
+    // the admin token holds everything
+    expect((await call(t.url, 'PATCH', `/monitoring/keys/${other.id}`, { body: { requests_per_minute: 0 } })).status).toBe(200);
+    // an ingest key cannot reach the keys API at all
+    const ingestOnly = await key({ scopes: ['ingest'] });
+    expect((await call(t.url, 'POST', '/monitoring/keys', { token: ingestOnly.token, body: { name: 'x', scopes: ['admin'], project_id: 'pf_limits' } })).status).toBe(403);
+  });
+
+  it('charges POST /monitoring/alert and POST /v1/logs to the events budget', async () => {
+    const k = await key({ requests_per_minute: 0, events_per_minute: 2 });
+    const alert = () => call(t.url, 'POST', '/monitoring/alert', { token: k.token, body: { project_id: 'pf_limits', message: 'raised' } });
+    expect((await alert()).status).toBe(200);
+    expect((await alert()).status).toBe(200);
+    expectLimited(await alert());
+    const otlp = await key({ requests_per_minute: 0, events_per_minute: 1 });
+    const logs = { resourceLogs: [{ resource: { attributes: [{ key: 'puraify.project_id', value: { stringValue: 'pf_limits' } }] }, scopeLogs: [{ logRecords: [{ body: { stringValue: 'a' } }, { body: { stringValue: 'b' } }] }] }] };
+    expect((await call(t.url, 'POST', '/v1/logs', { token: otlp.token, body: logs })).status).toBe(200);
+    expectLimited(await call(t.url, 'POST', '/v1/logs', { token: otlp.token, body: logs }));
+  });
+});
+
 /** Opens a raw connection, writes `head`, then trickles `trickle` one byte every `everyMs`. */
 function slowClient(port: number, head: string, trickle: string, everyMs: number): Promise<{ response: string; ms: number; closed: boolean }> {
   return new Promise((resolve) => {

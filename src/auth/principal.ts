@@ -37,3 +37,8 @@ export function visibleProjects(p: Principal, requested: readonly string[] | und
   }
   return { ok: true, projects: p.projects === '*' ? undefined : [...p.projects] };
 }
+
+/** May this principal see the engine's own counters (which cover every tenant)? Admin of every project only. */
+export function administersAll(p: Principal): boolean {
+  return p.projects === '*' && hasScope(p, 'admin');
+}

@@ -161,7 +161,6 @@ export async function esBulkRoutes(app: FastifyInstance, opts: IngestRouteOption
   const scope = ingestScope(app, opts, [{ types: ['application/x-ndjson', 'application/json', 'text/plain', 'application/vnd.elasticsearch+x-ndjson', 'application/vnd.elasticsearch+json'], parseAs: 'string' }]);
   let seq = 0;
   const handler = async (req: FastifyRequest) => {
-    scope.arrived(req);
     const started = Date.now();
     const { index } = (req.params ?? {}) as { index?: string };
     const parsed = parseBulk(typeof req.body === 'string' ? req.body : '', index);

@@ -215,6 +215,6 @@ describe('auth', () => {
 
   it('health needs no token; ready says storage answers', async () => {
     expect((await call(t.url, 'GET', '/health', { token: null })).body).toEqual({ status: 'ok' });
-    expect((await call(t.url, 'GET', '/ready', { token: null })).body).toEqual({ status: 'ready' });
+    expect((await call(t.url, 'GET', '/ready', { token: null })).body).toEqual({ status: 'ready', can_write: true });
   });
 });

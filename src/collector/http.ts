@@ -8,7 +8,10 @@ import type { IngestResult } from './ingest.js';
 import { ingestScope, overloaded, rejectParsed, type IngestRouteOptions } from './ingest-route.js';
 
 export interface AlertRouting {
-  /** Routes an engine-raised alert that is already stored; answers who was told. */
+  /**
+   * Routes an engine-raised alert that is durable, once per (project, id): a resent alert gets the
+   * first routing's answer. Answers who was told.
+   */
   route(row: EventRow): Promise<{ notified: boolean; channels: string[] }>;
 }
 
@@ -40,7 +43,6 @@ export async function collectorRoutes(app: FastifyInstance, opts: CollectorRoute
   };
 
   app.post('/monitoring/logs', { config: { scope: 'ingest' } }, async (req, reply) => {
-    scope.arrived(req);
     const parsed = parseBody(req.body, req.headers['content-type']);
     if (!parsed.ok) throw rejectParsed(parsed);
     const result = await scope.ingest(req, parsed.items, { lineErrors: parsed.lineErrors });
@@ -48,12 +50,12 @@ export async function collectorRoutes(app: FastifyInstance, opts: CollectorRoute
   });
 
   app.post('/monitoring/alert', { config: { scope: 'ingest' } }, async (req, reply) => {
-    scope.arrived(req);
     const parsed = parseBody(req.body, req.headers['content-type']);
     if (!parsed.ok) throw rejectParsed(parsed);
     if (parsed.items.length !== 1) {
       throw badRequest([{ field: '(body)', message: 'send one alert object' }]);
     }
+    scope.charge(req, 1);
     // An alert with no severity is still an alert: the engine raised it because it matters. Set it
     // on the input, so validation, redaction and fingerprinting all see the event as stored.
     const item = parsed.items[0];
@@ -65,8 +67,9 @@ export async function collectorRoutes(app: FastifyInstance, opts: CollectorRoute
       throw badRequest(prepared.rejected[0].errors);
     }
     const row = prepared.rows[0];
-    const res = await opts.collector.store(prepared).catch(overloaded);
-    const routed = opts.alerts && res.duplicates === 0 ? await opts.alerts.route(row) : { notified: false, channels: [] };
+    await opts.collector.store(prepared).catch(overloaded);
+    // a resent alert (same id) is not routed again: route() answers what the first routing did
+    const routed = opts.alerts ? await opts.alerts.route(row) : { notified: false, channels: [] };
     return reply.send({ id: row.id, notified: routed.notified, channels: routed.channels });
   });
 }

@@ -1,11 +1,12 @@
-// What every ingest route plugin shares: body decoding (Content-Encoding), the writer's arrival
-// notice, the per-key event budget and the overload answer. Each protocol plugin (http.ts,
+// What every ingest route plugin shares: body decoding (Content-Encoding), admission (refusing
+// the excess before a body is read), the per-key event budget and the overload answer. Each protocol plugin (http.ts,
 // otlp-http.ts, sentry-http.ts, loki.ts, es-bulk.ts) calls ingestScope() once and maps its own
 // wire format onto canonical inputs that enter through Collector.ingest like /monitoring/logs.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LIMITS, type FieldError } from '../event.js';
 import { HttpError } from '../http/errors.js';
-import { OverloadedError } from './writer.js';
+import { WalUnavailableError } from '../wal/log.js';
+import type { Admission } from './admission.js';
 import type { Collector, IngestOptions, IngestResult } from './ingest.js';
 import { addBodyDecoding } from './decompress.js';
 
@@ -13,14 +14,14 @@ export interface IngestRouteOptions {
   collector: Collector;
   /** Per-key event budget (the request budget is checked in the auth stage); answers seconds to wait. */
   takeEvents?: (keyId: string | undefined, limit: number | undefined, n: number) => number;
+  /** Refuses ingest past capacity before the body is read. */
+  admission?: Admission;
 }
 
 export interface IngestScope {
-  /** Ends the writer's arrival notice for this request (the body is read). */
-  arrived(req: FastifyRequest): void;
   /** Charges n events to the caller's budget; 429 when it is spent. */
   charge(req: FastifyRequest, n: number): void;
-  /** arrived + charge + Collector.ingest, with an overloaded writer answered as 503 + Retry-After. */
+  /** charge + Collector.ingest, with a full or unwritable log answered as 503/507 + Retry-After. */
   ingest(req: FastifyRequest, items: readonly unknown[], opts?: IngestOptions): Promise<IngestResult>;
 }
 
@@ -30,8 +31,8 @@ export function rejectParsed(p: { status: number; code: string; message: string;
 }
 
 export function overloaded(e: unknown): never {
-  if (e instanceof OverloadedError) {
-    throw new HttpError(503, 'overloaded', e.message, undefined, { 'Retry-After': String(e.retryAfterS) });
+  if (e instanceof WalUnavailableError) {
+    throw new HttpError(e.status, e.status === 507 ? 'insufficient_storage' : 'overloaded', e.message, undefined, { 'Retry-After': String(e.retryAfterS) });
   }
   throw e;
 }
@@ -51,25 +52,16 @@ export function ingestScope(
   }
   addBodyDecoding(app, ownEncodings);
 
-  // Tell the writer a request is on its way before its body is read (see GroupCommitWriter.announce).
-  const arrivals = new WeakMap<object, () => void>();
-  app.addHook('onRequest', async (req) => {
-    if (req.method === 'POST') arrivals.set(req, opts.collector.announce());
-  });
-  app.addHook('onResponse', async (req) => arrivals.get(req)?.());
-  app.addHook('onRequestAbort', async (req) => arrivals.get(req)?.());
+  opts.admission?.install(app);
 
-  const arrived = (req: FastifyRequest): void => arrivals.get(req)?.();
   const charge = (req: FastifyRequest, n: number): void => {
     if (!opts.takeEvents || n <= 0) return;
     const wait = opts.takeEvents(req.principal.keyId, req.principal.eventsPerMinute, n);
     if (wait > 0) throw new HttpError(429, 'rate_limited', 'this key sent more events than its limit allows', undefined, { 'Retry-After': String(wait) });
   };
   return {
-    arrived,
     charge,
     async ingest(req, items, o) {
-      arrived(req);
       charge(req, items.length);
       return opts.collector.ingest(items, req.principal, o).catch(overloaded);
     },

@@ -1,10 +1,14 @@
 // The Structured Logs Collector: items in, durable rows out. Each event is validated on its own,
 // checked against the caller's projects, then passed through the row processors (redaction,
-// fingerprinting) before the group-commit writer stores it.
+// fingerprinting) before the write-ahead log makes it durable (src/wal/).
 import { normalize, type EventRow, type FieldError } from '../event.js';
 import { boundProject, mayAccessProject, type Principal } from '../auth/principal.js';
 import { applyLoggerConventions } from './logger-conventions.js';
-import type { GroupCommitWriter } from './writer.js';
+
+/** Where accepted rows go: resolves once they are durable (WritePath implements it). */
+export interface EventSink {
+  accept(rows: EventRow[], opts: { clientIds: boolean; alert?: boolean }): Promise<{ duplicates: number }>;
+}
 
 /** A step every accepted row goes through before it is stored. Mutates the row in place. */
 export type RowProcessor = (row: EventRow) => void;
@@ -31,19 +35,16 @@ export interface Prepared {
   rejected: IngestResult['rejected'];
   checkIds: boolean;
   droppedAttributes: number;
+  alert: boolean;
 }
 
 export class Collector {
   readonly stats = { accepted: 0, rejected: 0, droppedAttributes: 0 };
 
   constructor(
-    private readonly writer: GroupCommitWriter,
+    private readonly sink: EventSink,
     private readonly processors: readonly RowProcessor[],
   ) {}
-
-  announce(): () => void {
-    return this.writer.announce();
-  }
 
   /** Validates and prepares rows; stores nothing. */
   prepare(items: readonly unknown[], principal: Principal, opts: IngestOptions = {}): Prepared {
@@ -90,7 +91,7 @@ export class Collector {
       rows.push(row);
       ids.push(row.id);
     }
-    return { rows, ids, rejected, checkIds, droppedAttributes };
+    return { rows, ids, rejected, checkIds, droppedAttributes, alert: opts.alert === true };
   }
 
   /** Validates, then stores; resolves once the accepted rows are durable. */
@@ -101,7 +102,7 @@ export class Collector {
   /** Stores prepared rows; resolves once they are durable. */
   async store(p: Prepared): Promise<IngestResult> {
     let duplicates = 0;
-    if (p.rows.length > 0) duplicates = (await this.writer.write(p.rows, p.checkIds)).duplicates;
+    if (p.rows.length > 0) duplicates = (await this.sink.accept(p.rows, { clientIds: p.checkIds, alert: p.alert })).duplicates;
     this.stats.accepted += p.rows.length;
     this.stats.rejected += p.rejected.length;
     this.stats.droppedAttributes += p.droppedAttributes;

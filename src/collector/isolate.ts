@@ -50,6 +50,7 @@ export async function insertIsolating<R>(
  */
 const DATA_ERROR_CODES = new Set([
   6, // CANNOT_PARSE_TEXT
+  25, // CANNOT_PARSE_ESCAPE_SEQUENCE (chDB 26: a lone surrogate in JSON input)
   26, // CANNOT_PARSE_QUOTED_STRING
   27, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
   32, // ATTEMPT_TO_READ_AFTER_EOF
@@ -68,7 +69,7 @@ const DATA_ERROR_CODES = new Set([
   623, // CANNOT_PARSE_ESCAPE_SEQUENCE (newer servers)
 ]);
 
-const DATA_ERROR_TEXT = /Cannot parse|escape sequence|surrogate pair|Code: (6|26|27|38|41|53|69|70|72|117|131|321|349|377)\b/i;
+const DATA_ERROR_TEXT = /Cannot parse|escape sequence|surrogate pair|Code: (6|25|26|27|38|41|53|69|70|72|117|131|321|349|377)\b/i;
 
 export function isClickHouseDataError(e: unknown): boolean {
   const err = e as { clickhouseCode?: number; code?: string | number; message?: string } | undefined;

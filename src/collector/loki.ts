@@ -176,7 +176,6 @@ export async function lokiRoutes(app: FastifyInstance, opts: IngestRouteOptions)
     config: { scope: 'ingest' },
     schema: { body: PushBody, response: { 204: Type.Null({ description: 'every entry stored' }) } },
   }, async (req: FastifyRequest, reply) => {
-    scope.arrived(req);
     const org = req.headers['x-scope-orgid'];
     const tenant = typeof org === 'string' && org !== '' && org !== 'fake' ? org : undefined;
     let parsed: LokiParsed;

@@ -54,7 +54,6 @@ export async function otlpRoutes(app: FastifyInstance, opts: IngestRouteOptions)
       config: { scope: 'ingest' },
       schema: { body: OtlpBody, response: { 200: OtlpAnswerSchema } },
     }, async (req, reply) => {
-      scope.arrived(req);
       const proto = isProtobuf(req.headers['content-type']);
       const decoded = proto
         ? s.decode(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0))

@@ -2,6 +2,7 @@
 // a broken line is rejected on its own while its neighbours go on.
 import type { FieldError } from '../event.js';
 import { LIMITS } from '../event.js';
+import { parseJsonKeepingNumbers } from './lossless-json.js';
 
 export type ParsedBody =
   | { ok: true; items: unknown[]; lineErrors: Map<number, FieldError[]> }
@@ -10,7 +11,7 @@ export type ParsedBody =
 export function parseJsonBody(text: string): ParsedBody {
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = parseJsonKeepingNumbers(text);
   } catch (e) {
     return { ok: false, status: 400, code: 'invalid_json', message: 'the body is not valid JSON', errors: [{ field: '(body)', message: (e as Error).message }] };
   }
@@ -33,7 +34,7 @@ export function parseNdjsonBody(text: string): ParsedBody {
       continue;
     }
     try {
-      items.push(JSON.parse(line));
+      items.push(parseJsonKeepingNumbers(line));
     } catch (e) {
       lineErrors.set(items.length, [{ field: '(line)', message: `not valid JSON: ${(e as Error).message}` }]);
       items.push(undefined);

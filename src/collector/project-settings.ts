@@ -14,7 +14,7 @@ export const ProjectSettingsSchema = Type.Object({
     patterns: Type.Array(Type.Object({
       name: Type.String({ pattern: '^[a-z0-9_]{1,40}$' }),
       regex: Type.String({ minLength: 1, maxLength: 1000 }),
-      flags: Type.Optional(Type.String({ pattern: '^[imsuv]{0,5}$' })),
+      flags: Type.Optional(Type.String({ pattern: '^[imsu]{0,4}$' })),
     }, { additionalProperties: false }), { maxItems: 50 }),
     secret_keys: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 100 }),
   }, { additionalProperties: false }),
@@ -31,6 +31,31 @@ export const DEFAULT_SETTINGS: ProjectSettings = {
   redaction: { patterns: [], secret_keys: [] },
 };
 
+
+/**
+ * Rules saved before patterns ran on RE2 may hold one RE2 cannot compile (lookaround,
+ * backreferences, the v flag): such a pattern is left out rather than keeping the engine from
+ * starting or the project's other rules from applying (PUT refuses it now, naming it).
+ */
+function compileStored(rules: RedactionRules): Redactor {
+  try {
+    return compileRedactor(rules);
+  } catch {
+    const patterns = (rules.patterns ?? []).filter((p) => {
+      try {
+        compileRedactor({ patterns: [{ ...p, flags: p.flags?.replace('v', '') }] });
+        return true;
+      } catch {
+        return false;
+      }
+    }).map((p) => ({ ...p, flags: p.flags?.replace('v', '') }));
+    try {
+      return compileRedactor({ ...rules, patterns });
+    } catch {
+      return compileRedactor({ patterns });
+    }
+  }
+}
 
 export class ProjectSettingsStore {
   private readonly settings = new Map<string, ProjectSettings>();
@@ -72,7 +97,7 @@ export class ProjectSettingsStore {
   private apply(project: string, s: ProjectSettings): void {
     this.settings.set(project, s);
     const rules: RedactionRules = { patterns: s.redaction.patterns, secretKeys: s.redaction.secret_keys };
-    if (rules.patterns!.length || rules.secretKeys!.length) this.redactors.set(project, compileRedactor(rules));
+    if (rules.patterns!.length || rules.secretKeys!.length) this.redactors.set(project, compileStored(rules));
     else this.redactors.delete(project);
   }
 

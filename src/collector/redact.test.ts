@@ -159,6 +159,25 @@ describe('hot-path filter', () => {
 });
 
 describe('Redactor.redactRow', () => {
+  it('covers every text field (user_id, session_id, action, attribute keys …), leaving id, project_id, trace and span ids', () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl';
+    const r = row({
+      id: 'evt-1', user_id: `u ${jwt}`, session_id: `password=hunter2`, flow_id: `flow ${SLACK_BOT}`, action: `send token=abc123`,
+      platform: `Slack ${SLACK_BOT}`, engine: `exec ${SLACK_BOT}`, triggered_by: `by ${SLACK_BOT}`, status: `err ${SLACK_BOT}`,
+      severity: `high ${SLACK_BOT}`, event_type: `log ${SLACK_BOT}`, trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+      attr_keys: [`Bearer ${jwt}`, 'plain'], attr_values: ['x', 'y'],
+    });
+    expect(redactor.redactRow(r)).toBe(11);
+    expect(r.user_id).toBe('u [REDACTED:jwt]');
+    expect(r.session_id).toBe('password=[REDACTED:password]');
+    expect(r.action).toBe('send token=[REDACTED:token]');
+    for (const f of ['flow_id', 'platform', 'engine', 'triggered_by', 'status', 'severity', 'event_type'] as const) expect(r[f]).toContain('[REDACTED:slack_token]');
+    expect(r.attr_keys[0]).toMatch(/^Bearer \[REDACTED:/);
+    expect(r.attr_keys[1]).toBe('plain');
+    expect(r.id).toBe('evt-1');
+    expect(r.trace_id).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+  });
+
   it('redacts message, stack, error_type and attribute text, counting each secret', () => {
     const r = row({
       message: `access failed for token ${SLACK_BOT}`,
@@ -228,6 +247,16 @@ describe('per-project rules', () => {
     expect(r.redactText('password=x1')).toBe('password=[REDACTED:password]');
   });
 
+  it('finds an anchored pattern in any one field, as if each were tested alone', () => {
+    const r = compileRedactor({ patterns: [{ name: 'badge', regex: '^B-[0-9]{4}$' }] });
+    const ev = row({ message: 'lookup', user_id: 'B-1234', attr_keys: ['badge', 'other'], attr_values: ['B-9876', 'x B-1111'] });
+    expect(r.redactRow(ev)).toBe(2);
+    expect(ev.user_id).toBe('[REDACTED:badge]');
+    expect(ev.attr_values).toEqual(['[REDACTED:badge]', 'x B-1111']);
+    const none = row({ message: 'no badge here B-12345' });
+    expect(r.redactRow(none)).toBe(0);
+  });
+
   it('applies extra secret keys to attributes and key=value text', () => {
     const r = compileRedactor({ secretKeys: ['ssn', 'customer_pin'] });
     const ev = row({
@@ -243,12 +272,28 @@ describe('per-project rules', () => {
   });
 
   it('rejects a bad regex with a message naming the pattern', () => {
-    expect(() => compileRedactor({ patterns: [{ name: 'broken', regex: '(unclosed' }] })).toThrow(/redaction pattern "broken": invalid regex/);
-    expect(() => compileRedactor({ patterns: [{ name: 'greedy', regex: '(a+)+b' }] })).toThrow(/"greedy".*catastrophically/);
+    expect(() => compileRedactor({ patterns: [{ name: 'broken', regex: '(unclosed' }] })).toThrow(/redaction pattern "broken": .*does not compile/);
+    // RE2 has no lookaround or backreferences
+    expect(() => compileRedactor({ patterns: [{ name: 'behind', regex: '(?<=pin )\\d+' }] })).toThrow(/"behind".*does not compile/);
+    expect(() => compileRedactor({ patterns: [{ name: 'ok', regex: 'x' }, { name: 'back', regex: '(a)\\1' }] })).toThrow(
+      expect.objectContaining({ field: 'redaction.patterns.1.regex' }));
     expect(() => compileRedactor({ patterns: [{ name: 'empty', regex: 'x*' }] })).toThrow(/"empty".*empty string/);
     expect(() => compileRedactor({ patterns: [{ name: 'sticky', regex: 'x', flags: 'y' }] })).toThrow(/"sticky": unsupported flags/);
     expect(() => compileRedactor({ patterns: [{ name: 'bad name!', regex: 'x' }] })).toThrow(/"bad name!": name must be/);
     expect(() => compileRedactor({ secretKeys: [''] })).toThrow(/secret key/);
+  });
+});
+
+describe('per-project patterns run in linear time', () => {
+  // on a backtracking engine these take ~1 s at 27 characters and double with each one more
+  it.each([['(a|a)+$'], ['(.*a){12}$'], ['(a+)+b'], ['(x+x+)+y']])('%s is accepted and stays fast on hostile text', (regex) => {
+    const r = compileRedactor({ patterns: [{ name: 'evil', regex }] });
+    for (const input of ['a'.repeat(40) + '!', 'a'.repeat(10_000) + '!', 'x'.repeat(5000)]) {
+      const t0 = performance.now();
+      r.redactText(input);
+      expect(performance.now() - t0).toBeLessThan(200);
+    }
+    expect(r.redactText('aaab')).not.toBe(undefined);
   });
 });
 

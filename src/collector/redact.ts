@@ -7,11 +7,12 @@
 // regex, no allocation) decides whether the specific rules run at all, and a string without
 // secrets is returned as is. Every pattern is linear: no nested quantifiers over
 // overlapping character classes, bounded repetition where a class is followed by a lookahead.
+import RE2 from 're2';
 import type { EventRow } from '../event.js';
 
 /** Per-project extensions to the built-in rules. */
 export interface RedactionRules {
-  /** Extra patterns; a match becomes `[REDACTED:<name>]`. Flags may use i, m, s, u, v (g is implied). */
+  /** Extra patterns (RE2 syntax, run in linear time); a match becomes `[REDACTED:<name>]`. Flags may use i, m, s, u (g is implied). */
   patterns?: { name: string; regex: string; flags?: string }[];
   /** Extra secret key names (for attributes and `key=value` text), matched like the built-in ones. */
   secretKeys?: string[];
@@ -415,42 +416,61 @@ function closingQuote(s: string, from: number, quote: number): number {
 
 interface ExtraPattern {
   name: string;
-  re: RegExp;
+  re: RE2;
+  /** The same pattern, multi-line and not global: one test over all of a row's text joined by newlines. */
+  probe: RE2;
   replace: Replacer;
 }
 
-const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
-const FLAGS_RE = /^[gimsuv]*$/;
-/** `(x+)+`, `(x*)*`, `(x+){2,}`: a quantified group that ends in a quantifier. */
-const NESTED_QUANTIFIER_RE = /[*+}]\??\)(?:[*+]|\{\d+,\d*\})/;
+/** A per-project rule that cannot be used; `field` names it in the settings body. */
+export class RedactionRuleError extends Error {
+  constructor(readonly field: string, message: string) {
+    super(message);
+  }
+}
 
+const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+const FLAGS_RE = /^[gimsu]*$/;
+
+/**
+ * Per-project patterns come from tenants, so they run on RE2 (linear time: no backtracking, so no
+ * pattern and no input can stall the event loop). RE2 has no lookaround and no backreferences: a
+ * pattern using them does not compile and is refused with the reason.
+ */
 function compileExtraPattern(p: unknown, index: number): ExtraPattern {
   const o = (typeof p === 'object' && p !== null ? p : {}) as { name?: unknown; regex?: unknown; flags?: unknown };
   const label = typeof o.name === 'string' ? `"${o.name}"` : `#${index}`;
+  const field = (f: string) => `redaction.patterns.${index}.${f}`;
   if (typeof o.name !== 'string' || !NAME_RE.test(o.name)) {
-    throw new Error(`redaction pattern ${label}: name must be 1-64 letters, digits, '_', '.' or '-'`);
+    throw new RedactionRuleError(field('name'), `redaction pattern ${label}: name must be 1-64 letters, digits, '_', '.' or '-'`);
   }
   if (typeof o.regex !== 'string' || o.regex.length === 0 || o.regex.length > 2000) {
-    throw new Error(`redaction pattern ${label}: regex must be a non-empty string of at most 2000 characters`);
+    throw new RedactionRuleError(field('regex'), `redaction pattern ${label}: regex must be a non-empty string of at most 2000 characters`);
   }
   const flags = o.flags === undefined ? '' : o.flags;
   if (typeof flags !== 'string' || !FLAGS_RE.test(flags) || new Set(flags).size !== flags.length) {
-    throw new Error(`redaction pattern ${label}: unsupported flags ${JSON.stringify(flags)} (allowed: i, m, s, u, v)`);
+    throw new RedactionRuleError(field('flags'), `redaction pattern ${label}: unsupported flags ${JSON.stringify(flags)} (allowed: i, m, s, u)`);
   }
-  let re: RegExp;
+  let re: RE2;
   try {
-    re = new RegExp(o.regex, flags.includes('g') ? flags : `${flags}g`);
+    re = new RE2(o.regex, flags.includes('g') ? flags : `${flags}g`);
   } catch (e) {
-    throw new Error(`redaction pattern ${label}: invalid regex /${o.regex}/: ${(e as Error).message}`);
-  }
-  if (NESTED_QUANTIFIER_RE.test(o.regex)) {
-    throw new Error(`redaction pattern ${label}: regex /${o.regex}/ nests quantifiers and could backtrack catastrophically`);
+    throw new RedactionRuleError(field('regex'), `redaction pattern ${label}: /${o.regex}/ does not compile on RE2 (linear-time; no lookaround or backreferences): ${(e as Error).message}`);
   }
   re.lastIndex = 0;
-  if (re.test('')) throw new Error(`redaction pattern ${label}: regex /${o.regex}/ matches the empty string`);
+  if (re.test('')) throw new RedactionRuleError(field('regex'), `redaction pattern ${label}: regex /${o.regex}/ matches the empty string`);
   re.lastIndex = 0;
-  return { name: o.name, re, replace: whole(o.name) };
+  // 'm': ^ and $ also match where one joined string ends and the next begins, so the probe finds
+  // whatever the pattern finds in any one string (and at worst a little more: then it just runs)
+  const probe = new RE2(o.regex, flags.includes('m') ? flags : `${flags}m`);
+  return { name: o.name, re, probe, replace: whole(o.name) };
 }
+
+/** The row's text fields redaction covers (see redactRow for the ones it leaves). */
+const REDACTED_FIELDS = [
+  'message', 'stack', 'error_type', 'flow_id', 'session_id', 'user_id', 'engine', 'triggered_by', 'platform', 'action',
+  'status', 'severity', 'event_type',
+] as const satisfies readonly (keyof EventRow)[];
 
 export class Redactor {
   private readonly matchers: Map<string, KeyMatcher[]> = new Map();
@@ -477,10 +497,10 @@ export class Redactor {
 
     const hintWords = [...KEY_HINT_WORDS];
     const secretKeys: unknown = extra.secretKeys ?? [];
-    if (!Array.isArray(secretKeys)) throw new Error('redaction secretKeys must be an array of strings');
+    if (!Array.isArray(secretKeys)) throw new RedactionRuleError('redaction.secret_keys', 'redaction secretKeys must be an array of strings');
     for (const k of secretKeys) {
       if (typeof k !== 'string' || k.trim().length === 0 || k.length > 128) {
-        throw new Error(`redaction secret key ${JSON.stringify(k)} must be a non-empty string of at most 128 characters`);
+        throw new RedactionRuleError('redaction.secret_keys', `redaction secret key ${JSON.stringify(k)} must be a non-empty string of at most 128 characters`);
       }
       const segs = keySegments(k);
       const kind = segs.length > 0 ? segs.join('_') : 'secret';
@@ -495,7 +515,7 @@ export class Redactor {
     }
 
     const patterns: unknown = extra.patterns ?? [];
-    if (!Array.isArray(patterns)) throw new Error('redaction patterns must be an array');
+    if (!Array.isArray(patterns)) throw new RedactionRuleError('redaction.patterns', 'redaction patterns must be an array');
     this.extraPatterns = patterns.map(compileExtraPattern);
 
     const keyWords = `(?:${hintWords.join('|')})`;
@@ -509,24 +529,34 @@ export class Redactor {
 
   /** Returns `s` with every secret replaced; the same string instance when there is none. */
   redactText(s: string): string {
-    return this.apply(s);
+    s = this.apply(s);
+    for (const p of this.extraPatterns) s = s.replace(p.re as unknown as RegExp, p.replace);
+    return s;
   }
 
   /**
-   * Redacts message, stack, error_type and attribute values in place. Attributes whose key names
-   * a secret lose their whole value. Returns how many secrets were replaced.
+   * Redacts every text field of the row in place: message, stack, error_type, the correlation keys
+   * (flow_id, session_id, user_id), engine, triggered_by, platform, action, status, severity,
+   * event_type, and attribute keys and values. Attributes whose key names a secret lose their whole
+   * value. Left as sent: id (the idempotency key: a redacted one would collide), project_id (its
+   * pattern allows no secret), trace_id and span_id (machine ids that must match other systems'),
+   * fingerprint (computed after redaction). Returns how many secrets were replaced.
    */
   redactRow(row: EventRow): number {
     hits = 0;
-    if (row.message.length >= MIN_LENGTH) row.message = this.apply(row.message);
-    if (row.stack.length >= MIN_LENGTH) row.stack = this.apply(row.stack);
-    if (row.error_type.length >= MIN_LENGTH) row.error_type = this.apply(row.error_type);
+    for (const f of REDACTED_FIELDS) if (row[f].length >= MIN_LENGTH) row[f] = this.apply(row[f]);
+    if (this.extraPatterns.length > 0) this.applyExtra(row);
     const keys = row.attr_keys;
     const values = row.attr_values;
     for (let i = 0; i < values.length; i++) {
+      const k = keys[i];
+      if (k.length >= MIN_LENGTH) {
+        const rk = this.apply(k);
+        if (rk !== k) keys[i] = rk;
+      }
       const v = values[i];
       if (v.length === 0) continue;
-      if (this.isSecretAttribute(keys[i])) {
+      if (this.isSecretAttribute(k)) {
         if (v !== ATTRIBUTE_MARK && !isHarmlessValue(v)) {
           values[i] = ATTRIBUTE_MARK;
           hits++;
@@ -559,8 +589,30 @@ export class Redactor {
 
   private apply(s: string): string {
     if (s.length >= MIN_LENGTH && this.mayContainSecret(s)) s = this.applyBuiltins(s);
-    for (const p of this.extraPatterns) s = s.replace(p.re, p.replace);
     return s;
+  }
+
+  /**
+   * The project's own patterns over every redacted field. A call into RE2 costs far more than a
+   * short match, so each pattern first probes all of the row's text at once: a row it does not
+   * match (the common case) costs one call per pattern, not one per field.
+   */
+  private applyExtra(row: EventRow): void {
+    const parts: string[] = [];
+    for (const f of REDACTED_FIELDS) parts.push(row[f]);
+    for (let i = 0; i < row.attr_keys.length; i++) parts.push(row.attr_keys[i], row.attr_values[i]);
+    const joined = parts.join('\n');
+    for (const p of this.extraPatterns) {
+      if (!p.probe.test(joined)) continue;
+      const re = p.re as unknown as RegExp;
+      for (const f of REDACTED_FIELDS) if (row[f].length > 0) row[f] = row[f].replace(re, p.replace);
+      const keys = row.attr_keys;
+      const values = row.attr_values;
+      for (let i = 0; i < keys.length; i++) {
+        keys[i] = keys[i].replace(re, p.replace);
+        if (values[i].length > 0) values[i] = values[i].replace(re, p.replace);
+      }
+    }
   }
 
   /**

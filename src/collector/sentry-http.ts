@@ -49,7 +49,6 @@ export async function sentryRoutes(app: FastifyInstance, opts: IngestRouteOption
 
   for (const url of ['/api/:project/envelope/', '/api/:project/envelope']) {
     app.post(url, route, async (req, reply) => {
-      scope.arrived(req);
       const project = sentryProject((req.params as { project: string }).project, req);
       const env = parseEnvelope(bodyOf(req));
       if (!env.ok) throw badRequest([env.error], `the body is not a Sentry envelope: ${env.error.field} ${env.error.message}`);
@@ -84,7 +83,6 @@ export async function sentryRoutes(app: FastifyInstance, opts: IngestRouteOption
 
   for (const url of ['/api/:project/store/', '/api/:project/store']) {
     app.post(url, route, async (req, reply) => {
-      scope.arrived(req);
       const project = sentryProject((req.params as { project: string }).project, req);
       const parsed = parseJson(bodyOf(req), '(body)');
       if ('error' in parsed) throw badRequest([parsed.error]);

@@ -4,6 +4,7 @@ import { HttpError, badRequest } from '../http/errors.js';
 import { mayAccessProject } from '../auth/principal.js';
 import type { EngineDeps } from '../engine-deps.js';
 import { ProjectSettingsSchema, type ProjectSettings } from './project-settings.js';
+import { RedactionRuleError } from './redact.js';
 
 const PROJECT = /^[A-Za-z0-9_.:-]{1,128}$/;
 
@@ -27,7 +28,7 @@ export async function settingsRoutes(app: FastifyInstance, deps: EngineDeps): Pr
     try {
       saved = await deps.projectSettings.put(id, req.body as ProjectSettings, req.principal.name);
     } catch (e) {
-      throw badRequest([{ field: 'redaction.patterns', message: (e as Error).message }]);
+      throw badRequest([{ field: e instanceof RedactionRuleError ? e.field : 'redaction', message: (e as Error).message }]);
     }
     await deps.recordAdminAction(req.principal, 'update_settings', { project_id: id, kind: 'project_settings', id }, { settings: saved });
     const after = saved.retention_days ?? null;

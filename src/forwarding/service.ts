@@ -1,4 +1,4 @@
-// Forwarding, wired: as events become durable (writer.onWritten), a project's error events become
+// Forwarding, wired: as events become durable (fed from the write-ahead log), a project's error events become
 // Sentry envelopes and its logs that match the Datadog filter become intake requests. Each payload is
 // committed to the control store with its outbox row in one transaction, and the alert dispatcher
 // sends it like any delivery: claimed under a lease, retried with backoff on 429/5xx/network errors
@@ -31,7 +31,7 @@ interface Compiled {
   datadogFilter?: MatchFilter;
 }
 
-export type ForwardingDeps = Pick<EngineDeps, 'config' | 'meta' | 'writer'> & { dispatcher: Dispatcher; alertStore: AlertStore };
+export type ForwardingDeps = Pick<EngineDeps, 'config' | 'meta'> & { dispatcher: Dispatcher; alertStore: AlertStore };
 
 export class ForwardingService {
   readonly store: ForwardingStore;
@@ -51,9 +51,6 @@ export class ForwardingService {
     await this.reload();
     this.deps.dispatcher.handle(channelTypeOf('sentry'), (d) => this.send(d));
     this.deps.dispatcher.handle(channelTypeOf('datadog'), (d) => this.send(d));
-    this.deps.writer.onWritten((rows) => {
-      this.queue = this.queue.then(() => this.onRows(rows)).catch((err) => this.log('forwarding enqueue failed', { err: String(err) }));
-    });
     this.timer = setInterval(() => {
       void this.store.purgeDelivered(Date.now() - KEEP_DELIVERED_MS).catch(() => undefined);
     }, 60_000);
@@ -63,6 +60,15 @@ export class ForwardingService {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.queue.catch(() => undefined);
+  }
+
+  /**
+   * Durable rows, fed from the write-ahead log in order; resolves once their payloads are in the
+   * outbox, so the log's observer moves on only then.
+   */
+  observeRows(rows: readonly EventRow[]): Promise<unknown> {
+    this.queue = this.queue.then(() => this.onRows(rows)).catch((err) => this.log('forwarding enqueue failed', { err: String(err) }));
+    return this.queue;
   }
 
   /** Waits until everything written so far is in the outbox (tests, shutdown). */

@@ -148,8 +148,11 @@ describe('load and metrics', () => {
     expect(r.body.by_engine).toEqual([{ engine: 'vault', events_per_s: 1 }]);
     expect(r.body.ingest.queue_depth).toBe(0);
     expect(r.body.ingest.flushes).toBeGreaterThan(0);
+    expect(r.body.ingest.unloaded_bytes).toBe(0);
     const m = await call(t.url, 'GET', '/metrics');
     expect(m.headers.get('content-type')).toContain('text/plain');
     expect(m.body).toMatch(/^puraify_monitoring_events_accepted_total \d+$/m);
+    expect(m.body).toMatch(/^puraify_monitoring_wal_bytes [1-9]\d*$/m);
+    expect(m.body).toMatch(/^puraify_monitoring_ingest_refused_total\{reason="log_full"\} 0$/m);
   });
 });

@@ -2,8 +2,11 @@
 // and the engine's own /metrics in Prometheus text format.
 import type { FastifyInstance } from 'fastify';
 import type { FieldError } from '../event.js';
-import { badRequest } from '../http/errors.js';
+import { badRequest, HttpError } from '../http/errors.js';
+import { administersAll } from '../auth/principal.js';
 import type { EngineDeps } from '../engine-deps.js';
+import type { Admission } from '../collector/admission.js';
+import { writePathMetrics, writePathSummary } from '../wal/metrics.js';
 import { readFilter } from '../query/http.js';
 import { asInt, asSingle } from '../query/filters.js';
 import { autoInterval } from '../aggregator/queries.js';
@@ -21,8 +24,8 @@ function parseGroupBy(raw: unknown, errors: FieldError[]): Dimension[] {
   return [...new Set(dims)] as Dimension[];
 }
 
-export async function performanceRoutes(app: FastifyInstance, deps: EngineDeps): Promise<void> {
-  const { events, limiter, writer, collector } = deps;
+export async function performanceRoutes(app: FastifyInstance, deps: EngineDeps & { admission?: Admission }): Promise<void> {
+  const { events, limiter, writePath, collector } = deps;
 
   app.get('/monitoring/performance', { config: { scope: 'read' } }, async (req) => {
     const errors: FieldError[] = [];
@@ -67,15 +70,13 @@ export async function performanceRoutes(app: FastifyInstance, deps: EngineDeps):
     const windowS = asInt(q.window, 'window', 10, 3600, errors) ?? 300;
     if (errors.length) throw badRequest(errors);
     const l = await limiter(() => load(events, f, windowS * 1000));
+    // the engine's own counters cover every tenant: only for a caller who administers them all
+    if (!administersAll(req.principal)) return { window_s: windowS, ...l };
     return {
       window_s: windowS,
       ...l,
       ingest: {
-        queue_depth: writer.queued,
-        flushes: writer.stats.flushes,
-        rows_written: writer.stats.rowsWritten,
-        last_flush_rows: writer.stats.lastFlushRows,
-        last_flush_ms: Math.round(writer.stats.lastFlushMs * 10) / 10,
+        ...writePathSummary(writePath),
         accepted: collector.stats.accepted,
         rejected: collector.stats.rejected,
         running_queries: limiter.running,
@@ -83,7 +84,8 @@ export async function performanceRoutes(app: FastifyInstance, deps: EngineDeps):
     };
   });
 
-  app.get('/metrics', { config: { scope: 'read' } }, async (_req, reply) => {
+  app.get('/metrics', { config: { scope: 'admin' } }, async (req, reply) => {
+    if (!administersAll(req.principal)) throw new HttpError(403, 'forbidden', 'the engine\'s metrics cover every project: they need an admin key for every project');
     const lines = [
       '# HELP puraify_monitoring_events_accepted_total Events accepted by ingest.',
       '# TYPE puraify_monitoring_events_accepted_total counter',
@@ -94,21 +96,7 @@ export async function performanceRoutes(app: FastifyInstance, deps: EngineDeps):
       '# HELP puraify_monitoring_attributes_dropped_total Attributes dropped over the per-event limit.',
       '# TYPE puraify_monitoring_attributes_dropped_total counter',
       `puraify_monitoring_attributes_dropped_total ${collector.stats.droppedAttributes}`,
-      '# HELP puraify_monitoring_events_duplicate_total Resent events not stored twice.',
-      '# TYPE puraify_monitoring_events_duplicate_total counter',
-      `puraify_monitoring_events_duplicate_total ${writer.stats.duplicates}`,
-      '# HELP puraify_monitoring_flushes_total Storage inserts made by the group-commit writer.',
-      '# TYPE puraify_monitoring_flushes_total counter',
-      `puraify_monitoring_flushes_total ${writer.stats.flushes}`,
-      '# HELP puraify_monitoring_flush_failures_total Storage inserts that failed.',
-      '# TYPE puraify_monitoring_flush_failures_total counter',
-      `puraify_monitoring_flush_failures_total ${writer.stats.failures}`,
-      '# HELP puraify_monitoring_ingest_queue_depth Events waiting for storage.',
-      '# TYPE puraify_monitoring_ingest_queue_depth gauge',
-      `puraify_monitoring_ingest_queue_depth ${writer.queued}`,
-      '# HELP puraify_monitoring_last_flush_seconds Duration of the last storage insert.',
-      '# TYPE puraify_monitoring_last_flush_seconds gauge',
-      `puraify_monitoring_last_flush_seconds ${(writer.stats.lastFlushMs / 1000).toFixed(4)}`,
+      ...writePathMetrics(writePath, deps.admission),
       '# HELP puraify_monitoring_running_queries Queries running now.',
       '# TYPE puraify_monitoring_running_queries gauge',
       `puraify_monitoring_running_queries ${limiter.running}`,

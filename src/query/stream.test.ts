@@ -41,6 +41,39 @@ describe('live tail', () => {
   });
 });
 
+describe('a full live-tail pool', () => {
+  it('answers 503 with Retry-After (the engine\'s capacity, not a bad request), and takes tails again once one closes', async () => {
+    const { MAX_SUBSCRIBERS } = await import('./stream.js');
+    const { Agent, request } = await import('node:http');
+    const { port } = new URL(t.url);
+    const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
+    const open = () => new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/monitoring/stream', agent, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }, resolve);
+      req.on('error', reject);
+      req.end();
+    });
+    const tails: import('node:http').IncomingMessage[] = [];
+    try {
+      for (let i = 0; i < MAX_SUBSCRIBERS; i += 100) {
+        tails.push(...await Promise.all(Array.from({ length: Math.min(100, MAX_SUBSCRIBERS - i) }, open)));
+      }
+      expect(tails.every((r) => r.statusCode === 200)).toBe(true);
+      const full = await call(t.url, 'GET', '/monitoring/stream');
+      expect(full.status).toBe(503);
+      expect(full.body.error.code).toBe('too_many_tails');
+      expect(Number(full.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      tails.pop()!.destroy();
+      await new Promise((r) => setTimeout(r, 200));
+      const again = await open();
+      expect(again.statusCode).toBe(200);
+      tails.push(again);
+    } finally {
+      for (const r of tails) r.destroy();
+      agent.destroy();
+    }
+  }, 60_000);
+});
+
 describe('matchesFilter', () => {
   const row = (e: Record<string, unknown>): EventRow => {
     const n = normalize({ project_id: 'p', ...e }, Date.parse('2025-07-25T12:00:00Z'));

@@ -1,17 +1,18 @@
 // Live tail: GET /monitoring/stream, Server-Sent Events with the same filters as /monitoring/logs.
-// Events are pushed once they are durable. A client too slow to read is told how many it missed
-// rather than letting its buffer grow without bound.
-import type {} from '../auth/http.js'; // request.principal
+// Events are pushed once they are durable in the write-ahead log (before they reach storage); with
+// several nodes, what the others stored is polled from the shared store (remote-tail.ts). A client
+// too slow to read is told how many it missed rather than letting its buffer grow without bound.
 import type { FastifyInstance } from 'fastify';
 import { toStoredEvent, type EventRow, type FieldError } from '../event.js';
-import { badRequest } from '../http/errors.js';
-import type { GroupCommitWriter } from '../collector/writer.js';
+import { badRequest, HttpError } from '../http/errors.js';
+import type { WritePath } from '../wal/write-path.js';
+import type { KeyStore } from '../auth/key-store.js';
+import { watchKey } from '../auth/http.js';
 import { readFilter } from './http.js';
 import { matchesFilter } from './match.js';
 import { filterQueryDocs, type EventFilter } from './filters.js';
 import { RemoteTail } from './remote-tail.js';
 import type { ControlBus } from '../storage/control-bus.js';
-import type { KeyStore } from '../auth/key-store.js';
 
 const MAX_BUFFERED_BYTES = 1 << 20;
 const HEARTBEAT_MS = 15_000;
@@ -22,23 +23,26 @@ interface Subscriber {
   /** The API key the tail was opened with (none for the admin token): its revocation ends the tail. */
   keyId?: string;
   send(rows: EventRow[]): void;
+  /** Ends the tail with a last event saying its key was revoked or expired. */
+  keyLost(): void;
   end(): void;
 }
 
 export interface StreamOptions {
-  writer: GroupCommitWriter;
+  /** Local events reach the tails from the write-ahead log, once durable. */
+  writePath: Pick<WritePath, 'onAppended'>;
+  /** Tails of a revoked or expired key end (checked every KEY_WATCH_MS, and at once on a bus notice). */
+  keys: KeyStore;
   heartbeatMs?: number;
   /** Several engine nodes share the event store: tails here also show what the others stored. */
   shared?: { receivedSince(since: number, limit: number): Promise<EventRow[]> };
-  /** Key revocations on any node (bus) end the tails opened with that key (keys says which). */
-  keys?: KeyStore;
+  /** Key changes announced by any node: the tails of a key revoked there end here without waiting. */
   bus?: ControlBus;
 }
 
 export async function streamRoutes(app: FastifyInstance, opts: StreamOptions): Promise<void> {
   const subscribers = new Set<Subscriber>();
   const deliver = (rows: readonly EventRow[]) => {
-    if (subscribers.size === 0) return;
     for (const s of subscribers) {
       const matched = rows.filter((r) => matchesFilter(s.filter, r));
       if (matched.length) s.send(matched);
@@ -47,18 +51,21 @@ export async function streamRoutes(app: FastifyInstance, opts: StreamOptions): P
   const remote = opts.shared
     ? new RemoteTail({ receivedSince: (since, limit) => opts.shared!.receivedSince(since, limit), log: (msg, err) => app.log.warn({ err }, msg) }, deliver)
     : undefined;
-  opts.writer.onWritten((rows) => {
+  opts.writePath.onAppended((records) => {
+    if (subscribers.size === 0) return;
+    const rows: EventRow[] = [];
+    for (const rec of records) for (const r of rec.rows) rows.push(r);
     remote?.local(rows);
     deliver(rows);
   });
-  if (opts.bus && opts.keys) {
+  if (opts.bus) {
     const keys = opts.keys;
     opts.bus.on('keys', () => void (async () => {
       const ids = new Set([...subscribers].map((s) => s.keyId).filter((k): k is string => k !== undefined));
       for (const id of ids) {
         const k = await keys.get(id);
         if (k && !k.revoked_at) continue;
-        for (const s of subscribers) if (s.keyId === id) s.end();
+        for (const s of subscribers) if (s.keyId === id) s.keyLost();
       }
     })().catch((err) => app.log.warn({ err }, 'live tail: checking revoked keys failed')));
   }
@@ -72,7 +79,10 @@ export async function streamRoutes(app: FastifyInstance, opts: StreamOptions): P
     const errors: FieldError[] = [];
     const filter = readFilter(req, [], errors);
     if (errors.length) throw badRequest(errors);
-    if (subscribers.size >= MAX_SUBSCRIBERS) throw badRequest([{ field: '(stream)', message: 'too many live tails are open' }]);
+    if (subscribers.size >= MAX_SUBSCRIBERS) {
+      // the engine's capacity, not the request, is the problem: retry once a tail closes
+      throw new HttpError(503, 'too_many_tails', `all ${MAX_SUBSCRIBERS} live tails are in use; retry shortly`, undefined, { 'Retry-After': '5' });
+    }
     const raw = reply.raw;
     reply.hijack();
     raw.writeHead(200, {
@@ -99,6 +109,9 @@ export async function streamRoutes(app: FastifyInstance, opts: StreamOptions): P
         for (const r of rows) out += `id: ${r.id}\nevent: log\ndata: ${JSON.stringify(toStoredEvent(r))}\n\n`;
         raw.write(out);
       },
+      keyLost: () => {
+        if (!raw.writableEnded) raw.end('event: key_revoked\ndata: {}\n\n');
+      },
       end: () => {
         if (!raw.writableEnded) raw.end();
       },
@@ -106,8 +119,11 @@ export async function streamRoutes(app: FastifyInstance, opts: StreamOptions): P
     subscribers.add(sub);
     remote?.tailOpen(true);
     const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), opts.heartbeatMs ?? HEARTBEAT_MS);
+    // a revoked or expired key's tail ends, with a last event saying why
+    const unwatch = watchKey(opts.keys, req, () => sub.keyLost());
     const close = () => {
       clearInterval(heartbeat);
+      unwatch();
       if (subscribers.delete(sub)) remote?.tailOpen(false);
     };
     raw.on('close', close);

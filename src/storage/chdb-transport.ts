@@ -3,19 +3,21 @@
 import { mkdirSync } from 'node:fs';
 import { Session } from 'chdb';
 import { ALL_FEATURES } from './schema.js';
-import { QueryTimeoutError, type ClickHouseTransport, type Params, type QueryOptions } from './transport.js';
+import { QueryTimeoutError, withDeadline, type ClickHouseTransport, type Params, type QueryOptions } from './transport.js';
 
 export class ChdbTransport implements ClickHouseTransport {
   readonly name = 'chdb';
   readonly features = ALL_FEATURES;
   private readonly session: Session;
 
-  constructor(dir: string) {
+  /** `deadlineMs`: longest an insert or an unbounded query may take before its caller hears 503. */
+  constructor(dir: string, private readonly deadlineMs = 0) {
     mkdirSync(dir, { recursive: true });
     this.session = new Session(dir);
   }
 
   async exec(sql: string): Promise<void> {
+    // DDL runs at start and in migrations, where a statement may rightly take minutes: no deadline
     await this.session.queryAsync(sql);
   }
 
@@ -23,7 +25,9 @@ export class ChdbTransport implements ClickHouseTransport {
     // fractional seconds: chDB honours a 0.2 s limit, so MONITORING_QUERY_TIMEOUT_MS means what it says
     const text = opts.timeoutMs ? `${sql} SETTINGS max_execution_time = ${(opts.timeoutMs / 1000).toFixed(3)}` : sql;
     try {
-      const res = await this.session.queryBindAsync(text, params, { format: 'JSONEachRow' });
+      // a query with a time limit has it enforced by chDB (and by the query limiter's watchdog)
+      const run = this.session.queryBindAsync(text, params, { format: 'JSONEachRow' });
+      const res = await (opts.timeoutMs ? run : withDeadline(run, this.deadlineMs, 'a query'));
       return parseJsonEachRow<T>(res.text());
     } catch (e) {
       if (opts.timeoutMs && isTimeout(e)) throw new QueryTimeoutError(opts.timeoutMs);
@@ -32,7 +36,7 @@ export class ChdbTransport implements ClickHouseTransport {
   }
 
   async insertCompact(table: string, columns: readonly string[], payload: Buffer): Promise<void> {
-    await this.session.insert({ table, values: payload, format: 'JSONCompactEachRow', columns });
+    await withDeadline(this.session.insert({ table, values: payload, format: 'JSONCompactEachRow', columns }), this.deadlineMs, 'an insert');
   }
 
   async close(): Promise<void> {

@@ -214,6 +214,21 @@ export const CONTROL_MIGRATIONS: readonly Migration[] = [
       'CREATE UNIQUE INDEX IF NOT EXISTS dsn_keys_key_project ON dsn_keys (key_id, project_id)',
     ],
   },
+  {
+    // engine-raised alerts already routed, so a resent one (same id) is answered, not routed again
+    version: 6,
+    name: 'alert_routes',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS alert_routes (
+         project_id TEXT NOT NULL,
+         event_id TEXT NOT NULL,
+         notified INTEGER NOT NULL,
+         channels TEXT NOT NULL,
+         created_at BIGINT NOT NULL,
+         PRIMARY KEY (project_id, event_id)
+       )`,
+    ],
+  },
 ];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -2,10 +2,9 @@
 // and the same stage SQL as on chDB, with the same answers. Started by scripts/clickhouse-server.sh.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, qs, removeDir, startEngine, tempDir } from '../../test/helpers.js';
+import { call, freePort, qs, removeDir, startEngine, tempDir } from '../../test/helpers.js';
 import type { EventRow } from '../event.js';
 import fc from 'fast-check';
 import { eventArb, printQuery, queryArb } from '../../test/query-arbitraries.js';
@@ -29,16 +28,6 @@ function serverInstalled(): boolean {
   return ['/usr/sbin/clickhouse-server', '/usr/bin/clickhouse-server', '/usr/bin/clickhouse'].some((p) => existsSync(p));
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 let dir = '';
 let url = '';

@@ -23,6 +23,8 @@ export interface SearchOptions {
 }
 
 const SELECT_COLUMNS = EVENT_COLUMNS.join(', ');
+/** Rows serialized between two turns of the event loop. */
+const SERIALIZE_SLICE = 2000;
 
 /** An event to look for: its project and id, and its times when known (they narrow the search). */
 export interface IdProbe {
@@ -52,8 +54,9 @@ export class EventStore {
     await migrateEventStore(this.transport);
   }
 
-  async ping(): Promise<boolean> {
-    const rows = await this.transport.query<{ ok: number }>('SELECT 1 AS ok');
+  /** Whether storage answers; `timeoutMs` bounds the query on the storage side too. */
+  async ping(timeoutMs?: number): Promise<boolean> {
+    const rows = await this.transport.query<{ ok: number }>('SELECT 1 AS ok', {}, timeoutMs ? { timeoutMs } : {});
     return rows.length === 1 && Number(rows[0].ok) === 1;
   }
 
@@ -62,6 +65,8 @@ export class EventStore {
     if (rows.length === 0) return;
     const lines: string[] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
+      // a large block takes ~100 ms to serialize: let requests in between (ingest answers in < 100 ms)
+      if (i > 0 && i % SERIALIZE_SLICE === 0) await new Promise((r) => setImmediate(r));
       const r = rows[i];
       lines[i] = JSON.stringify([
         r.id, r.timestamp, r.received_at, r.project_id, r.event_type, r.engine, r.triggered_by,

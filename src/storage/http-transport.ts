@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { schemaStatements, serverFeatures, EVENTS_TABLE, type StorageFeatures } from './schema.js';
-import { QueryTimeoutError, type ClickHouseTransport, type Params, type QueryOptions } from './transport.js';
+import { QueryTimeoutError, StorageTimeoutError, type ClickHouseTransport, type Params, type QueryOptions } from './transport.js';
 
 export interface HttpTransportOptions {
   /** e.g. http://127.0.0.1:8123 (credentials in the URL are taken as user/password). */
@@ -27,7 +27,8 @@ export interface HttpTransportOptions {
   onCluster?: boolean;
   /** auto (default): native parameters when the server supports them. */
   params?: 'auto' | 'native' | 'literal';
-  /** Longest connect, DDL and an insert may take (queries have their own timeout). Default 120 s. */
+  /** Longest connect, DDL, an insert or an unbounded query may take (queries with a timeout have
+   *  their own). Default 10 s: a frozen server must not hold requests much longer. */
   requestTimeoutMs?: number;
   /** Connections kept to the server at most. Default 32. */
   maxSockets?: number;
@@ -51,6 +52,8 @@ const TIMEOUT_EXCEEDED = 159;
  * IN-subqueries on local tables), so point the nodes at first replicas (scripts/cluster.sh does).
  */
 const REPLICA_ORDER = { load_balancing: 'in_order' } as const;
+/** Longest one DDL / migration statement may take (inserts and queries have the shorter deadline). */
+const DDL_TIMEOUT_MS = 600_000;
 /** Above this many characters of encoded native parameters, bind literals into the body instead. */
 const MAX_URL_PARAMS_CHARS = 32 * 1024;
 /** ClickHouse's default max_query_size; longer statements raise it for themselves. */
@@ -95,7 +98,7 @@ export class HttpTransport implements ClickHouseTransport {
     this.database = opts.database || undefined;
     if (this.database !== undefined) checkIdentifier(this.database, 'database');
     if (opts.cluster) checkIdentifier(opts.cluster, 'cluster');
-    this.timeoutMs = opts.requestTimeoutMs ?? 120_000;
+    this.timeoutMs = opts.requestTimeoutMs ?? 10_000;
     this.lib = u.protocol === 'https:' ? https : http;
     this.agent = new this.lib.Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? 32 });
   }
@@ -155,7 +158,8 @@ export class HttpTransport implements ClickHouseTransport {
     // servers before 19.x take LowCardinality columns only with this (newer ones ignore it)
     const settings: Record<string, string> = Number(this.version.split('.')[0]) < 19 ? { allow_experimental_low_cardinality_type: '1' } : {};
     for (const s of stmts) {
-      const res = await this.request(s, { database: o.database, timeoutMs: this.timeoutMs, settings });
+      // DDL runs at start and in migrations, where a statement may rightly take minutes
+      const res = await this.request(s, { database: o.database, timeoutMs: Math.max(this.timeoutMs, DDL_TIMEOUT_MS), settings });
       await readAll(res.body);
       res.done();
     }
@@ -168,7 +172,11 @@ export class HttpTransport implements ClickHouseTransport {
   }
 
   async query<T = Record<string, unknown>>(sql: string, params: Params = {}, opts: QueryOptions = {}): Promise<T[]> {
-    return this.raw<T>(sql, { params, timeoutMs: opts.timeoutMs });
+    if (opts.timeoutMs) return this.raw<T>(sql, { params, timeoutMs: opts.timeoutMs });
+    // every storage call has a deadline: one without a query timeout gets the transport's
+    return this.raw<T>(sql, { params, timeoutMs: this.timeoutMs }).catch((e) => {
+      throw e instanceof QueryTimeoutError ? new StorageTimeoutError('a query', this.timeoutMs) : e;
+    });
   }
 
   async insertCompact(table: string, columns: readonly string[], payload: Buffer): Promise<void> {
@@ -179,9 +187,13 @@ export class HttpTransport implements ClickHouseTransport {
     const settings: Record<string, string> = { query: `INSERT INTO ${table} (${columns.join(', ')}) FORMAT ${format}` };
     // a Distributed table acknowledges only once every shard has the rows (acknowledged = durable)
     if (this.cluster) Object.assign(settings, { insert_distributed_sync: '1', ...REPLICA_ORDER });
-    const res = await this.request(body, { settings, timeoutMs: this.timeoutMs });
-    await readAll(res.body);
-    res.done();
+    try {
+      const res = await this.request(body, { settings, timeoutMs: this.timeoutMs });
+      await readAll(res.body);
+      res.done();
+    } catch (e) {
+      throw e instanceof QueryTimeoutError ? new StorageTimeoutError('an insert', this.timeoutMs) : e;
+    }
   }
 
   async close(): Promise<void> {

@@ -30,26 +30,24 @@ export class QueryTimeoutError extends Error {
   }
 }
 
-/** Server error codes that say the store cannot take writes for now (not that the data is wrong):
- *  ZooKeeper gone (a Replicated table turns read-only), no replica of a shard reachable, timeouts. */
-const UNAVAILABLE_CODES = new Set([
-  209, // SOCKET_TIMEOUT
-  210, // NETWORK_ERROR
-  225, // NO_ZOOKEEPER
-  242, // TABLE_IS_READ_ONLY
-  279, // ALL_CONNECTION_TRIES_FAILED
-  319, // UNKNOWN_STATUS_OF_INSERT
-  999, // KEEPER_EXCEPTION
-]);
-const UNAVAILABLE_SYSCALLS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+/** A storage call that did not finish within its deadline (storage frozen, overloaded or unreachable). */
+export class StorageTimeoutError extends Error {
+  constructor(readonly what: string, readonly ms: number) {
+    super(`storage did not finish ${what} within ${ms} ms`);
+    this.name = 'StorageTimeoutError';
+  }
+}
 
-/** True when an error of the event store means "retry later" (the route answers 503 + Retry-After). */
-export function isStoreUnavailable(e: unknown): boolean {
-  if (!e || typeof e !== 'object') return false;
-  const code = (e as { clickhouseCode?: unknown }).clickhouseCode;
-  if (typeof code === 'number' && UNAVAILABLE_CODES.has(code)) return true;
-  const sys = (e as { code?: unknown }).code;
-  if (typeof sys === 'string' && UNAVAILABLE_SYSCALLS.has(sys)) return true;
-  const cause = (e as { cause?: unknown }).cause;
-  return cause !== undefined && cause !== e && isStoreUnavailable(cause);
+/**
+ * `work`, or a StorageTimeoutError after `ms`. For calls that cannot be cancelled (chDB runs them on
+ * its own threads) the work goes on, but the caller is answered: an insert that finishes later is
+ * stored, and a client that retries is deduplicated by its ids.
+ */
+export function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  if (!(ms > 0)) return work;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StorageTimeoutError(what, ms)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }

@@ -72,17 +72,17 @@ export function createSenders(opts: { allowPrivate: boolean; timeoutMs?: number 
           case 'slack': {
             const cfg = config as SlackConfig;
             const g = await checkOutboundUrl(cfg.webhook_url, opts.allowPrivate);
-            return g.ok ? await sendSlack(cfg, n, { timeoutMs }) : refused(g);
+            return g.ok ? await sendSlack(cfg, n, { timeoutMs, pinned: g.pinned }) : refused(g);
           }
           case 'webhook': {
             const cfg = config as WebhookConfig;
             const g = await checkOutboundUrl(cfg.url, opts.allowPrivate);
-            return g.ok ? await sendWebhook(cfg, n, { timeoutMs }) : refused(g);
+            return g.ok ? await sendWebhook(cfg, n, { timeoutMs, pinned: g.pinned }) : refused(g);
           }
           case 'feedback_loop': {
             const cfg = config as FeedbackLoopConfig;
             const g = await checkOutboundUrl(cfg.url, opts.allowPrivate);
-            return g.ok ? await sendFeedbackLoop(cfg, n, { timeoutMs }) : refused(g);
+            return g.ok ? await sendFeedbackLoop(cfg, n, { timeoutMs, pinned: g.pinned }) : refused(g);
           }
           case 'email': {
             const cfg = config as EmailConfig;

@@ -5,6 +5,7 @@
 // of ≤ 2000 each, context ≤ 10 elements, button text ≤ 75, button url ≤ 3000, fallback text ≤ 3000.
 import type { DeliveryResult, Notification, SlackConfig } from './types.js';
 import { postJson } from './webhook.js';
+import type { PinnedAddress } from './url-guard.js';
 
 export const SLACK_LIMITS = {
   headerText: 150,
@@ -95,8 +96,8 @@ export function buildSlackMessage(n: Notification): SlackMessage {
   return { text, blocks };
 }
 
-export async function sendSlack(cfg: SlackConfig, n: Notification, opts: { timeoutMs?: number } = {}): Promise<DeliveryResult> {
-  return postJson(cfg.webhook_url, JSON.stringify(buildSlackMessage(n)), { timeoutMs: opts.timeoutMs });
+export async function sendSlack(cfg: SlackConfig, n: Notification, opts: { timeoutMs?: number; pinned?: PinnedAddress } = {}): Promise<DeliveryResult> {
+  return postJson(cfg.webhook_url, JSON.stringify(buildSlackMessage(n)), { timeoutMs: opts.timeoutMs, pinned: opts.pinned });
 }
 
 // ---- text helpers ---------------------------------------------------------------------------

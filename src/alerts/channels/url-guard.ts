@@ -3,14 +3,22 @@
 // loopback, link-local, private, CGNAT, unspecified, multicast, reserved or cloud-metadata address,
 // neither as a literal nor among the addresses the host name resolves to.
 //
-// Limits: the check resolves the name itself and fetch() resolves it again, so a DNS-rebinding
-// server could answer differently the second time (a short window; pinning the address needs a
-// custom dispatcher). Redirects are never followed by the senders (see webhook.ts), so a public
-// URL cannot bounce the request to an internal one.
+// The name is resolved once, here; the sender then connects to the address that was checked
+// (`pinned`, through a custom `lookup`, keeping Host and TLS SNI), so a DNS-rebinding server cannot
+// answer differently the second time. Redirects are never followed by the senders (see
+// webhook.ts), so a public URL cannot bounce the request to an internal one.
 import { promises as dns } from 'node:dns';
 import { isIP } from 'node:net';
 
-export type GuardResult = { ok: true } | { ok: false; reason: string; /** the refusal may clear up by itself (DNS failure) */ transient?: boolean };
+/** The address a checked host name resolved to: the request must connect to it, not resolve again. */
+export interface PinnedAddress {
+  address: string;
+  family: 4 | 6;
+}
+
+export type GuardResult =
+  | { ok: true; /** set when a host name was resolved and checked */ pinned?: PinnedAddress }
+  | { ok: false; reason: string; /** the refusal may clear up by itself (DNS failure) */ transient?: boolean };
 
 /** Ports fetch() refuses to connect to (WHATWG Fetch "bad port" list); a config naming one can never work. */
 const FETCH_BAD_PORTS = new Set([
@@ -80,7 +88,7 @@ export async function checkOutboundHost(host: string, allowPrivate: boolean): Pr
     const why = blockedAddressReason(a.address);
     if (why) return { ok: false, reason: `${h} resolves to ${a.address}, which is ${why}` };
   }
-  return { ok: true };
+  return { ok: true, pinned: { address: addrs[0].address, family: addrs[0].family === 6 ? 6 : 4 } };
 }
 
 // ---- address classification ---------------------------------------------------------------

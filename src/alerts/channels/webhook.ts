@@ -12,6 +12,10 @@
 // Redirects are not followed (a 3xx is a permanent failure): following one would let a public URL
 // send the request to an address the URL guard refused.
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import http, { validateHeaderName, validateHeaderValue } from 'node:http';
+import https from 'node:https';
+import type { LookupFunction } from 'node:net';
+import { checkUrlSyntax, type PinnedAddress } from './url-guard.js';
 import type { DeliveryResult, FeedbackLoopConfig, Notification, WebhookConfig } from './types.js';
 import { RESERVED_HEADER_NAMES, RESERVED_HEADER_PREFIX } from './types.js';
 
@@ -26,6 +30,8 @@ export const NOTIFICATION_ID_HEADER = 'X-Puraify-Notification-Id';
 
 export interface PostOptions {
   timeoutMs?: number;
+  /** Connect to this address (checked by the URL guard) instead of resolving the host again. */
+  pinned?: PinnedAddress;
   /** Extra request headers (already validated). */
   headers?: Record<string, string>;
 }
@@ -128,6 +134,8 @@ export function headerProblem(name: string, value: string): string | null {
  * POSTs a JSON body and classifies the outcome. The one HTTP implementation of the channels:
  *  2xx → ok; 429 / 408 / 5xx / network error / timeout → retryable (Retry-After honoured);
  *  3xx (not followed) and other 4xx → permanent.
+ * With `pinned`, the connection goes to that address (the one the URL guard checked) whatever the
+ * name resolves to now; the Host header and TLS SNI still name the URL's host.
  */
 export function postJson(url: string, body: string, opts: PostOptions = {}): Promise<DeliveryResult> {
   return postBody(url, body, 'application/json; charset=utf-8', opts);
@@ -136,29 +144,47 @@ export function postJson(url: string, body: string, opts: PostOptions = {}): Pro
 /** postJson for any body and content type (forwarding: Sentry envelopes, gzipped Datadog logs). */
 export async function postBody(url: string, body: string | Uint8Array, contentType: string, opts: PostOptions = {}): Promise<DeliveryResult> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  let headers: Headers;
+  const syntax = checkUrlSyntax(url);
+  if (!syntax.ok) return { ok: false, retryable: false, error: `request refused: ${syntax.reason}` };
+  const headers: Record<string, string> = {};
   try {
-    headers = new Headers();
-    for (const [k, v] of Object.entries(opts.headers ?? {})) headers.set(k, v);
-    headers.set('content-type', contentType);
-    headers.set('user-agent', USER_AGENT);
+    for (const [k, v] of Object.entries(opts.headers ?? {})) {
+      validateHeaderName(k);
+      validateHeaderValue(k, v);
+      headers[k.toLowerCase()] = v;
+    }
   } catch (err) {
     return { ok: false, retryable: false, error: `invalid request headers: ${(err as Error).message}` };
   }
-  let res: Response;
+  const data = Buffer.from(body);
+  headers['content-type'] = contentType;
+  headers['user-agent'] = USER_AGENT;
+  headers['content-length'] = String(data.length);
+  const u = new URL(url);
+  const lib = u.protocol === 'https:' ? https : http;
+  const signal = AbortSignal.timeout(timeoutMs);
+  let res: http.IncomingMessage;
   try {
-    res = await fetch(url, {
-      method: 'POST',
-      headers,
-      body: body as string | Uint8Array<ArrayBuffer>,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(timeoutMs),
+    res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = lib.request(u, { method: 'POST', headers, signal, agent: false, ...(opts.pinned ? { lookup: pinnedLookup(opts.pinned) } : {}) }, resolve);
+      req.on('error', reject);
+      req.end(data);
     });
   } catch (err) {
-    return classifyFetchError(err, timeoutMs);
+    return classifyRequestError(err, timeoutMs);
   }
+  const resHeaders = new Headers();
+  for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) resHeaders.set(k, Array.isArray(v) ? v.join(', ') : v);
   const snippet = await readSnippet(res, 512);
-  return classifyHttpResponse(res.status, res.headers, snippet);
+  return classifyHttpResponse(res.statusCode ?? 0, resHeaders, snippet);
+}
+
+/** A dns.lookup stand-in that answers with the checked address only. */
+function pinnedLookup(pinned: PinnedAddress): LookupFunction {
+  return ((_host: string, options: { all?: boolean }, cb: (...args: unknown[]) => void) => {
+    if (options?.all) cb(null, [{ address: pinned.address, family: pinned.family }]);
+    else cb(null, pinned.address, pinned.family);
+  }) as unknown as LookupFunction;
 }
 
 /** An HTTP status (and Retry-After) → a DeliveryResult. */
@@ -187,40 +213,28 @@ export function parseRetryAfter(value: string | null | undefined, nowMs = Date.n
   return Math.min(Math.max(0, at - nowMs), MAX_RETRY_AFTER_MS);
 }
 
-function classifyFetchError(err: unknown, timeoutMs: number): DeliveryResult {
-  const e = err as Error & { cause?: { code?: string; message?: string; name?: string } };
+function classifyRequestError(err: unknown, timeoutMs: number): DeliveryResult {
+  const e = err as Error & { code?: string };
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') {
     return { ok: false, retryable: true, error: `timed out after ${timeoutMs} ms` };
   }
-  const cause = e?.cause;
-  const causeText = cause ? `${cause.code ? cause.code + ' ' : ''}${cause.message ?? ''}`.trim() : '';
-  // undici rejects some requests before any I/O; retrying those cannot help
-  if (cause?.message === 'bad port' || cause?.name === 'InvalidArgumentError' || cause?.code === 'UND_ERR_INVALID_ARG') {
-    return { ok: false, retryable: false, error: `request refused: ${causeText || e.message}` };
-  }
-  if (!(e instanceof TypeError) && !cause) {
-    return { ok: false, retryable: false, error: `request failed: ${String(e?.message ?? err)}` };
-  }
-  return { ok: false, retryable: true, error: `network error: ${causeText || e.message}` };
+  return { ok: false, retryable: true, error: `network error: ${`${e?.code ? e.code + ' ' : ''}${e?.message ?? String(err)}`.trim()}` };
 }
 
 /** First few hundred characters of a response body (for error messages), then the rest is dropped. */
-async function readSnippet(res: Response, max: number): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
+async function readSnippet(res: http.IncomingMessage, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
   let size = 0;
   try {
-    while (size < max * 4) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
+    for await (const c of res) {
+      chunks.push(c as Buffer);
+      size += (c as Buffer).length;
+      if (size >= max * 4) break;
     }
   } catch {
     // a body that fails mid-way (timeout, reset) does not change the status we already have
   } finally {
-    reader.cancel().catch(() => {});
+    res.destroy();
   }
   const text = Buffer.concat(chunks).toString('utf8').replace(/\s+/g, ' ').trim();
   return text.length > max ? `${text.slice(0, max)}…` : text;
@@ -233,7 +247,7 @@ function headerSafe(v: string): string {
 // ---- senders --------------------------------------------------------------------------------
 
 /** Sends a notification to a generic webhook (URL already guarded by the caller). */
-export async function sendWebhook(cfg: WebhookConfig, n: Notification, opts: { timeoutMs?: number } = {}): Promise<DeliveryResult> {
+export async function sendWebhook(cfg: WebhookConfig, n: Notification, opts: { timeoutMs?: number; pinned?: PinnedAddress } = {}): Promise<DeliveryResult> {
   const extra: Record<string, string> = {};
   for (const [k, v] of Object.entries(cfg.headers ?? {})) {
     const problem = headerProblem(k, v);
@@ -241,11 +255,11 @@ export async function sendWebhook(cfg: WebhookConfig, n: Notification, opts: { t
     extra[k] = v;
   }
   const body = JSON.stringify(buildWebhookPayload(n));
-  return postJson(cfg.url, body, { timeoutMs: opts.timeoutMs, headers: { ...extra, ...deliveryHeaders(n, body, cfg.secret) } });
+  return postJson(cfg.url, body, { timeoutMs: opts.timeoutMs, pinned: opts.pinned, headers: { ...extra, ...deliveryHeaders(n, body, cfg.secret) } });
 }
 
 /** Sends a notification to the Feedback Loop engine (URL already guarded by the caller). */
-export async function sendFeedbackLoop(cfg: FeedbackLoopConfig, n: Notification, opts: { timeoutMs?: number } = {}): Promise<DeliveryResult> {
+export async function sendFeedbackLoop(cfg: FeedbackLoopConfig, n: Notification, opts: { timeoutMs?: number; pinned?: PinnedAddress } = {}): Promise<DeliveryResult> {
   const body = JSON.stringify(buildFeedbackPayload(n));
-  return postJson(cfg.url, body, { timeoutMs: opts.timeoutMs, headers: deliveryHeaders(n, body, cfg.secret) });
+  return postJson(cfg.url, body, { timeoutMs: opts.timeoutMs, pinned: opts.pinned, headers: deliveryHeaders(n, body, cfg.secret) });
 }

@@ -1,0 +1,119 @@
+// Admission: past capacity the excess is refused at once (503 + Retry-After) instead of queueing
+// until every request is late. Signals, all cheap to read before a body is parsed:
+// - in-flight ingest requests and body bytes (bounds memory whatever the clients do);
+// - queueing delay, CoDel-style: when even the quickest request answered in the last interval spent
+//   more than the target waiting (its time minus what its size explains), requests are queueing
+//   inside the engine — as with a client that caps its sockets and keeps them all busy;
+// - event-loop delay with many requests in flight: requests queue before the engine even sees them.
+// A lone client's big batch (one long tick, one slow request) is never refused for it.
+import type { FastifyInstance } from 'fastify';
+import { HttpError } from '../http/errors.js';
+
+export interface AdmissionOptions {
+  /** Ingest requests handled at once (reading, parsing, waiting for their fsync). */
+  maxInflight: number;
+  /** Target queueing delay and event-loop delay; past it new ingest requests are refused. 0 = never. */
+  maxLagMs: number;
+}
+
+const SAMPLE_MS = 10;
+const INTERVAL_MS = 100;
+/** Lag sheds only with at least this many requests in flight: the backlog is theirs, not one batch's. */
+const LAG_MIN_INFLIGHT = 16;
+/** Body bytes in flight (Content-Length, or the body limit when absent): bounds memory under overload. */
+const MAX_INFLIGHT_BYTES = 256 << 20;
+const ASSUMED_BODY_BYTES = 5 << 20;
+/** What a request's size explains of its time (a conservative 20 MB/s of parsing and validation). */
+const BYTES_PER_MS = 20_000;
+
+export class Admission {
+  inflight = 0;
+  inflightBytes = 0;
+  /** The latest measured event-loop delay. */
+  lagMs = 0;
+  /** Set while requests have been queueing longer than the target. */
+  congested = false;
+  readonly stats = { shedInflight: 0, shedLag: 0, shedQueue: 0 };
+  private timer: NodeJS.Timeout | undefined;
+  private expected = 0;
+  private intervalEnds = 0;
+  private minExcess = Infinity;
+
+  constructor(private readonly opts: AdmissionOptions) {}
+
+  start(): void {
+    if (this.timer || this.opts.maxLagMs <= 0) return;
+    this.expected = performance.now() + SAMPLE_MS;
+    this.intervalEnds = performance.now() + INTERVAL_MS;
+    this.timer = setInterval(() => {
+      const now = performance.now();
+      this.lagMs = Math.max(0, now - this.expected);
+      this.expected = now + SAMPLE_MS;
+      if (now >= this.intervalEnds) {
+        // no answer in the interval: the state stands while requests are in flight
+        if (this.minExcess !== Infinity) this.congested = this.minExcess > this.opts.maxLagMs;
+        else if (this.inflight === 0) this.congested = false;
+        this.minExcess = Infinity;
+        this.intervalEnds = now + INTERVAL_MS;
+      }
+    }, SAMPLE_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Throws the 503 for a request that must not be taken now. */
+  admit(bytes = 0): void {
+    if (this.inflight >= this.opts.maxInflight || (this.inflight > 0 && this.inflightBytes + bytes > MAX_INFLIGHT_BYTES)) {
+      this.stats.shedInflight++;
+      throw overloaded('the engine is handling as many requests as it can; retry shortly');
+    }
+    if (this.opts.maxLagMs <= 0) return;
+    if (this.congested && this.inflight >= 2) {
+      this.stats.shedQueue++;
+      throw overloaded('requests are queueing in the engine; retry shortly');
+    }
+    const lag = Math.max(this.lagMs, performance.now() - this.expected);
+    if (this.inflight >= LAG_MIN_INFLIGHT && lag > this.opts.maxLagMs) {
+      this.stats.shedLag++;
+      throw overloaded('the engine is behind; retry shortly');
+    }
+  }
+
+  /** A request was answered after `ms`; its size explains `bytes / BYTES_PER_MS` of that. */
+  private answered(ms: number, bytes: number): void {
+    const excess = ms - bytes / BYTES_PER_MS;
+    if (excess < this.minExcess) this.minExcess = excess;
+  }
+
+  /** Counts ingest requests from their first byte to their answer; refuses the excess up front. */
+  install(app: FastifyInstance): void {
+    const counted = new WeakMap<object, { bytes: number; at: number }>();
+    app.addHook('onRequest', async (req) => {
+      if (req.method !== 'POST') return;
+      const len = Number(req.headers['content-length']);
+      const bytes = Number.isFinite(len) && len >= 0 ? len : ASSUMED_BODY_BYTES;
+      this.admit(bytes);
+      this.inflight++;
+      this.inflightBytes += bytes;
+      counted.set(req, { bytes, at: performance.now() });
+    });
+    const done = (req: object, ok: boolean) => {
+      const c = counted.get(req);
+      if (!c) return;
+      counted.delete(req);
+      this.inflight--;
+      this.inflightBytes -= c.bytes;
+      if (ok) this.answered(performance.now() - c.at, c.bytes);
+    };
+    app.addHook('onResponse', async (req, reply) => done(req, reply.statusCode < 300));
+    app.addHook('onRequestAbort', async (req) => done(req, false));
+  }
+}
+
+function overloaded(message: string): HttpError {
+  return new HttpError(503, 'overloaded', message, undefined, { 'Retry-After': '1' });
+}

@@ -1,0 +1,214 @@
+// The loader: moves the log into storage in large blocks and checkpoints after each. It is the only
+// writer of events. A block is dropped of rows whose (project, id) storage already holds, then
+// inserted; on a data error the insert is bisected (insertIsolating) and the rows storage refuses are
+// quarantined, so one poison row never holds up the log. Any other failure (storage down, slow, full)
+// leaves the block where it is and retries with backoff while the log absorbs new requests.
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EventRow } from '../event.js';
+import type { IdProbe } from '../storage/event-store.js';
+import { insertIsolating, isClickHouseDataError } from '../collector/isolate.js';
+import type { Cursor } from './cursor.js';
+import { failpoint } from './failpoint.js';
+import { Wakeable } from './wake.js';
+import { comparePos, FLAG_CLIENT_IDS, type LogRecord, type Pos } from './record.js';
+
+/** What the loader needs from storage (EventStore implements it). */
+export interface WriterStore {
+  insert(rows: readonly EventRow[]): Promise<void>;
+  /** Probes carry the event's times: storage looks for each id where its event would be. */
+  existingIds(probes: readonly IdProbe[]): Promise<Set<string>>;
+}
+
+export interface LoaderOptions {
+  /** Rows per storage insert, at most (whole records: a larger record goes alone). */
+  blockRows: number;
+  /** Longest the loader gathers rows before an insert while the log is quiet. */
+  intervalMs: number;
+  /** An insert that takes longer is reported as stuck (and awaited before its retry). */
+  insertTimeoutMs: number;
+  /** Where quarantined rows are written (one JSON line each). */
+  quarantineDir: string;
+  /** Records before this position may have been loaded before a restart: every id is checked. */
+  uncertainBefore: Pos;
+  log: (level: 'warn' | 'error' | 'info', obj: object, msg: string) => void;
+  /** Called after each block is stored and checkpointed. */
+  onLoaded: () => void;
+}
+
+export const BACKOFF_MIN_MS = 50;
+export const BACKOFF_MAX_MS = 5000;
+const MAX_BLOCK_BYTES = 64 << 20;
+
+export class Loader {
+  readonly stats = {
+    blocks: 0, rowsLoaded: 0, rowsTakenThisRun: 0, duplicates: 0, failures: 0, stuck: 0, quarantined: 0,
+    lastLoadMs: 0, lastLoadRows: 0, lastError: '', retrying: false,
+  };
+  private running: Promise<void> | undefined;
+  private stopping = false;
+  private deadline = Infinity;
+  private nudged = false;
+  private readonly waker = new Wakeable();
+  /** After a failed insert some rows may be stored: check every id until a block succeeds. */
+  private uncertain = false;
+  private readonly waiters: { until: Pos; resolve: () => void }[] = [];
+
+  constructor(private readonly cursor: Cursor, private readonly store: WriterStore, private readonly opts: LoaderOptions) {}
+
+  start(): void {
+    this.running ??= this.loop();
+  }
+
+  /** Load what is waiting now instead of gathering more (a query wants to see it). */
+  nudge(): void {
+    this.nudged = true;
+    this.waker.wake();
+  }
+
+  /** Resolves once everything before `until` is in storage, or after ms. */
+  loadedUpTo(until: Pos, ms: number): Promise<boolean> {
+    if (comparePos(this.cursor.pos, until) >= 0) return Promise.resolve(true);
+    this.nudge();
+    return new Promise((resolve) => {
+      const w = { until, resolve: () => resolve(true) };
+      this.waiters.push(w);
+      setTimeout(() => {
+        const i = this.waiters.indexOf(w);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve(false);
+      }, ms).unref();
+    });
+  }
+
+  /** Loads what it can until `deadline` (ms from now), then stops; the rest stays in the log. */
+  async stop(deadlineMs: number): Promise<void> {
+    this.stopping = true;
+    this.deadline = Date.now() + deadlineMs;
+    this.waker.wake();
+    if (this.running) await Promise.race([this.running, sleep(deadlineMs + 100)]);
+  }
+
+  private async loop(): Promise<void> {
+    let backoff = BACKOFF_MIN_MS;
+    while (true) {
+      if (this.stopping && (Date.now() >= this.deadline || this.cursor.caughtUp)) return;
+      if (!this.stopping) await this.gather();
+      let recs: LogRecord[];
+      try {
+        recs = await this.cursor.peek(this.opts.blockRows, MAX_BLOCK_BYTES);
+      } catch (e) {
+        this.opts.log('error', { err: String(e) }, 'the write-ahead log could not be read; retrying');
+        await this.pause(BACKOFF_MAX_MS);
+        continue;
+      }
+      if (recs.length === 0) continue;
+      try {
+        await this.loadBlock(recs);
+        backoff = BACKOFF_MIN_MS;
+        this.stats.retrying = false;
+      } catch (e) {
+        this.uncertain = true;
+        this.stats.failures++;
+        this.stats.retrying = true;
+        this.stats.lastError = String((e as Error)?.message ?? e).slice(0, 300);
+        this.opts.log('warn', { err: this.stats.lastError, retry_in_ms: backoff }, 'storage refused a block; it stays in the write-ahead log and is retried');
+        await this.pause(backoff * (0.5 + Math.random() / 2));
+        backoff = Math.min(BACKOFF_MAX_MS, backoff * 2);
+      }
+    }
+  }
+
+  /** Waits until a block is worth an insert: blockRows waiting, intervalMs passed, or a nudge. */
+  private async gather(): Promise<void> {
+    await this.cursor.waitForRecords(1000);
+    if (this.cursor.caughtUp) return;
+    const started = Date.now();
+    while (!this.stopping && !this.nudged && Date.now() - started < this.opts.intervalMs) {
+      const waiting = await this.cursor.peek(this.opts.blockRows, MAX_BLOCK_BYTES).catch(() => []);
+      const rows = waiting.reduce((n, r) => n + r.rows.length, 0);
+      if (rows >= this.opts.blockRows || this.cursor.behindBytes >= MAX_BLOCK_BYTES) break;
+      await this.pause(Math.min(20, this.opts.intervalMs));
+    }
+    this.nudged = false;
+  }
+
+  private pause(ms: number): Promise<void> {
+    return this.waker.sleep(ms);
+  }
+
+  private async loadBlock(recs: LogRecord[]): Promise<void> {
+    const started = performance.now();
+    const rows: EventRow[] = [];
+    const checked: IdProbe[] = [];
+    for (const r of recs) {
+      const checkAll = this.uncertain || comparePos(r.pos, this.opts.uncertainBefore) < 0;
+      for (const row of r.rows) {
+        rows.push(row);
+        if (checkAll || r.flags & FLAG_CLIENT_IDS) checked.push(row);
+      }
+    }
+    let thisRun = 0;
+    for (const r of recs) if (comparePos(r.pos, this.opts.uncertainBefore) >= 0) thisRun += r.rows.length;
+    const stored = checked.length ? await this.store.existingIds(checked) : new Set<string>();
+    const seen = new Set<string>();
+    const fresh: EventRow[] = [];
+    for (const row of rows) {
+      const key = `${row.project_id}\u0000${row.id}`;
+      if (stored.has(key) || seen.has(key)) {
+        this.stats.duplicates++;
+        continue;
+      }
+      seen.add(key);
+      fresh.push(row);
+    }
+    const result = await insertIsolating(fresh, (part) => this.insertWithWatch(part), isClickHouseDataError);
+    if (result.failed.length) this.quarantine(result.failed);
+    failpoint.hit('loader-after-insert');
+    this.cursor.commit(recs[recs.length - 1]);
+    this.uncertain = false;
+    this.stats.blocks++;
+    this.stats.rowsTakenThisRun += thisRun;
+    this.stats.rowsLoaded += fresh.length - result.failed.length;
+    this.stats.lastLoadRows = fresh.length;
+    this.stats.lastLoadMs = performance.now() - started;
+    this.opts.onLoaded();
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      if (comparePos(this.cursor.pos, this.waiters[i].until) >= 0) this.waiters.splice(i, 1)[0].resolve();
+    }
+  }
+
+  /** An insert past insertTimeoutMs is reported; it is awaited, never raced by its own retry. */
+  private async insertWithWatch(rows: readonly EventRow[]): Promise<void> {
+    const p = this.store.insert(rows);
+    let timer: NodeJS.Timeout | undefined;
+    const watch = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.stats.stuck++;
+        this.opts.log('error', { rows: rows.length, ms: this.opts.insertTimeoutMs }, 'a storage insert is stuck; waiting for it before retrying');
+        resolve();
+      }, this.opts.insertTimeoutMs);
+      timer.unref();
+    });
+    try {
+      await Promise.race([p, watch.then(() => p)]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private quarantine(failed: { row: EventRow; error: unknown }[]): void {
+    this.stats.quarantined += failed.length;
+    const lines = failed.map((f) => JSON.stringify({ at: new Date().toISOString(), error: String((f.error as Error)?.message ?? f.error).slice(0, 500), row: f.row })).join('\n') + '\n';
+    try {
+      appendFileSync(join(this.opts.quarantineDir, 'quarantine.ndjson'), lines);
+    } catch (e) {
+      this.opts.log('error', { err: String(e) }, 'quarantined rows could not be written to the dead-letter file');
+    }
+    this.opts.log('error', { rows: failed.length, ids: failed.slice(0, 10).map((f) => f.row.id), file: join(this.opts.quarantineDir, 'quarantine.ndjson') }, 'storage refused rows for a data reason; they are quarantined');
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}

@@ -1,0 +1,157 @@
+// The write-ahead log: ingest appends a request's rows and answers once they are on disk; two
+// consumers follow it — the loader (into storage) and the observers (alert rules, error groups,
+// alert routing) — each with its own place, kept in the checkpoint. A segment is deleted once both
+// have passed it. The log is bounded: when it is full, append() refuses with a 503 + Retry-After
+// rather than letting memory or disk grow.
+import type { EventRow } from '../event.js';
+import { readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
+import { Cursor } from './cursor.js';
+import { comparePos, encodeRecord, FLAG_ALERT, FLAG_CLIENT_IDS, type LogRecord, type Pos } from './record.js';
+import { SegmentFiles, type Repair } from './segments.js';
+
+export interface WalOptions {
+  dir: string;
+  maxBytes: number;
+  /** Bytes accepted but not yet fsync'd before appends are refused (the group-commit queue). */
+  maxWaitingBytes: number;
+  /** Defaults to maxBytes / 8, at most 64 MB. */
+  segmentBytes?: number;
+  /** Per consumer: records kept in memory for it before it reads them back from disk. */
+  memoryBytes?: number;
+}
+
+/** The log cannot take the request now: answer 503 (507 when the disk is full) with Retry-After. */
+export class WalUnavailableError extends Error {
+  constructor(message: string, readonly status: 503 | 507, readonly retryAfterS: number) {
+    super(message);
+  }
+}
+
+export type AppendedListener = (records: readonly LogRecord[]) => void;
+
+export interface WalStats {
+  appendedRecords: number;
+  appendedRows: number;
+  refusedFull: number;
+  refusedBusy: number;
+  writeFailures: number;
+}
+
+export class WriteAheadLog {
+  readonly loader: Cursor;
+  readonly observer: Cursor;
+  /** The durable end when the log was opened: records before it may have been consumed already. */
+  readonly openedAt: Pos;
+  readonly stats: WalStats = { appendedRecords: 0, appendedRows: 0, refusedFull: 0, refusedBusy: 0, writeFailures: 0 };
+  private readonly listeners: AppendedListener[] = [];
+  private closed = false;
+  private lastCheckpoint = '';
+
+  private constructor(
+    private readonly files: SegmentFiles,
+    private readonly opts: WalOptions,
+    checkpoint: Checkpoint,
+    readonly repairs: Repair[],
+    readonly problems: string[],
+  ) {
+    const memory = opts.memoryBytes ?? Math.min(64 << 20, Math.max(1 << 20, Math.floor(opts.maxBytes / 8)));
+    this.loader = new Cursor(files, files.clamp(checkpoint.loaded), memory);
+    this.observer = new Cursor(files, files.clamp(checkpoint.observed), memory);
+    this.openedAt = files.end;
+    files.isConsumed = (p) => comparePos(files.normalize(this.loader.pos), p) >= 0 && comparePos(files.normalize(this.observer.pos), p) >= 0;
+    files.onDurable = (recs) => {
+      for (const r of recs) {
+        this.loader.offer(r);
+        this.observer.offer(r);
+      }
+      for (const l of this.listeners) {
+        try {
+          l(recs);
+        } catch {
+          // a listener's failure must not fail a write that is already durable
+        }
+      }
+    };
+  }
+
+  static async open(opts: WalOptions): Promise<WriteAheadLog> {
+    const { checkpoint, problem } = readCheckpoint(opts.dir);
+    const start: Checkpoint = checkpoint ?? { loaded: { seg: 0, off: 0 }, observed: { seg: 0, off: 0 } };
+    const oldest = comparePos(start.loaded, start.observed) <= 0 ? start.loaded : start.observed;
+    const segmentBytes = opts.segmentBytes ?? Math.min(64 << 20, Math.max(64 << 10, Math.floor(opts.maxBytes / 8)));
+    const { files, repairs } = await SegmentFiles.open(opts.dir, segmentBytes, oldest.seg > 0 ? oldest : undefined);
+    return new WriteAheadLog(files, opts, start, repairs, problem ? [problem] : []);
+  }
+
+  /** Live consumers (the tail): called with every durable group, before the requests are answered. */
+  onAppended(l: AppendedListener): void {
+    this.listeners.push(l);
+  }
+
+  /** Appends one request's rows; resolves once they are durable. */
+  async append(rows: EventRow[], opts: { clientIds: boolean; alert?: boolean }): Promise<LogRecord> {
+    if (this.closed) throw new WalUnavailableError('the engine is stopping; retry on another node or shortly', 503, 1);
+    const flags = (opts.clientIds ? FLAG_CLIENT_IDS : 0) | (opts.alert ? FLAG_ALERT : 0);
+    const buf = encodeRecord(flags, rows);
+    if (this.files.waitingBytes > 0 && this.files.waitingBytes + buf.length > this.opts.maxWaitingBytes) {
+      this.stats.refusedBusy++;
+      throw new WalUnavailableError('the engine is writing as fast as it can; retry shortly', 503, 1);
+    }
+    if (this.files.usedBytes + buf.length > this.opts.maxBytes) {
+      this.stats.refusedFull++;
+      throw new WalUnavailableError('the write-ahead log is full (storage is behind or unavailable); retry later', 503, 5);
+    }
+    try {
+      const rec = await this.files.append(buf, { flags, rows });
+      this.stats.appendedRecords++;
+      this.stats.appendedRows += rows.length;
+      return rec;
+    } catch (e) {
+      this.stats.writeFailures++;
+      if ((e as NodeJS.ErrnoException).code === 'ENOSPC') {
+        throw new WalUnavailableError('the disk of the write-ahead log is full; retry later', 507, 30);
+      }
+      throw new WalUnavailableError(`the write-ahead log could not be written (${(e as Error).message}); retry later`, 503, 5);
+    }
+  }
+
+  get usedBytes(): number {
+    return this.files.usedBytes;
+  }
+
+  get maxBytes(): number {
+    return this.opts.maxBytes;
+  }
+
+  get segments(): number {
+    return this.files.segmentCount;
+  }
+
+  get end(): Pos {
+    return this.files.end;
+  }
+
+  get fsyncs(): number {
+    return this.files.stats.fsyncs;
+  }
+
+  /**
+   * Deletes the segments both cursors have passed, then records the cursors durably. Deleting first
+   * is safe (a checkpoint pointing into a deleted segment is moved to the next one on open, and
+   * what was deleted was consumed) and it is what frees the room a full disk needs for the file.
+   */
+  checkpoint(): void {
+    const c: Checkpoint = { loaded: this.loader.pos, observed: this.observer.pos };
+    const text = JSON.stringify(c);
+    if (text === this.lastCheckpoint) return;
+    this.files.deleteBefore(comparePos(c.loaded, c.observed) <= 0 ? c.loaded : c.observed);
+    writeCheckpoint(this.opts.dir, c);
+    this.lastCheckpoint = text;
+  }
+
+  /** Refuses new appends and waits for the ones being written. */
+  async stopAppends(): Promise<void> {
+    this.closed = true;
+    await this.files.close();
+  }
+}

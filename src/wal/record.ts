@@ -1,0 +1,69 @@
+// One log record on disk: [u32 payload length][u32 CRC-32 of the payload][payload], little-endian.
+// The payload is one flags byte and the JSON of the request's rows. A record is valid only when its
+// whole frame is present and its checksum matches: a torn write (crash mid-write) or a flipped bit
+// ends the valid prefix of a segment there (as in Prometheus' WAL, without its 32 KB pages: our
+// records are whole requests, written by one writev and made durable by one fdatasync per group).
+import { crc32 } from 'node:zlib';
+import type { EventRow } from '../event.js';
+
+export const HEADER_BYTES = 8;
+/** Larger than any request can make (5 MB body), small enough that a garbage length is caught. */
+export const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
+
+/** The record's rows carry client-supplied ids: the loader checks them against storage. */
+export const FLAG_CLIENT_IDS = 1;
+/** The record is an engine-raised alert (POST /monitoring/alert): it is routed exactly once. */
+export const FLAG_ALERT = 2;
+
+/** Where a record starts or ends: segment number and byte offset in it. */
+export interface Pos {
+  seg: number;
+  off: number;
+}
+
+export function comparePos(a: Pos, b: Pos): number {
+  return a.seg !== b.seg ? a.seg - b.seg : a.off - b.off;
+}
+
+export interface LogRecord {
+  pos: Pos;
+  end: Pos;
+  flags: number;
+  rows: EventRow[];
+  /** Bytes of the whole frame on disk. */
+  bytes: number;
+}
+
+export function encodeRecord(flags: number, rows: readonly EventRow[]): Buffer {
+  const json = JSON.stringify(rows);
+  const len = Buffer.byteLength(json) + 1;
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + len);
+  buf.writeUInt32LE(len, 0);
+  buf[HEADER_BYTES] = flags;
+  buf.write(json, HEADER_BYTES + 1, 'utf8');
+  buf.writeUInt32LE(crc32(buf.subarray(HEADER_BYTES)), 4);
+  return buf;
+}
+
+export type Decoded =
+  | { ok: true; flags: number; rows: EventRow[]; bytes: number }
+  /** `incomplete`: the buffer ends inside the frame (read more, or it is a torn tail). */
+  | { ok: false; reason: 'incomplete' | 'corrupt'; detail: string };
+
+/** Decodes the frame starting at `at`. Never throws. */
+export function decodeRecord(buf: Buffer, at: number): Decoded {
+  if (buf.length - at < HEADER_BYTES) return { ok: false, reason: 'incomplete', detail: 'header cut short' };
+  const len = buf.readUInt32LE(at);
+  if (len < 1 || len > MAX_PAYLOAD_BYTES) return { ok: false, reason: 'corrupt', detail: `impossible record length ${len}` };
+  if (buf.length - at < HEADER_BYTES + len) return { ok: false, reason: 'incomplete', detail: `record of ${len} bytes cut short` };
+  const payload = buf.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len);
+  if (crc32(payload) !== buf.readUInt32LE(at + 4)) return { ok: false, reason: 'corrupt', detail: 'checksum mismatch' };
+  let rows: EventRow[];
+  try {
+    rows = JSON.parse(payload.toString('utf8', 1)) as EventRow[];
+  } catch {
+    return { ok: false, reason: 'corrupt', detail: 'payload is not JSON' };
+  }
+  if (!Array.isArray(rows)) return { ok: false, reason: 'corrupt', detail: 'payload is not a list of rows' };
+  return { ok: true, flags: payload[0], rows, bytes: HEADER_BYTES + len };
+}

@@ -1,0 +1,156 @@
+// The log on its own: framing, group commit, segments, torn and corrupted tails, cursors.
+import { afterAll, describe, expect, it } from 'vitest';
+import { appendFileSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { removeDir, tempDir } from '../../test/helpers.js';
+import type { EventRow } from '../event.js';
+import { decodeRecord, encodeRecord, FLAG_CLIENT_IDS } from './record.js';
+import { WriteAheadLog } from './log.js';
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach(removeDir));
+function dir(): string {
+  const d = tempDir('pm-wal-');
+  dirs.push(d);
+  return d;
+}
+
+const row = (id: string, extra: Partial<EventRow> = {}) => ({ id, project_id: 'p', message: `m ${id}`, ...extra }) as unknown as EventRow;
+const rows = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => row(`${prefix}-${i}`));
+
+async function readAll(log: WriteAheadLog, which: 'loader' | 'observer' = 'loader'): Promise<string[]> {
+  const c = log[which];
+  const ids: string[] = [];
+  for (;;) {
+    const recs = await c.peek(1_000_000, 1 << 30);
+    if (recs.length === 0) return ids;
+    for (const r of recs) ids.push(...r.rows.map((x) => x.id));
+    c.commit(recs[recs.length - 1]);
+  }
+}
+
+const segmentFiles = (d: string) => readdirSync(d).filter((n) => n.endsWith('.wal')).sort();
+
+describe('record framing', () => {
+  it('round-trips and refuses a flipped bit or a cut frame', () => {
+    const buf = encodeRecord(FLAG_CLIENT_IDS, [row('a', { message: 'héllo \u{1F600}' })]);
+    const d = decodeRecord(buf, 0);
+    expect(d.ok && d.flags === FLAG_CLIENT_IDS && d.rows[0].message === 'héllo \u{1F600}' && d.bytes === buf.length).toBe(true);
+    const flipped = Buffer.from(buf);
+    flipped[buf.length - 3] ^= 0x20;
+    expect(decodeRecord(flipped, 0)).toMatchObject({ ok: false, reason: 'corrupt', detail: 'checksum mismatch' });
+    expect(decodeRecord(buf.subarray(0, buf.length - 1), 0)).toMatchObject({ ok: false, reason: 'incomplete' });
+    expect(decodeRecord(Buffer.alloc(16), 0)).toMatchObject({ ok: false, reason: 'corrupt' });
+  });
+});
+
+describe('write-ahead log', () => {
+  it('commits concurrent appends in groups: many requests per fdatasync', async () => {
+    const d = dir();
+    const log = await WriteAheadLog.open({ dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20 });
+    await Promise.all(Array.from({ length: 200 }, (_, i) => log.append([row(`r${i}`)], { clientIds: true })));
+    expect(log.stats.appendedRecords).toBe(200);
+    expect(log.fsyncs).toBeLessThan(100);
+    await log.stopAppends();
+    const again = await WriteAheadLog.open({ dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20 });
+    expect((await readAll(again)).sort()).toEqual(Array.from({ length: 200 }, (_, i) => `r${i}`).sort());
+    expect(again.repairs).toEqual([]);
+    await again.stopAppends();
+  });
+
+  it('rotates segments, reads across them from disk, and deletes what both consumers passed', async () => {
+    const d = dir();
+    // 1 MB log → 128 KB segments; each record ~6 KB
+    const log = await WriteAheadLog.open({ dir: d, maxBytes: 1 << 20, maxWaitingBytes: 1 << 20, memoryBytes: 20_000 });
+    const big = 'x'.repeat(6000);
+    for (let i = 0; i < 60; i++) await log.append([row(`s${i}`, { message: big })], { clientIds: false });
+    expect(segmentFiles(d).length).toBeGreaterThan(2);
+    // the memory budget held ~3 records; the rest comes back from the files, in order
+    const ids = await readAll(log, 'loader');
+    expect(ids).toEqual(Array.from({ length: 60 }, (_, i) => `s${i}`));
+    log.checkpoint();
+    const before = segmentFiles(d).length;
+    expect((await readAll(log, 'observer')).length).toBe(60);
+    log.checkpoint();
+    expect(segmentFiles(d).length).toBe(1);
+    expect(before).toBeGreaterThan(1);
+    // the checkpoint is kept: a reopened log has nothing to replay
+    await log.stopAppends();
+    const again = await WriteAheadLog.open({ dir: d, maxBytes: 1 << 20, maxWaitingBytes: 1 << 20 });
+    expect(await readAll(again)).toEqual([]);
+    await again.stopAppends();
+  });
+
+  it('refuses appends past its size limit with a 503 and Retry-After, and takes them again once consumed', async () => {
+    const d = dir();
+    const log = await WriteAheadLog.open({ dir: d, maxBytes: 1 << 20, maxWaitingBytes: 1 << 20 });
+    const big = 'y'.repeat(50_000);
+    let refused: unknown;
+    for (let i = 0; i < 40 && !refused; i++) await log.append([row(`f${i}`, { message: big })], { clientIds: false }).catch((e) => (refused = e));
+    expect(refused).toMatchObject({ status: 503, retryAfterS: 5 });
+    expect(log.usedBytes).toBeLessThanOrEqual(1 << 20);
+    await readAll(log, 'loader');
+    await readAll(log, 'observer');
+    log.checkpoint();
+    // a new segment starts once the current one is full; then the old ones go
+    await log.append([row('after', { message: big })], { clientIds: false }).catch(() => undefined);
+    await readAll(log, 'loader');
+    await readAll(log, 'observer');
+    log.checkpoint();
+    await expect(log.append([row('after-2', { message: big })], { clientIds: false })).resolves.toBeTruthy();
+    await log.stopAppends();
+  });
+
+  it('cuts a torn tail at the last valid record and reports it', async () => {
+    const d = dir();
+    const log = await WriteAheadLog.open({ dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20 });
+    for (let i = 0; i < 10; i++) await log.append([row(`t${i}`)], { clientIds: true });
+    await log.stopAppends();
+    const seg = join(d, segmentFiles(d)[0]);
+    const size = statSync(seg).size;
+    // a crash mid-write: the last record is cut short, and garbage follows another one
+    truncateSync(seg, size - 5);
+    const a = await WriteAheadLog.open({ dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20 });
+    expect(a.repairs).toHaveLength(1);
+    expect(a.repairs[0].reason).toMatch(/cut short/);
+    expect(await readAll(a)).toEqual(Array.from({ length: 9 }, (_, i) => `t${i}`));
+    // new appends go to a new segment and are read after the repaired one
+    await a.append([row('t-new')], { clientIds: true });
+    expect((await readAll(a)).at(-1)).toBe('t-new');
+    await a.stopAppends();
+    appendFileSync(join(d, segmentFiles(d).at(-1)!), Buffer.from([0x10, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7]));
+    const b = await WriteAheadLog.open({ dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20 });
+    expect(b.repairs.map((r) => r.cutBytes)).toEqual([11]);
+    await b.stopAppends();
+  });
+
+  it('cuts a corrupted record (flipped bit) and keeps what came before it', async () => {
+    const d = dir();
+    const log = await WriteAheadLog.open({ dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20 });
+    const recs = [];
+    for (let i = 0; i < 5; i++) recs.push(await log.append([row(`c${i}`)], { clientIds: true }));
+    await log.stopAppends();
+    const seg = join(d, segmentFiles(d)[0]);
+    const bytes = readFileSync(seg);
+    bytes[recs[3].pos.off + 12] ^= 0xff;
+    writeFileSync(seg, bytes);
+    const a = await WriteAheadLog.open({ dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20 });
+    expect(a.repairs[0]).toMatchObject({ validBytes: recs[3].pos.off, reason: 'checksum mismatch' });
+    expect(await readAll(a)).toEqual(['c0', 'c1', 'c2']);
+    await a.stopAppends();
+  });
+
+  it('starts from the oldest segment when the checkpoint file is unreadable', async () => {
+    const d = dir();
+    const log = await WriteAheadLog.open({ dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20 });
+    await log.append(rows('k', 3), { clientIds: false });
+    await readAll(log);
+    log.checkpoint();
+    await log.stopAppends();
+    writeFileSync(join(d, 'checkpoint.json'), '{"loaded": {"se');
+    const a = await WriteAheadLog.open({ dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20 });
+    expect(a.problems[0]).toMatch(/unreadable/);
+    expect(await readAll(a)).toEqual(['k-0', 'k-1', 'k-2']);
+    await a.stopAppends();
+  });
+});
