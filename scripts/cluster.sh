@@ -110,6 +110,31 @@ node_ready() { # pid port: fails the wait at once when the node exited
 
 zk_ok() { [[ "$(tcp_say "$1" ruok)" == imok ]]; }
 
+ch_cluster_ok() { # http_port: the server answers and has the cluster's 4 replicas configured
+  local reply
+  reply=$(tcp_say "$1" "GET /?query=SELECT%20count()%20FROM%20system.clusters%20WHERE%20cluster%3D'$CLUSTER' HTTP/1.0"$'\r\n'"Host: 127.0.0.1"$'\r\n\r\n') || return 1
+  [[ "$reply" == *" 200 "* ]] && [[ "$reply" == *$'\n4'* ]]
+}
+
+steady_clickhouse() { # server_dir http_port: 5 answers in a row, 200 ms apart, within 30 s
+  local d=$1 port=$2 ok=0
+  for _ in $(seq 1 150); do
+    if [ -f "$d/pid" ] && alive "$(cat "$d/pid")" && ch_cluster_ok "$port"; then
+      ok=$((ok + 1))
+      [ $ok -ge 5 ] && return 0
+    else
+      ok=0
+      [ -f "$d/pid" ] && alive "$(cat "$d/pid")" || return 1
+    fi
+    sleep 0.2
+  done
+  return 1
+}
+
+ch_log_tail() { # server_dir: why a server went away, for the test's output
+  tail -n 15 "$1/log/error.log" "$1/log/stdout.log" >&2 2>/dev/null || true
+}
+
 # The cluster part of every server's config: read from conf.d/ beside the main config (18.16 merges it).
 cluster_xml() { # zk_port shard replica interserver_port tcp_ports(4)
   local zk=$1 shard=$2 replica=$3 inter=$4 t1=$5 t2=$6 t3=$7 t4=$8
@@ -179,6 +204,17 @@ up() {
     starters+=($!)
   done
   for i in 0 1 2 3; do wait "${starters[$i]}"; done
+  # one SELECT 1 is not enough: a server has been seen answering it and then refusing connections.
+  # Each must answer several pings in a row, its cluster config included; one that does not is
+  # started again, once.
+  for i in 0 1 2 3; do
+    steady_clickhouse "$dir/clickhouse$((i + 1))" "${http[$i]}" && continue
+    log "clickhouse-server $((i + 1)) did not stay up; starting it again"
+    ch_log_tail "$dir/clickhouse$((i + 1))"
+    bash "$CH_SCRIPT" stop "$dir/clickhouse$((i + 1))" >/dev/null || true
+    bash "$CH_SCRIPT" start "$dir/clickhouse$((i + 1))" "${http[$i]}" "${tcp[$i]}" >/dev/null
+    steady_clickhouse "$dir/clickhouse$((i + 1))" "${http[$i]}" || { ch_log_tail "$dir/clickhouse$((i + 1))"; false; }
+  done
   for i in 0 1 2 3; do
     chpids+=("$(cat "$dir/clickhouse$((i + 1))/pid")")
     churls+=("http://127.0.0.1:${http[$i]}")
@@ -210,7 +246,24 @@ up() {
     nodeurls+=("http://127.0.0.1:${nodeport[$i]}")
   done
   for i in 0 1; do
-    wait_node "$dir/node$((i + 1))" || { down "$dir"; exit 1; }
+    wait_node "$dir/node$((i + 1))" && continue
+    # a node that exited during its start (its first migration) gets one more try once its
+    # ClickHouse entry answers steadily again
+    local n=$((i + 1)) e=${entry[$i]}
+    alive "$(cat "$dir/node$n/pid")" && { down "$dir"; exit 1; }
+    log "engine node $n exited during start; trying once more"
+    ch_log_tail "$dir/clickhouse$((e + 1))"
+    if ! steady_clickhouse "$dir/clickhouse$((e + 1))" "${http[$e]}"; then
+      bash "$CH_SCRIPT" stop "$dir/clickhouse$((e + 1))" >/dev/null || true
+      bash "$CH_SCRIPT" start "$dir/clickhouse$((e + 1))" "${http[$e]}" "${tcp[$e]}" >/dev/null || { down "$dir"; exit 1; }
+      steady_clickhouse "$dir/clickhouse$((e + 1))" "${http[$e]}" || { down "$dir"; exit 1; }
+      chpids[$e]=$(cat "$dir/clickhouse$((e + 1))/pid")
+      echo "${chpids[$e]}" >>"$dir/pids"
+    fi
+    start_node "$dir/node$n" "$cli"
+    nodepids[$i]=$(cat "$dir/node$n/pid")
+    echo "${nodepids[$i]}" >>"$dir/pids"
+    wait_node "$dir/node$n" || { down "$dir"; exit 1; }
   done
 
   node -e '
@@ -236,6 +289,7 @@ start_node() { # node_dir cli: the environment given to this script reaches the 
     MONITORING_ADMIN_TOKEN="$token" MONITORING_CLICKHOUSE_URL="$clickhouse" \
     MONITORING_CLICKHOUSE_CLUSTER=$CLUSTER MONITORING_CLICKHOUSE_DATABASE="${MONITORING_CLICKHOUSE_DATABASE:-puraify}" \
     MONITORING_DATABASE_URL="$postgres" MONITORING_LOG_LEVEL="${MONITORING_LOG_LEVEL:-warn}" \
+    MONITORING_FLUSH_INTERVAL_MS="${MONITORING_FLUSH_INTERVAL_MS:-250}" \
     exec setsid node "$cli" serve >>"$d/out.log" 2>&1 </dev/null) &
   echo $! >"$d/pid"
 }
