@@ -2,37 +2,12 @@
 // winston transports): `msg`, `time`, `level` (pino numbers 10–60, names like `warn`, `fatal`) and
 // `err`/`error` objects ({type|name, message, stack}). The same mapping the engine applies to every
 // ingest route; a canonical field the record sets itself always wins, and a field that was used is
-// not kept again as an attribute. Pure; standalone so the SDK carries no server code.
+// not kept again as an attribute. Pure; the level table is shared with the engine (src/collector/levels.ts, which imports nothing).
 
 type Obj = Record<string, unknown>;
 
-/** pino / bunyan numeric levels (10 trace … 60 fatal) → our severity scale. */
-export function severityFromPinoLevel(n: number): string | undefined {
-  if (!Number.isFinite(n) || n <= 0) return undefined;
-  if (n < 30) return 'debug';
-  if (n < 40) return 'info';
-  if (n < 50) return 'warning';
-  if (n < 60) return 'high';
-  return 'critical';
-}
-
-const LEVEL_NAMES: Record<string, string> = {
-  trace: 'debug', verbose: 'debug', silly: 'debug', debug: 'debug', fine: 'debug', finer: 'debug', finest: 'debug',
-  info: 'info', information: 'info', informational: 'info', notice: 'info', http: 'info', log: 'info', config: 'info',
-  warn: 'warning', warning: 'warning',
-  error: 'high', err: 'high', severe: 'high',
-  fatal: 'critical', critical: 'critical', crit: 'critical', alert: 'critical', emerg: 'critical', emergency: 'critical', panic: 'critical',
-};
-
-/** A logger's level (number or name) → our severity; names we do not know are kept, lowercased. */
-export function severityFromLevel(level: unknown): string | undefined {
-  if (typeof level === 'number') return severityFromPinoLevel(level);
-  if (typeof level !== 'string') return undefined;
-  const name = level.trim().toLowerCase();
-  if (name === '') return undefined;
-  if (/^\d{1,3}$/.test(name)) return severityFromPinoLevel(Number(name));
-  return LEVEL_NAMES[name] ?? (name.length <= 32 ? name : undefined);
-}
+export { severityFromLevel, severityFromPinoLevel } from '../src/collector/levels.js';
+import { severityFromLevel } from '../src/collector/levels.js';
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);

@@ -4,14 +4,15 @@ import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { SqliteDb } from '../storage/sql-db.js';
 import { removeDir, tempDir } from '../../test/helpers.js';
-import { ProjectSettingsStore, SETTINGS_TABLES } from './project-settings.js';
+import { migrateControl } from '../storage/control-migrations.js';
+import { ProjectSettingsStore } from './project-settings.js';
 
 describe('stored settings from before RE2', () => {
   it('load, leaving out only the pattern RE2 cannot compile', async () => {
     const dir = tempDir();
     const db = new SqliteDb(join(dir, 'control.sqlite'));
     try {
-      for (const s of SETTINGS_TABLES) await db.run(s);
+      await migrateControl(db);
       const old = {
         flood_ceiling_per_minute: null, flood_sample_every: 100,
         redaction: { patterns: [{ name: 'behind', regex: '(?<=pin )\\d+' }, { name: 'badge', regex: 'B-[0-9]{4}', flags: 'v' }], secret_keys: ['customer_pin'] },

@@ -5,7 +5,7 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, removeDir, spawnEngine, tempDir } from '../../test/helpers.js';
+import { call, removeDir, spawnEngine, tempDir, until } from '../../test/helpers.js';
 import { createTestDatabase, dropTestDatabases } from '../../test/control-db.js';
 import { CONTROL_MIGRATIONS } from './control-migrations.js';
 import { EVENT_MIGRATIONS } from './event-migrations.js';
@@ -75,8 +75,12 @@ describe('two nodes starting at once', () => {
     expect(key.status).toBe(201);
     const sent = await call(b.url, 'POST', '/monitoring/logs', { token: key.body.token, body: { project_id: 'pf_two', message: 'via b' } });
     expect(sent.status).toBe(200);
-    const read = await call(a.url, 'GET', '/monitoring/logs?project_id=pf_two', { token: key.body.token });
+    // B answered once the event was in its own write-ahead log; A sees it once B's loader has stored
+    // it (read-your-writes holds on the node that took the write, not across nodes)
     // (the key's creation is in the project's audit trail too)
-    expect(read.body.logs.filter((l: any) => l.event_type !== 'audit').map((l: any) => l.id)).toEqual(sent.body.ids);
+    const onA = async () => (await call(a.url, 'GET', '/monitoring/logs?project_id=pf_two', { token: key.body.token }))
+      .body.logs.filter((l: any) => l.event_type !== 'audit').map((l: any) => l.id);
+    await until('the event sent to B is read through A', async () => (await onA()).length > 0, 10_000);
+    expect(await onA()).toEqual(sent.body.ids);
   });
 });
