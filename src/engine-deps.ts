@@ -1,5 +1,6 @@
 // The dependencies the composition root (engine.ts) hands to every stage. It lives apart from
 // engine.ts so route plugins and services can name it without importing the module that imports them.
+import type { ControlBus } from './storage/control-bus.js';
 import type { Config } from './config.js';
 import type { EventStore } from './storage/event-store.js';
 import type { SqlDb } from './storage/sql-db.js';
@@ -28,6 +29,8 @@ export interface EngineDeps {
   projectSettings: ProjectSettingsStore;
   /** Error-group state (open / resolved / ignored, regressions). */
   errorGroups: ErrorGroups;
+  /** Control changes (keys, rules, silences, group states, settings) announced to every engine node. */
+  control: ControlBus;
   /** Records an admin action in the audit trail. */
   recordAdminAction: AdminActionRecorder;
   /** Called by close(), last registered first: stages stop their timers and loops here. */

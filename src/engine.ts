@@ -21,6 +21,7 @@ import { lokiRoutes } from './collector/loki.js';
 import { esBulkRoutes } from './collector/es-bulk.js';
 import { queryRoutes } from './query/http.js';
 import { streamRoutes } from './query/stream.js';
+import { LocalBus, PgBus, type ControlBus } from './storage/control-bus.js';
 import { queryLimiter } from './query/limiter.js';
 import { fingerprintRow } from './aggregator/processor.js';
 import { GroupSignals } from './aggregator/signals.js';
@@ -102,6 +103,12 @@ export async function createEngine(config: Config): Promise<Engine> {
   ];
   const collector = new Collector(writePath, processors);
   const keys = new KeyStore(meta, config.adminToken);
+  // control changes reach every node sharing the control store (LISTEN/NOTIFY on PostgreSQL)
+  const control: ControlBus = config.databaseUrl
+    ? await PgBus.start(config.databaseUrl, (msg, err) => engineLog('warn', { err }, msg))
+    : new LocalBus();
+  keys.listen(control);
+  projectSettings.listen(control);
   const limiter = queryLimiter(config.maxConcurrentQueries, config.queryTimeoutMs);
   // per-key budgets (src/auth/rate-limit.ts): requests in the auth hook, events in the collector
   const budgets = new RateLimiter();
@@ -110,13 +117,16 @@ export async function createEngine(config: Config): Promise<Engine> {
   const signals = new GroupSignals();
   const errorGroups = new ErrorGroups(meta, signals);
   await errorGroups.init();
+  errorGroups.listen(control);
   const deps: EngineDeps = {
-    config, events, meta, writePath, collector, keys, limiter, signals, errorGroups, projectSettings,
+    config, events, meta, writePath, collector, keys, limiter, signals, errorGroups, projectSettings, control,
     recordAdminAction: adminActionRecorder(collector, system),
     onClose: (fn) => closers.push(fn),
   };
   const alerts = new AlertService(deps);
   await alerts.init();
+  alerts.listen(control);
+  deps.onClose(() => control.close());
   deps.onClose(() => alerts.close());
   const retention = new RetentionJob({
     events, meta, defaultDays: config.retentionDays, overrides: () => projectSettings.retentionOverrides(),
@@ -189,7 +199,8 @@ export async function createEngine(config: Config): Promise<Engine> {
   await app.register(esBulkRoutes, ingest);
   await app.register(keysRoutes, deps);
   await app.register(queryRoutes, { events, limiter });
-  await app.register(streamRoutes, { writePath, keys });
+  // a ClickHouse server may be shared by several engine nodes: tails show their events too
+  await app.register(streamRoutes, { writePath, keys, bus: control, shared: config.clickhouseUrl ? events : undefined });
   await app.register(auditRoutes, deps);
   await app.register(errorRoutes, { ...deps, suspects: (project, fingerprint) => suspectChanges(events, project, fingerprint) });
   await app.register(settingsRoutes, deps);

@@ -52,6 +52,8 @@ async function ingestThroughOutage(url: string, project: string, breakStorage: (
     }
   });
   await sleep(500);
+  // the log must have room when storage goes (on a busy machine the loader may lag behind the clients)
+  for (let i = 0; i < 100 && (await metric(url, 'puraify_monitoring_wal_unloaded_bytes')) > 1 << 20; i++) await sleep(100);
   const brokeAt = Date.now();
   await breakStorage();
   // until the log is full (a 503) and the outage has lasted OUTAGE_MS

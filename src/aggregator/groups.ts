@@ -4,6 +4,7 @@
 import type { SqlDb } from '../storage/sql-db.js';
 import type { EventRow } from '../event.js';
 import type { GroupSignals } from './signals.js';
+import type { ControlBus } from '../storage/control-bus.js';
 
 export type GroupState = 'open' | 'resolved' | 'ignored';
 export const GROUP_STATES: readonly GroupState[] = ['open', 'resolved', 'ignored'];
@@ -26,6 +27,14 @@ export class ErrorGroups {
   private readonly known = new Map<string, GroupState>();
 
   constructor(private readonly db: SqlDb, private readonly signals: GroupSignals) {}
+
+  private bus: ControlBus | undefined;
+
+  /** A state set on any node (resolved, ignored) is what this node's next event is judged against. */
+  listen(bus: ControlBus): void {
+    this.bus = bus;
+    bus.on('groups', () => void this.init().catch(() => undefined));
+  }
 
   async init(): Promise<void> {
     const rows = await this.db.all<{ project_id: string; fingerprint: string; state: GroupState }>(
@@ -116,6 +125,7 @@ export class ErrorGroups {
     );
     if (res.changes === 0) return undefined;
     this.known.set(key(project, fingerprint), state);
+    await this.bus?.publish('groups');
     return this.get(project, fingerprint);
   }
 }

@@ -20,6 +20,7 @@ import type { GroupSignal } from '../aggregator/signals.js';
 import { EVENTS_TABLE } from '../storage/schema.js';
 import { ParamBag, whereClause } from '../query/filters.js';
 import { createSenders, type Notification } from './channels/index.js';
+import type { ControlBus } from '../storage/control-bus.js';
 import {
   compileRule, contextOf, INSTANT_KINDS, labelsOf, ruleMatchesRow, SEVERITIES, toEventFilter, WINDOWED_KINDS,
   type CompiledRule, type Rule, type RuleKind,
@@ -101,7 +102,8 @@ export class AlertService implements AlertRouting {
   private ticker: NodeJS.Timeout | undefined;
   private ticking = false;
   private closed = false;
-  private readonly nodeId = `node-${randomUUID()}`;
+  // the pid says which process holds the evaluator lease (operators, tests)
+  private readonly nodeId = `node-${process.pid}-${randomUUID()}`;
   private server: { address(): AddressInfo | string | null } | undefined;
   private log: Logger | undefined;
 
@@ -151,8 +153,20 @@ export class AlertService implements AlertRouting {
     this.rules = new Map(rules.map((r) => [r.id, compileRule(r)]));
   }
 
+  /** Rules changed on any node are reloaded here at once (instant rules are decided by each node). */
+  listen(bus: ControlBus): void {
+    this.bus = bus;
+    // this node applied its own change already (ruleChanged)
+    bus.on('rules', (fromHere) => {
+      if (!fromHere) void this.loadRules().catch((e) => this.fail('alert rules could not be reloaded', e));
+    });
+  }
+
+  private bus: ControlBus | undefined;
+
   /** Called by the routes after a rule changed; groups of a deleted or disabled rule end quietly. */
   async ruleChanged(id: string, rule: Rule | undefined): Promise<void> {
+    await this.bus?.publish('rules');
     if (rule) this.rules.set(id, compileRule(rule));
     else this.rules.delete(id);
     if (!rule) await this.serial(() => this.store.deleteGroupsOfRule(id));

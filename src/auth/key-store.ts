@@ -4,6 +4,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { SqlDb } from '../storage/sql-db.js';
 import { SCOPES, type Principal, type Scope } from './principal.js';
 import { newEventId } from '../ids.js';
+import type { ControlBus } from '../storage/control-bus.js';
 
 export interface ApiKey {
   id: string;
@@ -56,9 +57,18 @@ export class KeyStore {
   private readonly adminHash: Buffer;
   private lastUsedWrites = new Map<string, number>();
 
+  private bus: ControlBus | undefined;
+
   // short enough that a key revoked by another process (the CLI, another node) is refused within 1 s
+  // even without a control bus; with one, a revocation also clears the cache at once
   constructor(private readonly db: SqlDb, adminToken: string, private readonly cacheMs = 400) {
     this.adminHash = Buffer.from(hashToken(adminToken), 'hex');
+  }
+
+  /** Key changes made on any node (revocation, limits) empty this node's cache at once. */
+  listen(bus: ControlBus): void {
+    this.bus = bus;
+    bus.on('keys', () => this.cache.clear());
   }
 
   async create(k: NewKey): Promise<{ key: ApiKey; token: string }> {
@@ -89,6 +99,7 @@ export class KeyStore {
   async revoke(id: string): Promise<boolean> {
     const r = await this.db.run('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [Date.now(), id]);
     this.cache.clear(); // immediate effect
+    await this.bus?.publish('keys');
     return r.changes > 0;
   }
 
@@ -102,6 +113,7 @@ export class KeyStore {
       id,
     ]);
     this.cache.clear();
+    await this.bus?.publish('keys');
     return this.get(id);
   }
 

@@ -3,6 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { SqlDb } from '../storage/sql-db.js';
 import { compileRedactor, Redactor, type RedactionRules } from './redact.js';
+import type { ControlBus } from '../storage/control-bus.js';
 
 export const ProjectSettingsSchema = Type.Object({
   flood_ceiling_per_minute: Type.Union([Type.Integer({ minimum: 1, maximum: 100_000_000 }), Type.Null()], {
@@ -72,6 +73,14 @@ export class ProjectSettingsStore {
     this.timer.unref();
   }
 
+  /** Settings written on any node apply here at once. */
+  listen(bus: ControlBus): void {
+    this.bus = bus;
+    bus.on('settings', () => void this.reload().catch(() => undefined));
+  }
+
+  private bus: ControlBus | undefined;
+
   stop(): void {
     if (this.timer) clearInterval(this.timer);
   }
@@ -118,6 +127,7 @@ export class ProjectSettingsStore {
     );
     this.stored.set(project, json);
     this.apply(project, s);
+    await this.bus?.publish('settings');
     return s;
   }
 }

@@ -66,7 +66,10 @@ export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): 
 const DISK_FULL_TEXT = /No space left on device|ENOSPC|NOT_ENOUGH_SPACE|not enough space|database or disk is full|SQLITE_FULL/i;
 /** Storage that does not answer or refuses the connection: its failure, not the request's. */
 const UNAVAILABLE_TEXT = /did not answer|ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EPIPE|socket hang up|SQLITE_BUSY|database is locked|the ClickHouse transport is closed|Timeout exceeded|TOO_MANY_SIMULTANEOUS_QUERIES|MEMORY_LIMIT_EXCEEDED|Memory limit/i;
-const UNAVAILABLE_CODES = new Set([159, 202, 209, 210, 241, 242, 425]); // timeout, too many queries, socket timeout, network error, memory, table read-only, system error
+// timeout, too many queries, socket timeout, network error, memory, table read-only (ZooKeeper gone on a
+// Replicated table), system error; on a cluster also NO_ZOOKEEPER, ALL_CONNECTION_TRIES_FAILED (no replica of a
+// shard), UNKNOWN_STATUS_OF_INSERT, KEEPER_EXCEPTION
+const UNAVAILABLE_CODES = new Set([159, 202, 209, 210, 225, 241, 242, 279, 319, 425, 999]);
 
 /**
  * A storage failure answered as what it is: 507 for a full disk, 503 for storage that is down,
@@ -74,7 +77,7 @@ const UNAVAILABLE_CODES = new Set([159, 202, 209, 210, 241, 242, 425]); // timeo
  * `clickhouseCode`, the server transport's ClickHouseServerError too; connection failures are
  * plain errors) and the control store (SQLite). undefined: not a storage failure (a bug → 500).
  */
-export function storageFailure(e: unknown): HttpError | undefined {
+export function storageFailure(e: unknown, depth = 0): HttpError | undefined {
   const err = e as { name?: string; clickhouseCode?: number; code?: string | number; message?: string } | undefined;
   if (!err || typeof err !== 'object') return undefined;
   const text = `${err.message ?? ''} ${typeof err.code === 'string' ? err.code : ''}`;
@@ -84,7 +87,9 @@ export function storageFailure(e: unknown): HttpError | undefined {
   if (err.name === 'StorageTimeoutError' || (typeof err.clickhouseCode === 'number' && UNAVAILABLE_CODES.has(err.clickhouseCode)) || UNAVAILABLE_TEXT.test(text)) {
     return new HttpError(503, 'storage_unavailable', 'the engine\'s storage is not answering; nothing of this request was acknowledged. Retry shortly', undefined, { 'Retry-After': '5' });
   }
-  return undefined;
+  // a Distributed insert or a wrapped driver error carries the store's failure as its cause
+  const cause = (err as { cause?: unknown }).cause;
+  return cause !== undefined && cause !== e && depth < 4 ? storageFailure(cause, depth + 1) : undefined;
 }
 
 /** Maps fastify's own errors (body limit, content type, schema) onto the shape above. */

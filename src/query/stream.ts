@@ -1,6 +1,7 @@
 // Live tail: GET /monitoring/stream, Server-Sent Events with the same filters as /monitoring/logs.
-// Events are pushed once they are durable in the write-ahead log (before they reach storage). A client too slow to read is told how many it missed
-// rather than letting its buffer grow without bound.
+// Events are pushed once they are durable in the write-ahead log (before they reach storage); with
+// several nodes, what the others stored is polled from the shared store (remote-tail.ts). A client
+// too slow to read is told how many it missed rather than letting its buffer grow without bound.
 import type { FastifyInstance } from 'fastify';
 import { toStoredEvent, type EventRow, type FieldError } from '../event.js';
 import { badRequest, HttpError } from '../http/errors.js';
@@ -10,6 +11,8 @@ import { watchKey } from '../auth/http.js';
 import { readFilter } from './http.js';
 import { matchesFilter } from './match.js';
 import { filterQueryDocs, type EventFilter } from './filters.js';
+import { RemoteTail } from './remote-tail.js';
+import type { ControlBus } from '../storage/control-bus.js';
 
 const MAX_BUFFERED_BYTES = 1 << 20;
 const HEARTBEAT_MS = 15_000;
@@ -17,22 +20,58 @@ export const MAX_SUBSCRIBERS = 1000;
 
 interface Subscriber {
   filter: EventFilter;
+  /** The API key the tail was opened with (none for the admin token): its revocation ends the tail. */
+  keyId?: string;
   send(rows: EventRow[]): void;
+  /** Ends the tail with a last event saying its key was revoked or expired. */
+  keyLost(): void;
   end(): void;
 }
 
-export async function streamRoutes(app: FastifyInstance, opts: { writePath: Pick<WritePath, 'onAppended'>; keys: KeyStore; heartbeatMs?: number }): Promise<void> {
+export interface StreamOptions {
+  /** Local events reach the tails from the write-ahead log, once durable. */
+  writePath: Pick<WritePath, 'onAppended'>;
+  /** Tails of a revoked or expired key end (checked every KEY_WATCH_MS, and at once on a bus notice). */
+  keys: KeyStore;
+  heartbeatMs?: number;
+  /** Several engine nodes share the event store: tails here also show what the others stored. */
+  shared?: { receivedSince(since: number, limit: number): Promise<EventRow[]> };
+  /** Key changes announced by any node: the tails of a key revoked there end here without waiting. */
+  bus?: ControlBus;
+}
+
+export async function streamRoutes(app: FastifyInstance, opts: StreamOptions): Promise<void> {
   const subscribers = new Set<Subscriber>();
-  opts.writePath.onAppended((records) => {
-    if (subscribers.size === 0) return;
+  const deliver = (rows: readonly EventRow[]) => {
     for (const s of subscribers) {
-      const matched: EventRow[] = [];
-      for (const rec of records) for (const r of rec.rows) if (matchesFilter(s.filter, r)) matched.push(r);
+      const matched = rows.filter((r) => matchesFilter(s.filter, r));
       if (matched.length) s.send(matched);
     }
+  };
+  const remote = opts.shared
+    ? new RemoteTail({ receivedSince: (since, limit) => opts.shared!.receivedSince(since, limit), log: (msg, err) => app.log.warn({ err }, msg) }, deliver)
+    : undefined;
+  opts.writePath.onAppended((records) => {
+    if (subscribers.size === 0) return;
+    const rows: EventRow[] = [];
+    for (const rec of records) for (const r of rec.rows) rows.push(r);
+    remote?.local(rows);
+    deliver(rows);
   });
+  if (opts.bus) {
+    const keys = opts.keys;
+    opts.bus.on('keys', () => void (async () => {
+      const ids = new Set([...subscribers].map((s) => s.keyId).filter((k): k is string => k !== undefined));
+      for (const id of ids) {
+        const k = await keys.get(id);
+        if (k && !k.revoked_at) continue;
+        for (const s of subscribers) if (s.keyId === id) s.keyLost();
+      }
+    })().catch((err) => app.log.warn({ err }, 'live tail: checking revoked keys failed')));
+  }
   // open tails would keep the server from closing
   app.addHook('preClose', async () => {
+    remote?.stop();
     for (const s of subscribers) s.end();
   });
 
@@ -56,6 +95,7 @@ export async function streamRoutes(app: FastifyInstance, opts: { writePath: Pick
     let missed = 0;
     const sub: Subscriber = {
       filter,
+      keyId: req.principal.keyId,
       send(rows) {
         if (raw.writableLength > MAX_BUFFERED_BYTES) {
           missed += rows.length;
@@ -69,16 +109,22 @@ export async function streamRoutes(app: FastifyInstance, opts: { writePath: Pick
         for (const r of rows) out += `id: ${r.id}\nevent: log\ndata: ${JSON.stringify(toStoredEvent(r))}\n\n`;
         raw.write(out);
       },
-      end: () => raw.end(),
+      keyLost: () => {
+        if (!raw.writableEnded) raw.end('event: key_revoked\ndata: {}\n\n');
+      },
+      end: () => {
+        if (!raw.writableEnded) raw.end();
+      },
     };
     subscribers.add(sub);
+    remote?.tailOpen(true);
     const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), opts.heartbeatMs ?? HEARTBEAT_MS);
     // a revoked or expired key's tail ends, with a last event saying why
-    const unwatch = watchKey(opts.keys, req, () => raw.end('event: key_revoked\ndata: {}\n\n'));
+    const unwatch = watchKey(opts.keys, req, () => sub.keyLost());
     const close = () => {
       clearInterval(heartbeat);
       unwatch();
-      subscribers.delete(sub);
+      if (subscribers.delete(sub)) remote?.tailOpen(false);
     };
     raw.on('close', close);
   });

@@ -386,10 +386,10 @@ describe('a Distributed schema over a one-shard cluster', () => {
   it('shards the DDL ON CLUSTER, and without ON CLUSTER (one server) gives the same answers', async () => {
     const ddl = clusterSchemaStatements('puraify_single', 'pm_dist');
     expect(ddl.filter((s) => s.includes('ON CLUSTER puraify_single'))).toHaveLength(ddl.length);
-    expect(ddl.join('\n')).toMatch(/ENGINE = Distributed\(puraify_single, pm_dist, events_local, cityHash64\(id\)\)/);
-    expect(ddl.join('\n')).toMatch(/error_rollup_mv ON CLUSTER puraify_single TO error_rollup_local AS[\s\S]*FROM events_local WHERE/);
-    expect(shardStatement('DROP TABLE IF EXISTS event_keys', 'c', 'd')).toEqual(['DROP TABLE IF EXISTS event_keys ON CLUSTER c', 'DROP TABLE IF EXISTS event_keys_local ON CLUSTER c']);
-    expect(shardStatement('ALTER TABLE events DROP PARTITION 20250725', 'c', 'd')).toEqual(['ALTER TABLE events_local ON CLUSTER c DROP PARTITION 20250725']);
+    expect(ddl.join('\n')).toMatch(/ENGINE = Distributed\(puraify_single, pm_dist, events_local, cityHash64\(project_id, if\(session_id = '', id, session_id\)\)\)/);
+    expect(ddl.join('\n')).toMatch(/pm_dist.error_rollup_mv ON CLUSTER puraify_single TO pm_dist.error_rollup_local AS[\s\S]*FROM pm_dist.events_local WHERE/);
+    expect(shardStatement('DROP TABLE IF EXISTS event_keys', 'c', 'd')).toEqual(['DROP TABLE IF EXISTS d.event_keys ON CLUSTER c', 'DROP TABLE IF EXISTS d.event_keys_local ON CLUSTER c']);
+    expect(shardStatement('ALTER TABLE events DROP PARTITION 20250725', 'c', 'd')).toEqual(['ALTER TABLE d.events_local ON CLUSTER c DROP PARTITION 20250725']);
     expect(() => shardStatement('DROP TABLE events', 'c', 'd')).toThrow(/cannot shard/);
     // ON CLUSTER needs distributed DDL (ZooKeeper), which one test server does not have
     const dist = await HttpTransport.connect({ url, database: 'pm_dist', cluster: 'puraify_single', onCluster: false });

@@ -83,7 +83,7 @@ describe('a store written by the first layout', () => {
 });
 
 describe('the duplicate check', () => {
-  it('finds stored events by project and id, at their own time or, engine-stamped, up to a day earlier', async () => {
+  it('finds stored events by project and id, at their own time or, engine-stamped, up to a day earlier or later', async () => {
     const own = row({ project_id: 'pd', id: 'own-ts' });
     const stamped = row({ project_id: 'pd', id: 'stamped' });
     stamped.received_at = stamped.timestamp;
@@ -98,6 +98,10 @@ describe('the duplicate check', () => {
       { project_id: 'pa', id: 'nope' },
     ]);
     expect([...found].sort()).toEqual(['pa\u0000ev-1', 'pd\u0000own-ts', 'pd\u0000stamped']);
+    // stamped earlier than the stored copy: a node loading its log after a retry of the same request
+    // went to another node, which stamped and stored it later
+    const earlier = stamped.timestamp - RESEND_WINDOW_MS + 60_000;
+    expect(await store.existingIds([{ project_id: 'pd', id: 'stamped', timestamp: earlier, received_at: earlier }])).toEqual(new Set(['pd\u0000stamped']));
     // a different timestamp sent by the client is a different event time: not the stored one
     expect(await store.existingIds([{ project_id: 'pd', id: 'own-ts', timestamp: own.timestamp + 1, received_at: 1 }])).toEqual(new Set());
   });

@@ -42,7 +42,7 @@ const RANGES_PER_CHUNK = 64;
 const RANGE_GAP_MS = 60_000;
 /**
  * An event the engine stamped itself (no timestamp sent) gets a new timestamp when resent, so its
- * stored copy is looked for this far back: a client's retries of one request fall within it.
+ * stored copy is looked for this far back (and forward): a client's retries of one request fall within it.
  */
 export const RESEND_WINDOW_MS = 24 * 3_600_000;
 
@@ -83,7 +83,7 @@ export class EventStore {
    * itself, so an event is found exactly when its row is stored, whatever failed around its insert.
    * Asked in chunks of ID_CHUNK ids, each narrowed to the events' projects and times (the primary
    * key): an event with a timestamp of its own is looked for at that timestamp, one the engine
-   * stamped within RESEND_WINDOW_MS before it, one without times in its whole project. The chunks
+   * stamped within RESEND_WINDOW_MS of it, one without times in its whole project. The chunks
    * share one deadline (`timeoutMs`, default the store's query timeout): past it this throws
    * QueryTimeoutError, and the caller retries the batch — it never guesses.
    */
@@ -151,6 +151,16 @@ export class EventStore {
     }
   }
 
+  /** Events received at or after `since` (ms), oldest first, at most `limit`: the live tail's view of
+   *  what other engine nodes stored (query/remote-tail.ts). */
+  async receivedSince(since: number, limit: number): Promise<EventRow[]> {
+    return this.query<EventRow>(
+      `SELECT ${SELECT_COLUMNS} FROM ${EVENTS_TABLE} WHERE received_at >= {since:Int64}
+       ORDER BY received_at LIMIT ${Math.max(1, Math.floor(limit))}`,
+      { since },
+    );
+  }
+
   /** For the analysis stages (aggregator, performance, audit): their SQL, the shared timeout. */
   query<T = Record<string, unknown>>(sql: string, params: Params = {}, opts: QueryOptions = {}): Promise<T[]> {
     return this.transport.query<T>(sql, params, { timeoutMs: opts.timeoutMs ?? this.queryTimeoutMs });
@@ -177,7 +187,9 @@ export function idCheckChunks(probes: readonly IdProbe[]): IdChunk[] {
   const windows = probes.map((p) => {
     if (typeof p.timestamp !== 'number') return { p, lo: -Infinity, hi: Infinity };
     const stamped = p.received_at !== undefined && p.timestamp === p.received_at;
-    return { p, lo: stamped ? p.timestamp - RESEND_WINDOW_MS : p.timestamp, hi: p.timestamp };
+    // the stored copy may also be the later one: a retry another node took and loaded first, while
+    // this copy waited in a log (a node killed before it answered, loading it after its restart)
+    return { p, lo: stamped ? p.timestamp - RESEND_WINDOW_MS : p.timestamp, hi: stamped ? p.timestamp + RESEND_WINDOW_MS : p.timestamp };
   });
   windows.sort((a, b) => (a.p.project_id < b.p.project_id ? -1 : a.p.project_id > b.p.project_id ? 1 : a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
   const chunks: IdChunk[] = [];

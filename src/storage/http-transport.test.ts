@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Session } from 'chdb';
 import { removeDir, tempDir } from '../../test/helpers.js';
-import { bindLiterals, compactToEachRow, encodeNativeParams, placeholders, quoteString, serverError, shardStatement } from './http-transport.js';
+import { bindLiterals, compactToEachRow, encodeNativeParams, placeholders, quoteString, replicatedEngine, serverError, shardStatement } from './http-transport.js';
 
 const HOSTILE = [
   '', "it's", "''", 'back\\slash', '\\', "\\'", 'quote\'\\\'', 'nul\u0000byte', 'line\nbreak\r\ttab\b\f\v',
@@ -107,14 +107,22 @@ describe('compactToEachRow', () => {
 describe('shardStatement', () => {
   it('puts tables on every shard with a Distributed table over them, and views on the local tables', () => {
     expect(shardStatement('CREATE TABLE IF NOT EXISTS events (id String) ENGINE = MergeTree() ORDER BY id', 'c', 'db')).toEqual([
-      'CREATE TABLE IF NOT EXISTS events_local ON CLUSTER c (id String) ENGINE = MergeTree() ORDER BY id',
-      'CREATE TABLE IF NOT EXISTS events ON CLUSTER c AS db.events_local ENGINE = Distributed(c, db, events_local, cityHash64(id))',
+      'CREATE TABLE IF NOT EXISTS db.events_local ON CLUSTER c (id String) ENGINE = MergeTree() ORDER BY id',
+      "CREATE TABLE IF NOT EXISTS db.events ON CLUSTER c AS db.events_local ENGINE = Distributed(c, db, events_local, cityHash64(project_id, if(session_id = '', id, session_id)))",
     ]);
     expect(shardStatement('CREATE MATERIALIZED VIEW IF NOT EXISTS k_mv TO k AS\n SELECT a FROM events WHERE 1', 'c', 'db', { onCluster: false }))
-      .toEqual(['CREATE MATERIALIZED VIEW IF NOT EXISTS k_mv TO k_local AS\n SELECT a FROM events_local WHERE 1']);
+      .toEqual(['CREATE MATERIALIZED VIEW IF NOT EXISTS db.k_mv TO db.k_local AS\n SELECT a FROM db.events_local WHERE 1']);
     expect(() => shardStatement('CREATE MATERIALIZED VIEW IF NOT EXISTS v TO t AS SELECT a FROM x WHERE a IN (SELECT a FROM y)', 'c', 'db')).toThrow(/several tables/);
     expect(shardStatement('SELECT 1', 'c', 'db')).toEqual(['SELECT 1']);
     expect(() => shardStatement('CREATE TABLE x (a String)', 'c;', 'db')).toThrow(/identifier/);
+  });
+
+  it('makes the local tables Replicated on a cluster with replicas, keeping the engine\'s own arguments', () => {
+    const [local] = shardStatement('CREATE TABLE IF NOT EXISTS r (a String) ENGINE = AggregatingMergeTree() PARTITION BY a ORDER BY a', 'c', 'db', { replicated: true });
+    expect(local).toBe("CREATE TABLE IF NOT EXISTS db.r_local ON CLUSTER c (a String) ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/db.r_local', '{replica}') PARTITION BY a ORDER BY a");
+    expect(replicatedEngine('CREATE TABLE t (v Int8) ENGINE = ReplacingMergeTree(v) ORDER BY v', 'db', 't'))
+      .toBe("CREATE TABLE t (v Int8) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db.t', '{replica}', v) ORDER BY v");
+    expect(() => replicatedEngine('CREATE TABLE t (v Int8) ENGINE = Log', 'db', 't')).toThrow(/no MergeTree/);
   });
 });
 

@@ -43,6 +43,15 @@ export class ClickHouseServerError extends Error {
 }
 
 const TIMEOUT_EXCEEDED = 159;
+/**
+ * Every node writes to and reads from the first live replica of each shard (in remote_servers
+ * order), not a random one: replication is asynchronous, so a node reading another replica than the
+ * one just written could miss an event another node stored a moment ago — and store it again when
+ * the same id is retried there. Only while that first replica is down do reads and writes move on.
+ * A server still prefers itself for its own shard (prefer_localhost_replica, which 18.16 needs for
+ * IN-subqueries on local tables), so point the nodes at first replicas (scripts/cluster.sh does).
+ */
+const REPLICA_ORDER = { load_balancing: 'in_order' } as const;
 /** Longest one DDL / migration statement may take (inserts and queries have the shorter deadline). */
 const DDL_TIMEOUT_MS = 600_000;
 /** Above this many characters of encoded native parameters, bind literals into the body instead. */
@@ -71,6 +80,8 @@ export class HttpTransport implements ClickHouseTransport {
   version = '';
   nativeParams = false;
   compactInput = false;
+  /** On a cluster whose shards have several replicas: the local tables are Replicated*MergeTree. */
+  replicated = false;
   private closed = false;
 
   private constructor(private readonly opts: HttpTransportOptions) {
@@ -103,6 +114,13 @@ export class HttpTransport implements ClickHouseTransport {
       const formats = await t.raw<{ n: number }>(
         "SELECT count() AS n FROM system.formats WHERE name = 'JSONCompactEachRow' AND is_input = 1", { database: false, timeoutMs: t.timeoutMs });
       t.compactInput = Number(formats[0]?.n) > 0;
+      if (t.cluster) {
+        // a cluster with several replicas per shard keeps them in step through Replicated tables
+        const shape = await t.raw<{ n: number; r: number }>(
+          `SELECT count() AS n, max(replica_num) AS r FROM system.clusters WHERE cluster = '${t.cluster}'`, { database: false, timeoutMs: t.timeoutMs });
+        if (!Number(shape[0]?.n)) throw new Error(`the ClickHouse server knows no cluster ${t.cluster} (remote_servers)`);
+        t.replicated = Number(shape[0].r) > 1;
+      }
       if (t.database) {
         const on = t.cluster && opts.onCluster !== false ? ` ON CLUSTER ${t.cluster}` : '';
         await t.exec(`CREATE DATABASE IF NOT EXISTS ${t.database}${on}`, { database: false });
@@ -135,7 +153,7 @@ export class HttpTransport implements ClickHouseTransport {
   /** DDL. On a cluster, CREATE TABLE / MATERIALIZED VIEW become shard-local tables with Distributed ones over them. */
   async exec(sql: string, o: { database?: boolean } = {}): Promise<void> {
     const stmts = this.cluster && o.database !== false
-      ? shardStatement(sql, this.cluster, this.database ?? (await this.currentDatabase()), { onCluster: this.opts.onCluster })
+      ? shardStatement(sql, this.cluster, this.database ?? (await this.currentDatabase()), { onCluster: this.opts.onCluster, replicated: this.replicated })
       : [sql];
     // servers before 19.x take LowCardinality columns only with this (newer ones ignore it)
     const settings: Record<string, string> = Number(this.version.split('.')[0]) < 19 ? { allow_experimental_low_cardinality_type: '1' } : {};
@@ -168,7 +186,7 @@ export class HttpTransport implements ClickHouseTransport {
     const body = this.compactInput ? payload : compactToEachRow(columns, payload);
     const settings: Record<string, string> = { query: `INSERT INTO ${table} (${columns.join(', ')}) FORMAT ${format}` };
     // a Distributed table acknowledges only once every shard has the rows (acknowledged = durable)
-    if (this.cluster) settings.insert_distributed_sync = '1';
+    if (this.cluster) Object.assign(settings, { insert_distributed_sync: '1', ...REPLICA_ORDER });
     try {
       const res = await this.request(body, { settings, timeoutMs: this.timeoutMs });
       await readAll(res.body);
@@ -188,8 +206,8 @@ export class HttpTransport implements ClickHouseTransport {
 
   private readSettings(): Record<string, string> {
     const s: Record<string, string> = { output_format_json_quote_64bit_integers: '0' };
-    // IN-subqueries read each shard's local table: every shard answers for its own events
-    if (this.cluster) s.distributed_product_mode = 'local';
+    // event_keys rows live on the shard of their event, so IN-subqueries may read the local table
+    if (this.cluster) Object.assign(s, { distributed_product_mode: 'local', ...REPLICA_ORDER });
     return s;
   }
 
@@ -384,38 +402,73 @@ export function compactToEachRow(columns: readonly string[], payload: Buffer): B
  * Other statements pass as they are. ON CLUSTER needs the servers' distributed DDL (ZooKeeper);
  * `onCluster: false` gives the statements to run on every server by hand (or on a one-server test).
  */
-export function shardStatement(stmt: string, cluster: string, database: string, o: { onCluster?: boolean } = {}): string[] {
+/** Events go to the shard of their project's session (one session's events sit together, so a session
+ *  replay or a per-session count reads one shard); events without a session spread by id. */
+export const EVENTS_SHARDING_KEY = "cityHash64(project_id, if(session_id = '', id, session_id))";
+
+export interface ShardOptions {
+  /** false: without ON CLUSTER (run the DDL on each server yourself). */
+  onCluster?: boolean;
+  /** The local tables become Replicated*MergeTree, their replicas in ZooKeeper under
+   *  /clickhouse/tables/{shard}/<database>.<table> and named by the server's {replica} macro. */
+  replicated?: boolean;
+}
+
+/**
+ * One schema.ts statement for a cluster: a table becomes `<t>_local` on every server (ON CLUSTER;
+ * Replicated when the cluster has replicas) with a Distributed `<t>` over it; a materialized view
+ * reads and writes the local tables, so each shard derives its own rows from its own events;
+ * an ALTER goes to the local tables. Whatever the columns, codecs or indexes of a table, only its
+ * name and engine clause are touched, so this stays a thin wrapper over schema.ts.
+ */
+export function shardStatement(stmt: string, cluster: string, database: string, o: ShardOptions = {}): string[] {
   checkIdentifier(cluster, 'cluster');
   checkIdentifier(database, 'database');
   const on = o.onCluster === false ? '' : ` ON CLUSTER ${cluster}`;
-  const local = (t: string) => `${t}_local`;
+  // qualified names: ON CLUSTER DDL on 18.16 runs on the other servers in their default database
+  const local = (t: string) => `${database}.${t}_local`;
   const text = stmt.trim();
   const table = /^CREATE TABLE IF NOT EXISTS (\w+) \(/i.exec(text);
   if (table) {
     const t = table[1];
     // only events are inserted into; the other tables are filled per shard by their views
-    const key = t === EVENTS_TABLE ? 'cityHash64(id)' : 'rand()';
+    const key = t === EVENTS_TABLE ? EVENTS_SHARDING_KEY : 'rand()';
+    let ddl = text.replace(table[0], `CREATE TABLE IF NOT EXISTS ${local(t)}${on} (`);
+    if (o.replicated) ddl = replicatedEngine(ddl, database, `${t}_local`);
     return [
-      text.replace(table[0], `CREATE TABLE IF NOT EXISTS ${local(t)}${on} (`),
-      `CREATE TABLE IF NOT EXISTS ${t}${on} AS ${database}.${local(t)} ENGINE = Distributed(${cluster}, ${database}, ${local(t)}, ${key})`,
+      ddl,
+      `CREATE TABLE IF NOT EXISTS ${database}.${t}${on} AS ${local(t)} ENGINE = Distributed(${cluster}, ${database}, ${t}_local, ${key})`,
     ];
   }
   const mv = /^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS(\s[\s\S]*?\bFROM\s+)(\w+)\b/i.exec(text);
   if (mv) {
     if (/\bFROM\b/i.test(text.slice(mv[0].length))) throw new Error(`cannot shard a view reading several tables: ${text.slice(0, 80)}`);
-    return [text.replace(mv[0], `CREATE MATERIALIZED VIEW IF NOT EXISTS ${mv[1]}${on} TO ${local(mv[2])} AS${mv[3]}${local(mv[4])}`)];
+    return [text.replace(mv[0], `CREATE MATERIALIZED VIEW IF NOT EXISTS ${database}.${mv[1]}${on} TO ${local(mv[2])} AS${mv[3]}${local(mv[4])}`)];
   }
   const alter = /^ALTER TABLE (\w+)\s/i.exec(text);
   if (alter) return [text.replace(alter[0], `ALTER TABLE ${local(alter[1])}${on} `)];
   // a table and its shard-local table (a view has no local one: IF EXISTS makes that a no-op)
   const drop = /^DROP TABLE IF EXISTS (\w+)$/i.exec(text);
-  if (drop) return [`DROP TABLE IF EXISTS ${drop[1]}${on}`, `DROP TABLE IF EXISTS ${local(drop[1])}${on}`];
+  if (drop) return [`DROP TABLE IF EXISTS ${database}.${drop[1]}${on}`, `DROP TABLE IF EXISTS ${local(drop[1])}${on}`];
   if (/^(CREATE|ALTER|DROP|RENAME|TRUNCATE)\b/i.test(text)) throw new Error(`cannot shard this statement: ${text.slice(0, 80)}`);
   return [stmt];
 }
 
+/**
+ * `ENGINE = XMergeTree(args)` → `ENGINE = ReplicatedXMergeTree('<zk path>', '{replica}', args)`. The
+ * zk path names the shard ({shard} macro) and the table, so the two replicas of a shard share one log;
+ * replicated inserts are deduplicated by block checksum, which makes a retried insert harmless.
+ */
+export function replicatedEngine(ddl: string, database: string, table: string): string {
+  const m = /ENGINE\s*=\s*(\w*)MergeTree\(([^)]*)\)/i.exec(ddl);
+  if (!m) throw new Error(`no MergeTree engine to replicate in: ${ddl.slice(0, 80)}`);
+  if (/^Replicated/i.test(m[1])) return ddl;
+  const args = [`'/clickhouse/tables/{shard}/${database}.${table}'`, "'{replica}'", ...(m[2].trim() ? [m[2].trim()] : [])];
+  return ddl.replace(m[0], `ENGINE = Replicated${m[1]}MergeTree(${args.join(', ')})`);
+}
+
 /** schema.ts's statements for a cluster (see shardStatement). */
-export function clusterSchemaStatements(cluster: string, database: string, o: { onCluster?: boolean; features?: StorageFeatures } = {}): string[] {
+export function clusterSchemaStatements(cluster: string, database: string, o: ShardOptions & { features?: StorageFeatures } = {}): string[] {
   return schemaStatements(o.features).flatMap((s) => shardStatement(s, cluster, database, o));
 }
 
