@@ -50,6 +50,25 @@ class Mutex {
   }
 }
 
+/**
+ * Switching to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY at once (no busy handler,
+ * to avoid a deadlock) when another process opens the same new file at the same moment, e.g. two
+ * nodes or the keys CLI starting together. Retry for up to 5 s, sleeping the thread: this runs once,
+ * at open.
+ */
+function withBusyRetry<T>(fn: () => T): T {
+  const deadline = Date.now() + 5000;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      return fn();
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw err;
+      Atomics.wait(pause, 0, 0, 20);
+    }
+  }
+}
+
 export class SqliteDb implements SqlDb {
   readonly dialect = 'sqlite' as const;
   private readonly db: Database.Database;
@@ -59,11 +78,10 @@ export class SqliteDb implements SqlDb {
   private readonly inTx = new AsyncLocalStorage<true>();
 
   constructor(file: string) {
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
+    this.db = new Database(file, { timeout: 5000 });
+    withBusyRetry(() => this.db.pragma('journal_mode = WAL'));
     // FULL: a committed row (an alert in the outbox, a key) survives power loss, not just kill -9
     this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
   }
 
   private stmt(sql: string): Database.Statement {
