@@ -19,6 +19,7 @@ import { otlpRoutes } from './collector/otlp-http.js';
 import { sentryRoutes } from './collector/sentry-http.js';
 import { lokiRoutes } from './collector/loki.js';
 import { esBulkRoutes } from './collector/es-bulk.js';
+import { esApiRoutes } from './collector/es-api.js';
 import { queryRoutes } from './query/http.js';
 import { streamRoutes } from './query/stream.js';
 import { LocalBus, PgBus, type ControlBus } from './storage/control-bus.js';
@@ -197,6 +198,9 @@ export async function createEngine(config: Config): Promise<Engine> {
   await app.register(sentryRoutes, ingest);
   await app.register(lokiRoutes, ingest);
   await app.register(esBulkRoutes, ingest);
+  // the same bulk API with the handshake Filebeat, Logstash and the ES clients make first (es-api.ts)
+  await app.register(esBulkRoutes, { ...ingest, prefix: '/es' });
+  await app.register(esApiRoutes, { prefix: '/es' });
   await app.register(keysRoutes, deps);
   await app.register(queryRoutes, { events, limiter });
   // a ClickHouse server may be shared by several engine nodes: tails show their events too

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { loadConfig, type Config } from '../src/config.js';
 import { createEngine, type Engine } from '../src/engine.js';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { controlEnv } from './control-db.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -193,4 +193,44 @@ export async function storedIdCounts(url: string, project: string): Promise<Map<
     cursor = r.body.next_cursor ?? undefined;
   } while (cursor);
   return seen;
+}
+
+/** One engine for a test file (the protocol route tests): started before its tests, closed after. */
+export interface FileEngine {
+  readonly url: string;
+  readonly token: string;
+  readonly engine: Engine;
+  /** GET /monitoring/logs with these filters, oldest first, up to 1,000: what was stored. */
+  logs(params: Record<string, string | number | undefined>): Promise<any[]>;
+  /** POST /monitoring/keys: a key bound to `project` (null: every project) → the created key (token, id, dsn). */
+  key(project: string | null, scopes?: string[]): Promise<any>;
+}
+
+export function useEngine(env: Record<string, string> = {}): FileEngine {
+  let t: TestEngine | undefined;
+  beforeAll(async () => {
+    t = await startEngine(env);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+  const started = (): TestEngine => {
+    if (!t) throw new Error('useEngine: the engine is used outside a test (it starts in beforeAll)');
+    return t;
+  };
+  return {
+    get url() { return started().url; },
+    get token() { return started().token; },
+    get engine() { return started().engine; },
+    async logs(params) {
+      const r = await call(started().url, 'GET', `/monitoring/logs?${qs({ order: 'asc', limit: 1000, ...params })}`);
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      return r.body.logs as any[];
+    },
+    async key(project, scopes = ['ingest']) {
+      const r = await call(started().url, 'POST', '/monitoring/keys', { body: { name: `key-${project ?? 'all'}-${scopes.join('-')}`, scopes, project_id: project } });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      return r.body;
+    },
+  };
 }

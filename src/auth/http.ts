@@ -32,7 +32,7 @@ export interface RouteEntry {
 }
 
 /** Paths that are API, never public: a route here that names no scope gets `admin` (fail closed). */
-const API_PATH = /^\/(?:monitoring|v1|metrics|api|loki|_bulk)(?:\/|$)/;
+const API_PATH = /^\/(?:monitoring|v1|metrics|api|loki|_bulk|es)(?:\/|$)/;
 
 export interface AuthOptions {
   keys: KeyStore;

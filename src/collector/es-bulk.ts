@@ -8,6 +8,7 @@ import type { FieldError } from '../event.js';
 import { HttpError } from '../http/errors.js';
 import { ingestScope, type IngestRouteOptions } from './ingest-route.js';
 import { applyShipperLine, severityFromLevel } from './logger-conventions.js';
+import { addProductHeader } from './es-api.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -159,6 +160,8 @@ const BulkAnswer = Type.Object({
 
 export async function esBulkRoutes(app: FastifyInstance, opts: IngestRouteOptions): Promise<void> {
   const scope = ingestScope(app, opts, [{ types: ['application/x-ndjson', 'application/json', 'text/plain', 'application/vnd.elasticsearch+x-ndjson', 'application/vnd.elasticsearch+json'], parseAs: 'string' }]);
+  // the ES clients refuse a 2xx without it (and Vector's/Fluent Bit's bulk ignores it)
+  addProductHeader(app);
   let seq = 0;
   const handler = async (req: FastifyRequest) => {
     const started = Date.now();
