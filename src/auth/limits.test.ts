@@ -137,7 +137,11 @@ describe('a key grants only what it holds', () => {
     const otlp = await key({ requests_per_minute: 0, events_per_minute: 1 });
     const logs = { resourceLogs: [{ resource: { attributes: [{ key: 'puraify.project_id', value: { stringValue: 'pf_limits' } }] }, scopeLogs: [{ logRecords: [{ body: { stringValue: 'a' } }, { body: { stringValue: 'b' } }] }] }] };
     expect((await call(t.url, 'POST', '/v1/logs', { token: otlp.token, body: logs })).status).toBe(200);
-    expectLimited(await call(t.url, 'POST', '/v1/logs', { token: otlp.token, body: logs }));
+    // OTLP answers in its own shape: a google.rpc.Status (RESOURCE_EXHAUSTED, with RetryInfo)
+    const limited = await call(t.url, 'POST', '/v1/logs', { token: otlp.token, body: logs });
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(limited.body).toMatchObject({ code: 8, details: [{ reason: 'rate_limited' }, { '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${limited.headers.get('retry-after')}s` }] });
   });
 });
 

@@ -30,6 +30,14 @@ export function rejectParsed(p: { status: number; code: string; message: string;
   return new HttpError(p.status, p.code, p.message, { errors: p.errors });
 }
 
+/** The 415 of an ingest route: what was sent, and every content type the route accepts. */
+export function unsupportedType(sent: string | undefined, accepted: readonly string[]): HttpError {
+  const what = sent ? `Content-Type "${sent.slice(0, 100)}" is not accepted here` : 'a body without a Content-Type is not accepted here';
+  const list = accepted.join(', ');
+  return Object.assign(new HttpError(415, 'unsupported_media_type', `${what}; send one of: ${list}`,
+    { accepted, errors: [{ field: 'Content-Type', message: `must be one of: ${list}` }] }), { statusCode: 415 });
+}
+
 export function overloaded(e: unknown): never {
   if (e instanceof WalUnavailableError) {
     throw new HttpError(e.status, e.status === 507 ? 'insufficient_storage' : 'overloaded', e.message, undefined, { 'Retry-After': String(e.retryAfterS) });
@@ -49,6 +57,11 @@ export function ingestScope(
   app.removeAllContentTypeParsers();
   for (const p of parsers) {
     app.addContentTypeParser(p.types as string[], { parseAs: p.parseAs, bodyLimit: LIMITS.maxBodyBytes }, (_req, body, done) => done(null, body));
+  }
+  // any other type: a 415 that names every type this route reads (before its body is read)
+  if (!parsers.some((p) => p.types === '*')) {
+    const accepted = parsers.flatMap((p) => (Array.isArray(p.types) ? p.types : []));
+    app.addContentTypeParser('*', (req, _payload, done) => done(unsupportedType(req.headers['content-type'], accepted), undefined));
   }
   addBodyDecoding(app, ownEncodings);
 

@@ -1,7 +1,7 @@
 // OTLP/HTTP with the real OpenTelemetry JS exporters (protobuf and JSON, gzip on and off), the
 // project taken from the key, Content-Encoding on every ingest route, and zip bombs.
 import { gzipSync, deflateSync, deflateRawSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SeverityNumber } from '@opentelemetry/api-logs';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -11,28 +11,12 @@ import { OTLPLogExporter as ProtoLogExporter } from '@opentelemetry/exporter-log
 import { OTLPLogExporter as JsonLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
-import { call, qs, startEngine, type TestEngine } from '../../test/helpers.js';
+import { call, qs, useEngine } from '../../test/helpers.js';
 import { messageType } from './proto.js';
 
-let t: TestEngine;
-beforeAll(async () => {
-  t = await startEngine();
-});
-afterAll(async () => {
-  await t.close();
-});
-
-const logs = async (params: Record<string, string | number | undefined>) => {
-  const r = await call(t.url, 'GET', `/monitoring/logs?${qs({ order: 'asc', limit: 1000, ...params })}`);
-  expect(r.status).toBe(200);
-  return r.body.logs as any[];
-};
-
-async function projectKey(project: string): Promise<string> {
-  const r = await call(t.url, 'POST', '/monitoring/keys', { body: { name: `k-${project}`, scopes: ['ingest'], project_id: project } });
-  expect(r.status).toBe(201);
-  return r.body.token;
-}
+const t = useEngine();
+const logs = t.logs;
+const projectKey = async (project: string): Promise<string> => (await t.key(project)).token;
 
 /** Emits through a real LoggerProvider + exporter and waits until the engine answered. */
 async function emitLogs(exporter: ProtoLogExporter | JsonLogExporter, resource: Record<string, string>, n: number): Promise<void> {
@@ -90,7 +74,18 @@ describe('OTLP logs with the real exporters', () => {
     const body = { resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'x' } }] }, scopeLogs: [{ logRecords: [{ body: { stringValue: 'orphan' } }] }] }] };
     const admin = await call(t.url, 'POST', '/v1/logs', { body });
     expect(admin.status).toBe(400);
-    expect(admin.body.error.message).toContain('resource.attributes.puraify.project_id');
+    // a JSON google.rpc.Status: gRPC code, message, and the field named in a BadRequest detail
+    expect(admin.body).toEqual({
+      code: 3, message: expect.stringContaining('resource.attributes.puraify.project_id'),
+      details: [
+        { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'invalid_events', domain: 'puraify-monitoring', metadata: {} },
+        { '@type': 'type.googleapis.com/google.rpc.BadRequest', fieldViolations: [
+          { field: 'resourceLogs[0].scopeLogs[0].logRecords[0].resource.attributes.puraify.project_id', description: expect.stringContaining('required') }] },
+      ],
+    });
+    const unauthorized = await call(t.url, 'POST', '/v1/logs', { body, token: 'wrong-token' });
+    expect(unauthorized.status).toBe(401);
+    expect(unauthorized.body).toMatchObject({ code: 16, message: expect.stringContaining('unknown'), details: [{ reason: 'unauthorized' }] });
     // a project key may still not write to another project
     const other = await call(t.url, 'POST', '/monitoring/logs', { token, body: { project_id: 'pf_someone_else', message: 'x' } });
     expect(other.status).toBe(400);
@@ -108,6 +103,12 @@ describe('OTLP logs with the real exporters', () => {
     expect(bad.headers.get('content-type')).toContain('application/x-protobuf');
     const status = Status.toObject(Status.decode(Buffer.from(await bad.arrayBuffer()))) as any;
     expect(status).toMatchObject({ code: 3, message: expect.stringContaining('ExportLogsServiceRequest') });
+    // details are Any-packed google.rpc messages: ErrorInfo (our code) and BadRequest (the field)
+    expect(status.details.map((d: any) => d.type_url)).toEqual(['type.googleapis.com/google.rpc.ErrorInfo', 'type.googleapis.com/google.rpc.BadRequest']);
+    const info = messageType('google.rpc.ErrorInfo').decode(status.details[0].value) as any;
+    expect(info).toMatchObject({ reason: 'invalid_protobuf', domain: 'puraify-monitoring' });
+    const fields = messageType('google.rpc.BadRequest').decode(status.details[1].value) as any;
+    expect(fields.fieldViolations[0]).toMatchObject({ field: '(body)', description: expect.stringContaining('protobuf') });
 
     const Req = messageType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest');
     const Res = messageType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse');
@@ -169,6 +170,31 @@ describe('OTLP traces with the real exporter', () => {
       const replay = await call(t.url, 'GET', `/monitoring/sessions/sess-77?${qs({ project_id: project })}`);
       expect(replay.status).toBe(200);
       expect(JSON.stringify(replay.body)).toContain('POST /charge');
+    });
+  }
+});
+
+describe('415: every content type a route reads is named', () => {
+  const routes: [string, string[]][] = [
+    ['/monitoring/logs', ['application/json', 'application/x-ndjson', 'application/ndjson', 'application/jsonl', 'text/plain']],
+    ['/v1/logs', ['application/json', 'application/x-protobuf', 'application/protobuf']],
+    ['/v1/traces', ['application/json', 'application/x-protobuf', 'application/protobuf']],
+    ['/loki/api/v1/push', ['application/json', 'text/plain', 'application/x-protobuf', 'application/protobuf']],
+    ['/_bulk', ['application/x-ndjson', 'application/json', 'text/plain', 'application/vnd.elasticsearch+x-ndjson', 'application/vnd.elasticsearch+json']],
+    ['/es/_bulk', ['application/x-ndjson', 'application/json', 'text/plain', 'application/vnd.elasticsearch+x-ndjson', 'application/vnd.elasticsearch+json']],
+  ];
+  for (const [path, types] of routes) {
+    it(`${path}`, async () => {
+      const r = await call(t.url, 'POST', path, { raw: '<xml/>', contentType: 'application/xml' });
+      expect(r.status).toBe(415);
+      const message: string = path.startsWith('/v1/') ? r.body.message : r.body.error.message;
+      expect(message).toContain('"application/xml"');
+      for (const type of types) expect(message, type).toContain(type);
+      // and each listed type is read (not a 415)
+      for (const type of types) {
+        const ok = await call(t.url, 'POST', path, { raw: '', contentType: type });
+        expect(ok.status, `${path} ${type}`).not.toBe(415);
+      }
     });
   }
 });

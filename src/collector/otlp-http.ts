@@ -1,13 +1,15 @@
 // OTLP/HTTP receiver: POST /v1/logs and POST /v1/traces, JSON or protobuf, any Content-Encoding the
 // ingest scope decodes. Answers as the OTLP spec says: 200 with an empty response or a partialSuccess,
-// in the request's encoding; failures carry a google.rpc.Status when the request was protobuf.
+// in the request's encoding; every failure is a google.rpc.Status (otlp-status.ts), protobuf for a
+// protobuf request and JSON otherwise, with the HTTP status the engine gives it on any route.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { HttpError } from '../http/errors.js';
+import { asHttpError, HttpError } from '../http/errors.js';
 import { ingestScope, rejectParsed, type IngestRouteOptions } from './ingest-route.js';
 import { isProtobuf, mapOtlpLogs, otlpResponse, PROJECT_FIELD, type OtlpParsed } from './otlp.js';
 import { mapOtlpTraces } from './otlp-traces.js';
-import { decodeLogsRequest, decodeTracesRequest, encodeAnswer, encodeStatus, type Decoded } from './otlp-proto.js';
+import { decodeLogsRequest, decodeTracesRequest, encodeAnswer, type Decoded } from './otlp-proto.js';
+import { statusJson, statusProto } from './otlp-status.js';
 
 const PROTOBUF = 'application/x-protobuf';
 
@@ -32,17 +34,13 @@ export async function otlpRoutes(app: FastifyInstance, opts: IngestRouteOptions)
     { types: [PROTOBUF, 'application/protobuf'], parseAs: 'buffer' },
   ]);
 
-  // A protobuf sender reads failures as a protobuf google.rpc.Status; JSON senders get the engine's
-  // error shape from the root handler.
+  // OTLP senders read a failure as a google.rpc.Status (the Collector's otlphttp exporter decodes it
+  // for its log line and its retry decision); the status code is the one any route would answer.
   app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
-    if (!isProtobuf(req.headers['content-type'])) throw err;
-    const status = err instanceof HttpError ? err.status
-      : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 413
-        : err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
-    if (err instanceof HttpError && err.headers) reply.headers(err.headers);
-    const message = status === 500 ? 'internal error; the engine logged the details' : err.message;
-    if (status === 500) req.log.error({ err }, 'unhandled error');
-    return reply.code(status).type(PROTOBUF).send(encodeStatus(status, message));
+    const e = asHttpError(err, req, app.initialConfig.bodyLimit);
+    if (e.headers) reply.headers(e.headers);
+    reply.code(e.status);
+    return isProtobuf(req.headers['content-type']) ? reply.type(PROTOBUF).send(statusProto(e)) : reply.type('application/json').send(statusJson(e));
   });
 
   const signals = [
@@ -66,7 +64,9 @@ export async function otlpRoutes(app: FastifyInstance, opts: IngestRouteOptions)
       const result = await scope.ingest(req, parsed.items, { lineErrors: parsed.recordErrors, projectField: PROJECT_FIELD });
       const answer = otlpResponse(result, parsed.paths, s.counter);
       if (result.accepted === 0) {
-        throw new HttpError(400, 'invalid_events', `no ${s.noun} was accepted; ${answer.partialSuccess?.errorMessage ?? ''}`, { accepted: 0, rejected: result.rejected.slice(0, 1000) });
+        // nothing stored: 400, each rejected record a field violation named by its place in the request
+        const errors = result.rejected.slice(0, 100).flatMap((r) => r.errors.map((x) => ({ field: `${parsed.paths[r.index] ?? `record ${r.index}`}.${x.field}`, message: x.message })));
+        throw new HttpError(400, 'invalid_events', `no ${s.noun} was accepted; ${answer.partialSuccess?.errorMessage ?? ''}`, { accepted: 0, errors });
       }
       return send(answer);
     });

@@ -1,6 +1,6 @@
 // OTLP/HTTP protobuf encoding: requests decoded with protobufjs from the vendored opentelemetry-proto
 // definitions into the proto3 JSON shape that otlp.ts / otlp-traces.ts map, and answers encoded back
-// (ExportLogsServiceResponse, ExportTraceServiceResponse, google.rpc.Status for failures).
+// (ExportLogsServiceResponse, ExportTraceServiceResponse; failures in otlp-status.ts).
 import type { OtlpAnswer } from './otlp.js';
 import { messageType } from './proto.js';
 
@@ -37,11 +37,4 @@ function encode(name: string, value: Obj): Buffer {
 
 export function encodeAnswer(signal: 'logs' | 'traces', a: OtlpAnswer): Buffer {
   return encode(signal === 'logs' ? LOGS_RESPONSE : TRACES_RESPONSE, a as Obj);
-}
-
-/** gRPC status codes the OTLP/HTTP spec pairs with HTTP statuses. */
-const GRPC_CODE: Record<number, number> = { 400: 3, 401: 16, 403: 7, 404: 5, 413: 3, 415: 3, 429: 8, 503: 14 };
-
-export function encodeStatus(httpStatus: number, message: string): Buffer {
-  return encode(STATUS, { code: GRPC_CODE[httpStatus] ?? 2, message });
 }

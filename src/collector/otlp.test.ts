@@ -227,15 +227,16 @@ describe('POST /v1/logs', () => {
     expect((await logs({ project_id: 'pf_otlp_part' })).body.logs).toHaveLength(2);
   });
 
-  it('400 in the error shape when nothing is accepted or the body is not OTLP JSON', async () => {
+  it('400 as a JSON google.rpc.Status when nothing is accepted or the body is not OTLP JSON', async () => {
     const none = await call(t.url, 'POST', '/v1/logs', { body: { resourceLogs: [{ resource: {}, scopeLogs: [{ logRecords: [{ body: { stringValue: 'x' } }] }] }] } });
     expect(none.status).toBe(400);
-    expect(none.body.error).toMatchObject({ code: 'invalid_events', message: expect.stringContaining('puraify.project_id') });
+    expect(none.body).toMatchObject({ code: 3, message: expect.stringContaining('puraify.project_id'), details: [{ reason: 'invalid_events' }, { fieldViolations: [{ field: expect.stringContaining('puraify.project_id') }] }] });
     for (const raw of ['{"resourceLogs": ', '{"project_id":"pf_x"}']) {
       const r = await call(t.url, 'POST', '/v1/logs', { raw });
       expect(r.status, raw).toBe(400);
-      expect(r.body.error.code, raw).toEqual(expect.any(String));
-      expect(JSON.stringify(r.body.error.details), raw).toContain('"field"');
+      expect(r.body.code, raw).toBe(3);
+      expect(r.body.details[0].reason, raw).toEqual(expect.any(String));
+      expect(r.body.details[1].fieldViolations[0].field, raw).toEqual(expect.any(String));
     }
     expect((await call(t.url, 'POST', '/v1/logs', { body: { resourceLogs: [] } })).body).toEqual({});
   });
@@ -243,6 +244,7 @@ describe('POST /v1/logs', () => {
   it('415 for a content type that is neither JSON nor protobuf', async () => {
     const res = await call(t.url, 'POST', '/v1/logs', { raw: 'a=b', contentType: 'application/x-www-form-urlencoded' });
     expect(res.status).toBe(415);
+    expect(res.body).toMatchObject({ code: 3, message: expect.stringContaining('application/x-protobuf'), details: [{ reason: 'unsupported_media_type' }, { fieldViolations: [{ field: 'Content-Type' }] }] });
   });
 
   it('401 without a token', async () => {

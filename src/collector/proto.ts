@@ -20,6 +20,7 @@ const FILES = [
   'opentelemetry/opentelemetry/proto/collector/trace/v1/trace_service.proto',
   'loki/push.proto',
   'google/rpc/status.proto',
+  'google/rpc/error_details.proto',
 ];
 
 let root: protobuf.Root | undefined;

@@ -92,38 +92,45 @@ export function storageFailure(e: unknown, depth = 0): HttpError | undefined {
   return cause !== undefined && cause !== e && depth < 4 ? storageFailure(cause, depth + 1) : undefined;
 }
 
-/** Maps fastify's own errors (body limit, content type, schema) onto the shape above. */
+/**
+ * Any error a route or fastify raised → the HttpError it is answered as: fastify's own (body limit,
+ * content type, schema), storage failures (503/507), and anything else a 500 (logged here). Routes
+ * with a wire format of their own (OTLP's google.rpc.Status) answer the same status in their shape.
+ */
+export function asHttpError(err: FastifyError, req: FastifyRequest, bodyLimit: number | undefined): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err.validation) {
+    const errors = err.validation.map((v) => ({
+      field: (v.instancePath || '').replace(/^\//, '').replace(/\//g, '.') || String((v.params as { missingProperty?: string })?.missingProperty ?? err.validationContext ?? 'request'),
+      message: v.message ?? 'is invalid',
+    }));
+    return badRequest(errors);
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new HttpError(413, 'payload_too_large', `the body is larger than ${Math.round((bodyLimit ?? 0) / 1048576)} MB; split it into smaller requests`, { errors: [{ field: '(body)', message: 'too large' }] });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new HttpError(415, 'unsupported_media_type', 'send application/json or application/x-ndjson');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new HttpError(400, 'invalid_json', 'the body is not valid JSON', { errors: [{ field: '(body)', message: err.message }] });
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new HttpError(400, 'invalid_request', 'the Content-Length does not match the body');
+  }
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+    return new HttpError(err.statusCode, err.code?.toLowerCase() ?? 'bad_request', err.message);
+  }
+  const storage = storageFailure(err);
+  if (storage) {
+    req.log.warn({ err }, 'storage failure');
+    return storage;
+  }
+  req.log.error({ err }, 'unhandled error');
+  return new HttpError(500, 'internal', 'internal error; the engine logged the details');
+}
+
+/** Maps every error onto the shape above (asHttpError). */
 export function installErrorHandler(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError, req, reply) => {
-    if (err instanceof HttpError) return sendError(reply, err);
-    if (err.validation) {
-      const errors = err.validation.map((v) => ({
-        field: (v.instancePath || '').replace(/^\//, '').replace(/\//g, '.') || String((v.params as { missingProperty?: string })?.missingProperty ?? err.validationContext ?? 'request'),
-        message: v.message ?? 'is invalid',
-      }));
-      return sendError(reply, badRequest(errors));
-    }
-    switch (err.code) {
-      case 'FST_ERR_CTP_BODY_TOO_LARGE':
-        return sendError(reply, new HttpError(413, 'payload_too_large', `the body is larger than ${Math.round((app.initialConfig.bodyLimit ?? 0) / 1048576)} MB; split it into smaller requests`, { errors: [{ field: '(body)', message: 'too large' }] }));
-      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-        return sendError(reply, new HttpError(415, 'unsupported_media_type', 'send application/json or application/x-ndjson'));
-      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      case 'FST_ERR_CTP_INVALID_JSON_BODY':
-        return sendError(reply, new HttpError(400, 'invalid_json', 'the body is not valid JSON', { errors: [{ field: '(body)', message: err.message }] }));
-      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-        return sendError(reply, new HttpError(400, 'invalid_request', 'the Content-Length does not match the body'));
-    }
-    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-      return sendError(reply, new HttpError(err.statusCode, err.code?.toLowerCase() ?? 'bad_request', err.message));
-    }
-    const storage = storageFailure(err);
-    if (storage) {
-      req.log.warn({ err }, 'storage failure');
-      return sendError(reply, storage);
-    }
-    req.log.error({ err }, 'unhandled error');
-    return sendError(reply, new HttpError(500, 'internal', 'internal error; the engine logged the details'));
-  });
+  app.setErrorHandler((err: FastifyError, req, reply) => sendError(reply, asHttpError(err, req, app.initialConfig.bodyLimit)));
   app.setNotFoundHandler((req, reply) => sendError(reply, new HttpError(404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`)));
 }
