@@ -125,6 +125,9 @@ export async function createEngine(config: Config): Promise<Engine> {
     onClose: (fn) => closers.push(fn),
   };
   const alerts = new AlertService(deps);
+  // forwarding's payloads go through the alert outbox (one dispatcher, one set of retries); made
+  // before the dispatcher starts, so deliveries left pending by the last run find their handler
+  const forwarding = new ForwardingService({ ...deps, dispatcher: alerts.dispatcher, alertStore: alerts.store });
   await alerts.init();
   alerts.listen(control);
   deps.onClose(() => control.close());
@@ -135,8 +138,6 @@ export async function createEngine(config: Config): Promise<Engine> {
     log: (msg, extra) => engineLog('warn', extra ?? {}, msg),
   });
   deps.onClose(() => retention.stop());
-  // forwarding's payloads go through the alert outbox (one dispatcher, one set of retries)
-  const forwarding = new ForwardingService({ ...deps, dispatcher: alerts.dispatcher, alertStore: alerts.store });
   deps.onClose(() => forwarding.close());
 
   app = Fastify({
@@ -164,7 +165,7 @@ export async function createEngine(config: Config): Promise<Engine> {
   // fed from the log in order; the observer's checkpoint moves once both are done (src/wal/observe.ts)
   writePath.observe((rows) => errorGroups.observe(rows));
   writePath.observe((rows) => alerts.observeRows(rows));
-  writePath.observe((rows) => forwarding.observeRows(rows));
+  writePath.observe((rows, ctx) => forwarding.observeRows(rows, ctx));
   writePath.routeAlertsWith((row) => alerts.routeOnce(row));
   // read-your-writes: a query sees what was acknowledged before it (bounded wait; the live tail never waits)
   app.addHook('preHandler', async (req) => {

@@ -42,21 +42,24 @@ export function datadogEntry(row: EventRow, t: DatadogTarget): Record<string, un
  * Entries → request bodies (JSON arrays) within the limits. A stored event is at most 64 KB
  * (LIMITS.maxEventBytes), far under Datadog's 1 MB per entry, so no entry needs cutting.
  */
-export function datadogBodies(rows: readonly EventRow[], t: DatadogTarget): { body: string; entries: number }[] {
-  const bodies: { body: string; entries: number }[] = [];
+export function datadogBodies(rows: readonly EventRow[], t: DatadogTarget): { body: string; entries: number; ids: string[] }[] {
+  const bodies: { body: string; entries: number; ids: string[] }[] = [];
   let parts: string[] = [];
+  let ids: string[] = [];
   let bytes = 2;
   for (const row of rows) {
     const json = JSON.stringify(datadogEntry(row, t));
     const size = Buffer.byteLength(json) + 1;
     if (parts.length > 0 && (parts.length >= DATADOG_LIMITS.maxEntries || bytes + size > DATADOG_LIMITS.maxBytes)) {
-      bodies.push({ body: `[${parts.join(',')}]`, entries: parts.length });
+      bodies.push({ body: `[${parts.join(',')}]`, entries: parts.length, ids });
       parts = [];
+      ids = [];
       bytes = 2;
     }
     parts.push(json);
+    ids.push(row.id);
     bytes += size;
   }
-  if (parts.length) bodies.push({ body: `[${parts.join(',')}]`, entries: parts.length });
+  if (parts.length) bodies.push({ body: `[${parts.join(',')}]`, entries: parts.length, ids });
   return bodies;
 }

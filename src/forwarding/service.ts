@@ -3,10 +3,11 @@
 // committed to the control store with its outbox row in one transaction, and the alert dispatcher
 // sends it like any delivery: claimed under a lease, retried with backoff on 429/5xx/network errors
 // (Retry-After a floor), failed for good on other 4xx, every attempt recorded.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { EventRow } from '../event.js';
+import type { ObserveContext } from '../wal/observe.js';
 import { isErrorLike } from '../event.js';
 import type { EngineDeps } from '../engine-deps.js';
 import type { Dispatcher } from '../alerts/dispatcher.js';
@@ -24,6 +25,18 @@ const gzipAsync = promisify(gzip);
 const KEEP_DELIVERED_MS = 3600_000;
 /** Other engine nodes change configs too: the cache is re-read this often. */
 const RELOAD_MS = 5000;
+
+/**
+ * Payload ids are derived from the events they carry, never random: after a crash the log's
+ * observer feeds the same rows again (ObserveContext.replay), and the same id finds the payload
+ * already in the outbox instead of enqueueing a second copy (Sentry's event_id is derived from our
+ * event id too, see sentryEventId, so even a resend after a lost acknowledgement is deduplicated there).
+ */
+export function payloadId(target: ForwardTarget, project: string, eventIds: readonly string[]): string {
+  const h = createHash('sha256').update(`${target}\0${project}`);
+  for (const id of eventIds) h.update(`\0${id}`);
+  return `fwd-${target}-${h.digest('hex').slice(0, 40)}`;
+}
 
 interface Compiled {
   config: ForwardingConfig;
@@ -44,13 +57,15 @@ export class ForwardingService {
 
   constructor(private readonly deps: ForwardingDeps) {
     this.store = new ForwardingStore(deps.meta);
+    // registered at once, before the dispatcher starts: a forward_* delivery it claims without a
+    // handler would be failed for good ("notification is gone") — every one pending at a restart
+    this.deps.dispatcher.handle(channelTypeOf('sentry'), (d) => this.send(d));
+    this.deps.dispatcher.handle(channelTypeOf('datadog'), (d) => this.send(d));
   }
 
   async init(log?: (msg: string, extra?: Record<string, unknown>) => void): Promise<void> {
     if (log) this.log = log;
     await this.reload();
-    this.deps.dispatcher.handle(channelTypeOf('sentry'), (d) => this.send(d));
-    this.deps.dispatcher.handle(channelTypeOf('datadog'), (d) => this.send(d));
     this.timer = setInterval(() => {
       void this.store.purgeDelivered(Date.now() - KEEP_DELIVERED_MS).catch(() => undefined);
     }, 60_000);
@@ -66,8 +81,8 @@ export class ForwardingService {
    * Durable rows, fed from the write-ahead log in order; resolves once their payloads are in the
    * outbox, so the log's observer moves on only then.
    */
-  observeRows(rows: readonly EventRow[]): Promise<unknown> {
-    this.queue = this.queue.then(() => this.onRows(rows)).catch((err) => this.log('forwarding enqueue failed', { err: String(err) }));
+  observeRows(rows: readonly EventRow[], ctx: ObserveContext = { replay: false }): Promise<unknown> {
+    this.queue = this.queue.then(() => this.onRows(rows, ctx.replay)).catch((err) => this.log('forwarding enqueue failed', { err: String(err) }));
     return this.queue;
   }
 
@@ -83,7 +98,7 @@ export class ForwardingService {
     this.loadedAt = Date.now();
   }
 
-  private async onRows(rows: readonly EventRow[]): Promise<void> {
+  private async onRows(rows: readonly EventRow[], replay: boolean): Promise<void> {
     if (Date.now() - this.loadedAt > RELOAD_MS) await this.reload();
     if (this.configs.size === 0) return;
     const byProject = new Map<string, EventRow[]>();
@@ -101,22 +116,29 @@ export class ForwardingService {
       if (sentry && sentry.enabled !== false && c.sentry) {
         for (const r of list) {
           if (!isErrorLike(r) || r.event_type === 'audit') continue;
-          payloads.push({ id: `fwd-${randomUUID()}`, project_id: project, target: 'sentry', body: sentryEnvelope(r, sentry, sentry.dsn), events: 1, created_at: now });
+          payloads.push({ id: payloadId('sentry', project, [r.id]), project_id: project, target: 'sentry', body: sentryEnvelope(r, sentry, sentry.dsn), events: 1, created_at: now });
         }
       }
       if (datadog && datadog.enabled !== false && c.datadogFilter) {
         const f = c.datadogFilter;
-        const matching = list.filter((r) => r.event_type !== 'audit' && matchesFilter(f, r));
-        for (const { body, entries } of datadogBodies(matching, datadog)) {
-          payloads.push({ id: `fwd-${randomUUID()}`, project_id: project, target: 'datadog', body, events: entries, created_at: now });
+        let matching = list.filter((r) => r.event_type !== 'audit' && matchesFilter(f, r));
+        if (replay && matching.length > 0) {
+          // a replay may batch the rows differently than the first pass did: drop the events already
+          // in a Datadog payload (one made after the earliest of these rows arrived)
+          const since = Math.min(...matching.map((r) => Number(r.received_at)));
+          const sent = await this.store.datadogEventIds(project, since);
+          matching = matching.filter((r) => !sent.has(r.id));
+        }
+        for (const { body, entries, ids } of datadogBodies(matching, datadog)) {
+          payloads.push({ id: payloadId('datadog', project, ids), project_id: project, target: 'datadog', body, events: entries, created_at: now });
         }
       }
     }
     if (payloads.length === 0) return;
     await this.deps.meta.tx(async (db) => {
       for (const p of payloads) {
-        await this.store.insertPayload(db, p);
-        await this.deps.alertStore.insertDelivery(db, outboxRow(p, now));
+        // already there: this payload was enqueued before a crash; its delivery is in the outbox
+        if (await this.store.insertPayload(db, p)) await this.deps.alertStore.insertDelivery(db, outboxRow(p, now));
       }
     });
     this.deps.dispatcher.kick();

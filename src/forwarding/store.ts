@@ -63,11 +63,28 @@ export class ForwardingStore {
     return (await this.db.run('DELETE FROM forwarding_configs WHERE project_id = ?', [project])).changes > 0;
   }
 
-  async insertPayload(db: SqlDb, p: Payload): Promise<void> {
-    await db.run(
-      'INSERT INTO forwarding_payloads (id, project_id, target, body, events, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+  /** Stores a payload unless one with its id is there already (a replay); says whether it did. */
+  async insertPayload(db: SqlDb, p: Payload): Promise<boolean> {
+    const r = await db.run(
+      'INSERT INTO forwarding_payloads (id, project_id, target, body, events, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
       [p.id, p.project_id, p.target, p.body, p.events, p.created_at],
     );
+    return r.changes > 0;
+  }
+
+  /** Our ids of the events in a project's Datadog payloads created at or after `since` (ms). */
+  async datadogEventIds(project: string, since: number): Promise<Set<string>> {
+    const rows = await this.db.all<Record<string, unknown>>(
+      "SELECT body FROM forwarding_payloads WHERE project_id = ? AND target = 'datadog' AND created_at >= ?", [project, since]);
+    const ids = new Set<string>();
+    for (const r of rows) {
+      try {
+        for (const e of JSON.parse(String(r.body)) as { puraify?: { id?: unknown } }[]) if (typeof e.puraify?.id === 'string') ids.add(e.puraify.id);
+      } catch {
+        // a body we did not write: nothing to skip
+      }
+    }
+    return ids;
   }
 
   async getPayload(id: string): Promise<Payload | undefined> {
