@@ -2,15 +2,15 @@
 // winston transports): `msg`, `time`, `level` (pino numbers 10–60, names like `warn`, `fatal`) and
 // `err`/`error` objects ({type|name, message, stack}). The same mapping the engine applies to every
 // ingest route; a canonical field the record sets itself always wins, and a field that was used is
-// not kept again as an attribute. Pure; the level table is shared with the engine (src/collector/levels.ts, which imports nothing).
+// not kept again as an attribute. Pure; the level table and the err/error mapping are shared with the
+// engine (src/collector/levels.ts and error-object.ts, which import nothing).
 
 type Obj = Record<string, unknown>;
 
 export { severityFromLevel, severityFromPinoLevel } from '../src/collector/levels.js';
 import { severityFromLevel } from '../src/collector/levels.js';
+import { applyErrorField } from '../src/collector/error-object.js';
 
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 const isTime = (v: unknown): boolean =>
   (typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && /^(\d{1,16}|\d{4}-\d{2}-\d{2}.*)$/.test(v));
 
@@ -41,20 +41,5 @@ export function applyLoggerConventions(ev: Obj): void {
       delete ev.level;
     }
   }
-  for (const key of ['err', 'error'] as const) {
-    const e = ev[key];
-    if (!isObj(e)) continue;
-    const type = str(e.type) ?? str(e.name) ?? str(e.code);
-    const message = str(e.message);
-    const stack = str(e.stack);
-    if (!type && !message && !stack) continue;
-    if (ev.error_type === undefined && type) ev.error_type = type;
-    if (ev.stack === undefined && stack) ev.stack = stack;
-    if (ev.message === undefined && message) ev.message = message;
-    // what the error carried besides type, message and stack (code, errno, cause, …) stays
-    const { type: _t, name: _n, message: _m, stack: _s, ...rest } = e;
-    if (Object.keys(rest).length > 0) ev[key] = rest;
-    else delete ev[key];
-    break;
-  }
+  applyErrorField(ev);
 }

@@ -1,23 +1,12 @@
 // The Elasticsearch bulk API with what Filebeat, Vector, Fluent Bit and Logstash send: NDJSON
 // action/source pairs, ECS documents, gzip, ApiKey/Basic auth, and ES's per-item answer.
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, qs, startEngine, type TestEngine } from '../../test/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { call, useEngine } from '../../test/helpers.js';
 import { mapEcsDocument, parseBulk } from './es-bulk.js';
 
-let t: TestEngine;
-beforeAll(async () => {
-  t = await startEngine();
-});
-afterAll(async () => {
-  await t.close();
-});
-
-const logs = async (params: Record<string, string | number | undefined>) => {
-  const r = await call(t.url, 'GET', `/monitoring/logs?${qs({ order: 'asc', limit: 1000, ...params })}`);
-  expect(r.status).toBe(200);
-  return r.body.logs as any[];
-};
+const t = useEngine();
+const logs = t.logs;
 const ndjson = (lines: object[]) => `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`;
 
 async function bulk(path: string, body: string | Buffer, headers: Record<string, string> = {}) {

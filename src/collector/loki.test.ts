@@ -2,24 +2,13 @@
 // optionally gzip) send, and their auth forms (bearer, basic, X-Scope-OrgID).
 import { gzipSync } from 'node:zlib';
 import { compressSync } from 'snappy';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, qs, startEngine, type TestEngine } from '../../test/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { call, useEngine } from '../../test/helpers.js';
 import { messageType } from './proto.js';
 import { mapEntry, parseLabels } from './loki.js';
 
-let t: TestEngine;
-beforeAll(async () => {
-  t = await startEngine();
-});
-afterAll(async () => {
-  await t.close();
-});
-
-const logs = async (params: Record<string, string | number | undefined>) => {
-  const r = await call(t.url, 'GET', `/monitoring/logs?${qs({ order: 'asc', limit: 1000, ...params })}`);
-  expect(r.status).toBe(200);
-  return r.body.logs as any[];
-};
+const t = useEngine();
+const logs = t.logs;
 const T = 1764583200000; // 2025-12-01T10:00:00Z
 
 /** A push as Promtail builds it: logproto.PushRequest, snappy block compressed. */

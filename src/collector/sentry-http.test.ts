@@ -4,30 +4,15 @@ import { execFile } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, qs, startEngine, type TestEngine } from '../../test/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { call, useEngine } from '../../test/helpers.js';
 import { dsnProjectNumber, mapSentryEvent, mapSentryTransaction, parseEnvelope, renderStack } from './sentry.js';
 import { normalizeStack } from '../aggregator/fingerprint.js';
 
-let t: TestEngine;
-beforeAll(async () => {
-  t = await startEngine();
-});
-afterAll(async () => {
-  await t.close();
-});
+const t = useEngine();
+const logs = t.logs;
 
-const logs = async (params: Record<string, string | number | undefined>) => {
-  const r = await call(t.url, 'GET', `/monitoring/logs?${qs({ order: 'asc', limit: 1000, ...params })}`);
-  expect(r.status).toBe(200);
-  return r.body.logs as any[];
-};
-
-async function createKey(project: string | null, scopes = ['ingest']): Promise<any> {
-  const r = await call(t.url, 'POST', '/monitoring/keys', { body: { name: `sentry-${project}`, scopes, project_id: project } });
-  expect(r.status).toBe(201);
-  return r.body;
-}
+const createKey = t.key;
 
 function runSentryClient(dsn: string): Promise<{ flushed: boolean; stack: string }> {
   const script = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'sentry-client.mjs');
