@@ -90,7 +90,9 @@ export async function esApiRoutes(app: FastifyInstance): Promise<void> {
   const config = { scope: 'ingest' as const };
   const schema = { response: { 200: Answer } };
   const info = async () => esInfo();
-  app.get('/', { config, schema }, info);
+  // both /es and /es/ (a node URL with or without the slash), as two routes so each is in /openapi.json
+  app.get('/', { config, schema, prefixTrailingSlash: 'slash' }, info);
+  app.get('/', { config, schema, prefixTrailingSlash: 'no-slash' }, info);
   // HEAD / is Logstash's health check; fastify answers HEAD of the GET route with its headers
   app.get('/_license', { config, schema }, async () => LICENSE);
   app.get('/_xpack', { config, schema }, async () => XPACK);
