@@ -8,7 +8,8 @@
 // until it runs out. Tokens leased are taken from the shared bucket, so the nodes together never let
 // through more than the bucket allows plus what they hold in leases: at most one lease per node
 // (5% of a minute's budget; a key at ≤ 20 a minute leases one token at a time, i.e. exactly). A key
-// requesting faster than it leases waits for one lease at a time per node (single flight).
+// requesting faster than it leases waits for one lease at a time per node (single flight); a key
+// refused is refused on that node without asking again until enough has refilled for that cost.
 // PostgreSQL unreachable: the node counts alone (the in-memory limiter) until it answers again.
 import type { SqlDb } from '../storage/sql-db.js';
 import { RateLimiter, type TakeResult } from './rate-limit.js';
@@ -44,6 +45,8 @@ const TAKE_SQL = `INSERT INTO rate_buckets AS b (key, tokens, per_minute, at_ms,
 export class SharedRateLimiter implements Budgets {
   readonly stats = { leases: 0, localTakes: 0, fallbacks: 0 };
   private readonly leases = new Map<string, Lease>();
+  /** A key refused: a cost at least this large is refused here until then, without asking again. */
+  private readonly refused = new Map<string, { until: number; need: number; limit: number }>();
   private readonly inflight = new Map<string, Promise<unknown>>();
   private readonly local = new RateLimiter();
   private fallbackUntil = 0;
@@ -55,26 +58,35 @@ export class SharedRateLimiter implements Budgets {
   take(key: string, perMinute: number, cost = 1): TakeResult | Promise<TakeResult> {
     if (!(perMinute > 0) || !Number.isFinite(perMinute)) return { retryAfterS: 0, remaining: Infinity };
     const need = Math.max(0, cost);
+    const here = this.answerHere(key, perMinute, need);
+    if (here) return here;
+    if (Date.now() < this.fallbackUntil) return this.local.take(key, perMinute, cost);
+    return this.leaseAndTake(key, perMinute, need);
+  }
+
+  /** From this node's lease, or its record of a refusal; undefined when PostgreSQL must be asked. */
+  private answerHere(key: string, perMinute: number, need: number): TakeResult | undefined {
     const lease = this.leases.get(key);
     if (lease && lease.limit === perMinute && lease.tokens >= need) {
       lease.tokens -= need;
       this.stats.localTakes++;
       return { retryAfterS: 0, remaining: Math.floor(lease.tokens) };
     }
-    if (Date.now() < this.fallbackUntil) return this.local.take(key, perMinute, cost);
-    return this.leaseAndTake(key, perMinute, need);
+    const no = this.refused.get(key);
+    if (no) {
+      const now = Date.now();
+      if (now >= no.until || no.limit !== perMinute) this.refused.delete(key);
+      else if (need >= no.need) return { retryAfterS: Math.max(1, Math.ceil((no.until - now) / 1000)), remaining: 0 };
+    }
+    return undefined;
   }
 
   private async leaseAndTake(key: string, perMinute: number, need: number): Promise<TakeResult> {
-    // one lease at a time per key: requests arriving meanwhile wait for it and spend from it
+    // one lease at a time per key: requests arriving meanwhile wait for it and are answered from it
     for (let waited = this.inflight.get(key); waited; waited = this.inflight.get(key)) {
       await waited.catch(() => undefined);
-      const lease = this.leases.get(key);
-      if (lease && lease.limit === perMinute && lease.tokens >= need) {
-        lease.tokens -= need;
-        this.stats.localTakes++;
-        return { retryAfterS: 0, remaining: Math.floor(lease.tokens) };
-      }
+      const here = this.answerHere(key, perMinute, need);
+      if (here) return here;
     }
     const p = this.lease(key, perMinute, need);
     this.inflight.set(key, p);
@@ -106,6 +118,8 @@ export class SharedRateLimiter implements Budgets {
     }
     const missing = Math.min(need, perMinute) - Number(r.tokens);
     const waitMs = (missing * MINUTE) / perMinute;
+    // a key past its limit keeps asking: it is answered here until enough has refilled
+    this.refused.set(key, { until: Date.now() + waitMs, need: cost, limit: perMinute });
     return { retryAfterS: Math.max(1, Math.ceil(waitMs / 1000)), remaining: 0 };
   }
 }
