@@ -40,6 +40,8 @@ import { KeyStore } from './auth/key-store.js';
 import { authPlugin } from './auth/http.js';
 import { keysRoutes } from './auth/keys-http.js';
 import { effectiveLimit, RateLimiter } from './auth/rate-limit.js';
+import { SharedRateLimiter, type Budgets } from './auth/shared-rate-limit.js';
+import { IdClaims } from './storage/id-claims.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { Readiness, READY_PROBE_MS } from './http/readiness.js';
@@ -89,9 +91,13 @@ export async function createEngine(config: Config): Promise<Engine> {
     if (app) app.log[level](obj, msg);
     else early.push([level, obj, msg]);
   };
+  // nodes sharing a ClickHouse server and PostgreSQL: a client id is stored once whichever node takes
+  // it (src/storage/id-claims.ts). One node (embedded, or alone on SQLite) has no registry.
+  const idClaims = config.databaseUrl && config.clickhouseUrl ? new IdClaims(meta) : undefined;
   const writePath = await WritePath.open(events, {
     dir: config.walDir, maxBytes: config.walMaxBytes, maxWaitingBytes: 64 << 20,
     blockRows: config.flushMaxEvents, intervalMs: config.flushIntervalMs, insertTimeoutMs: 60_000, log: engineLog,
+    idRegistry: idClaims,
   });
   const projectSettings = new ProjectSettingsStore(meta);
   await projectSettings.init();
@@ -111,8 +117,11 @@ export async function createEngine(config: Config): Promise<Engine> {
   keys.listen(control);
   projectSettings.listen(control);
   const limiter = queryLimiter(config.maxConcurrentQueries, config.queryTimeoutMs);
-  // per-key budgets (src/auth/rate-limit.ts): requests in the auth hook, events in the collector
-  const budgets = new RateLimiter();
+  // per-key budgets (src/auth/rate-limit.ts): requests in the auth hook, events in the collector;
+  // shared by every node through PostgreSQL when there is one (src/auth/shared-rate-limit.ts)
+  const budgets: Budgets = config.databaseUrl
+    ? new SharedRateLimiter(meta, (msg, err) => engineLog('warn', { err: String(err) }, msg))
+    : new RateLimiter();
   const system: Principal = { name: 'monitoring', scopes: new Set(['ingest']), projects: '*' };
   const closers: (() => Promise<void> | void)[] = [];
   const signals = new GroupSignals();
@@ -131,6 +140,10 @@ export async function createEngine(config: Config): Promise<Engine> {
   await alerts.init();
   alerts.listen(control);
   deps.onClose(() => control.close());
+  if (idClaims) {
+    idClaims.startPruning(3_600_000, (msg, err) => engineLog('warn', { err: String(err) }, msg));
+    deps.onClose(() => idClaims.stop());
+  }
   deps.onClose(() => alerts.close());
   const retention = new RetentionJob({
     events, meta, defaultDays: config.retentionDays, overrides: () => projectSettings.retentionOverrides(),
@@ -191,8 +204,10 @@ export async function createEngine(config: Config): Promise<Engine> {
   await app.register(dashboardRoutes);
   const ingest: IngestRouteOptions = {
     collector, admission,
-    takeEvents: (keyId, own, n) => budgets.take(`ev:${keyId ?? 'admin-token'}`,
-      effectiveLimit(own, !keyId, config.rateLimitEventsPerMinute, config.rateLimitAdminEventsPerMinute), n).retryAfterS,
+    takeEvents: (keyId, own, n) => {
+      const r = budgets.take(`ev:${keyId ?? 'admin-token'}`, effectiveLimit(own, !keyId, config.rateLimitEventsPerMinute, config.rateLimitAdminEventsPerMinute), n);
+      return r instanceof Promise ? r.then((t) => t.retryAfterS) : r.retryAfterS;
+    },
   };
   await app.register(collectorRoutes, { ...ingest, alerts });
   await app.register(otlpRoutes, ingest);

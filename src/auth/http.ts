@@ -5,7 +5,7 @@ import fp from 'fastify-plugin';
 import { HttpError } from '../http/errors.js';
 import { hasScope, type Principal, type Scope } from './principal.js';
 import type { KeyStore } from './key-store.js';
-import type { RateLimiter } from './rate-limit.js';
+import type { Budgets } from './shared-rate-limit.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -37,7 +37,7 @@ const API_PATH = /^\/(?:monitoring|v1|metrics|api|loki|_bulk|es)(?:\/|$)/;
 export interface AuthOptions {
   keys: KeyStore;
   /** Per-key request budget: the bucket store and the requests/minute that apply to a principal (0 = unlimited). */
-  requests?: { limiter: RateLimiter; perMinute: (p: Principal) => number };
+  requests?: { limiter: Budgets; perMinute: (p: Principal) => number };
 }
 
 /** The bucket a principal's budgets are kept in: the key's id, or the admin token's name. */
@@ -129,7 +129,7 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: AuthOptions) => 
     }
     if (opts.requests) {
       const limit = opts.requests.perMinute(principal);
-      const r = opts.requests.limiter.take(`req:${budgetKey(principal)}`, limit, 1);
+      const r = await opts.requests.limiter.take(`req:${budgetKey(principal)}`, limit, 1);
       if (r.retryAfterS > 0) {
         throw new HttpError(429, 'rate_limited', `this key may make ${limit} requests a minute; retry in ${r.retryAfterS} s`,
           { limit_per_minute: limit, retry_after_s: r.retryAfterS }, { 'Retry-After': String(r.retryAfterS) });

@@ -55,7 +55,7 @@ export async function collectorRoutes(app: FastifyInstance, opts: CollectorRoute
     if (parsed.items.length !== 1) {
       throw badRequest([{ field: '(body)', message: 'send one alert object' }]);
     }
-    scope.charge(req, 1);
+    await scope.charge(req, 1);
     // An alert with no severity is still an alert: the engine raised it because it matters. Set it
     // on the input, so validation, redaction and fingerprinting all see the event as stored.
     const item = parsed.items[0];

@@ -13,14 +13,14 @@ import { addBodyDecoding } from './decompress.js';
 export interface IngestRouteOptions {
   collector: Collector;
   /** Per-key event budget (the request budget is checked in the auth stage); answers seconds to wait. */
-  takeEvents?: (keyId: string | undefined, limit: number | undefined, n: number) => number;
+  takeEvents?: (keyId: string | undefined, limit: number | undefined, n: number) => number | Promise<number>;
   /** Refuses ingest past capacity before the body is read. */
   admission?: Admission;
 }
 
 export interface IngestScope {
   /** Charges n events to the caller's budget; 429 when it is spent. */
-  charge(req: FastifyRequest, n: number): void;
+  charge(req: FastifyRequest, n: number): Promise<void>;
   /** charge + Collector.ingest, with a full or unwritable log answered as 503/507 + Retry-After. */
   ingest(req: FastifyRequest, items: readonly unknown[], opts?: IngestOptions): Promise<IngestResult>;
 }
@@ -67,15 +67,16 @@ export function ingestScope(
 
   opts.admission?.install(app);
 
-  const charge = (req: FastifyRequest, n: number): void => {
+  // a promise: on a cluster the budget may be leased from PostgreSQL (src/auth/shared-rate-limit.ts)
+  const charge = async (req: FastifyRequest, n: number): Promise<void> => {
     if (!opts.takeEvents || n <= 0) return;
-    const wait = opts.takeEvents(req.principal.keyId, req.principal.eventsPerMinute, n);
+    const wait = await opts.takeEvents(req.principal.keyId, req.principal.eventsPerMinute, n);
     if (wait > 0) throw new HttpError(429, 'rate_limited', 'this key sent more events than its limit allows', undefined, { 'Retry-After': String(wait) });
   };
   return {
     charge,
     async ingest(req, items, o) {
-      charge(req, items.length);
+      await charge(req, items.length);
       return opts.collector.ingest(items, req.principal, o).catch(overloaded);
     },
   };

@@ -229,6 +229,29 @@ export const CONTROL_MIGRATIONS: readonly Migration[] = [
        )`,
     ],
   },
+  {
+    // clusters (PostgreSQL) only, created on both: the id registry (src/storage/id-claims.ts) and the
+    // shared rate-limit buckets (src/auth/shared-rate-limit.ts)
+    version: 7,
+    name: 'cluster_claims_and_buckets',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS event_claims (
+         project_id TEXT NOT NULL,
+         id TEXT NOT NULL,
+         claimant TEXT NOT NULL,
+         claimed_at BIGINT NOT NULL,
+         PRIMARY KEY (project_id, id)
+       )`,
+      'CREATE INDEX IF NOT EXISTS event_claims_by_age ON event_claims (claimed_at)',
+      `CREATE TABLE IF NOT EXISTS rate_buckets (
+         key TEXT PRIMARY KEY,
+         tokens DOUBLE PRECISION NOT NULL,
+         per_minute DOUBLE PRECISION NOT NULL,
+         at_ms BIGINT NOT NULL,
+         granted DOUBLE PRECISION NOT NULL
+       )`,
+    ],
+  },
 ];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (

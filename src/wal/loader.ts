@@ -12,6 +12,14 @@ import type { Cursor } from './cursor.js';
 import { failpoint } from './failpoint.js';
 import { Wakeable } from './wake.js';
 import { comparePos, FLAG_CLIENT_IDS, type LogRecord, type Pos } from './record.js';
+import { claimantOf } from './claimant.js';
+
+/** A cluster's shared id registry (src/storage/id-claims.ts) and this node's name in it. */
+export interface ClaimRegistry {
+  node: string;
+  /** Returns the keys (`project\0id`) another copy holds: those rows are not stored. */
+  claim(claims: { row: { project_id: string; id: string }; claimant: string }[]): Promise<Set<string>>;
+}
 
 /** What the loader needs from storage (EventStore implements it). */
 export interface WriterStore {
@@ -34,6 +42,11 @@ export interface LoaderOptions {
   log: (level: 'warn' | 'error' | 'info', obj: object, msg: string) => void;
   /** Called after each block is stored and checkpointed. */
   onLoaded: () => void;
+  /**
+   * On a cluster: client ids are claimed before each insert, and a row whose id another copy holds
+   * (another node's log, or an earlier record of this one) is not stored. Absent on one node.
+   */
+  claims?: ClaimRegistry;
 }
 
 export const BACKOFF_MIN_MS = 50;
@@ -150,7 +163,11 @@ export class Loader {
     }
     let thisRun = 0;
     for (const r of recs) if (comparePos(r.pos, this.opts.uncertainBefore) >= 0) thisRun += r.rows.length;
-    const stored = checked.length ? await this.store.existingIds(checked) : new Set<string>();
+    const [stored, claimedElsewhere] = await Promise.all([
+      checked.length ? this.store.existingIds(checked) : new Set<string>(),
+      this.opts.claims ? this.claimBlock(recs, this.opts.claims) : undefined,
+    ]);
+    for (const k of claimedElsewhere ?? []) stored.add(k);
     const seen = new Set<string>();
     const fresh: EventRow[] = [];
     for (const row of rows) {
@@ -176,6 +193,17 @@ export class Loader {
     for (let i = this.waiters.length - 1; i >= 0; i--) {
       if (comparePos(this.cursor.pos, this.waiters[i].until) >= 0) this.waiters.splice(i, 1)[0].resolve();
     }
+  }
+
+  /** Claims the block's client ids; an error (registry unreachable) fails the block, which is retried. */
+  private claimBlock(recs: readonly LogRecord[], registry: ClaimRegistry): Promise<Set<string>> {
+    const claims = [];
+    for (const r of recs) {
+      if (!(r.flags & FLAG_CLIENT_IDS)) continue;
+      const claimant = claimantOf(registry.node, r.pos);
+      for (const row of r.rows) claims.push({ row, claimant });
+    }
+    return claims.length ? registry.claim(claims) : Promise.resolve(new Set<string>());
   }
 
   /** An insert past insertTimeoutMs is reported; it is awaited, never raced by its own retry. */

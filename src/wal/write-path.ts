@@ -4,6 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import type { EventRow } from '../event.js';
 import { Loader, type WriterStore } from './loader.js';
+import { claimantOf, nodeIdentity } from './claimant.js';
 import { WriteAheadLog, type AppendedListener } from './log.js';
 import { ObserverRunner, type AlertRouter, type Observer } from './observe.js';
 
@@ -17,6 +18,16 @@ export interface WritePathOptions {
   segmentBytes?: number;
   memoryBytes?: number;
   log: (level: 'warn' | 'error' | 'info', obj: object, msg: string) => void;
+  /** On a cluster: the shared id registry (src/storage/id-claims.ts). Absent on one node. */
+  idRegistry?: IdRegistry;
+}
+
+type ClaimList = { row: { project_id: string; id: string }; claimant: string }[];
+export interface IdRegistry {
+  /** The loader's claims, one block at a time. */
+  claim(claims: ClaimList): Promise<Set<string>>;
+  /** The answers' claims, batched across concurrent requests. */
+  claimBatched(claims: ClaimList): Promise<Set<string>>;
 }
 
 export interface Accepted {
@@ -27,18 +38,26 @@ export interface Accepted {
 /** Client-supplied ids recently made durable, so an immediate resend is answered as a duplicate. */
 const RECENT_IDS = 100_000;
 const CHECKPOINT_EVERY_MS = 100;
+/**
+ * The answer's claim is best effort (the loader's is the one that decides): a registry slower than
+ * this, or one that failed within the last REGISTRY_PAUSE_MS, is not waited for.
+ */
+const ANSWER_CLAIM_MS = 1000;
+const REGISTRY_PAUSE_MS = 5000;
 
 export class WritePath {
   private readonly recent = new Map<string, true>();
   private checkpointTimer: NodeJS.Timeout | undefined;
   private checkpointFailures = 0;
-  readonly stats = { answerDuplicates: 0 };
+  private registryDownUntil = 0;
+  readonly stats = { answerDuplicates: 0, answerClaimFailures: 0 };
 
   private constructor(
     readonly log: WriteAheadLog,
     readonly loader: Loader,
     readonly observers: ObserverRunner,
     private readonly opts: WritePathOptions,
+    private readonly node?: string,
   ) {}
 
   static async open(store: WriterStore, opts: WritePathOptions): Promise<WritePath> {
@@ -49,15 +68,18 @@ export class WritePath {
     }
     for (const p of log.problems) opts.log('warn', {}, `write-ahead log: ${p}`);
     let wp: WritePath | undefined;
+    const node = opts.idRegistry ? nodeIdentity(opts.dir) : undefined;
+    const registry = opts.idRegistry;
     const loader = new Loader(log.loader, store, {
       blockRows: opts.blockRows, intervalMs: opts.intervalMs, insertTimeoutMs: opts.insertTimeoutMs,
       quarantineDir: opts.dir, uncertainBefore: log.openedAt, log: opts.log,
       onLoaded: () => wp?.checkpointNow(),
+      claims: registry && node ? { node, claim: (c) => registry.claim(c) } : undefined,
     });
     const observers = new ObserverRunner(log.observer, {
       openedAt: log.openedAt, log: opts.log, onObserved: () => wp?.checkpointSoon(),
     });
-    wp = new WritePath(log, loader, observers, opts);
+    wp = new WritePath(log, loader, observers, opts, node);
     return wp;
   }
 
@@ -100,9 +122,41 @@ export class WritePath {
       this.stats.answerDuplicates += duplicates;
     }
     if (keep.length === 0) return { duplicates };
-    await this.log.append(keep, opts);
-    if (opts.clientIds) this.remember(keep);
+    const rec = await this.log.append(keep, opts);
+    if (opts.clientIds) {
+      this.remember(keep);
+      if (this.opts.idRegistry && this.node) {
+        const elsewhere = await this.claimForAnswer(keep, claimantOf(this.node, rec.pos));
+        duplicates += elsewhere;
+        this.stats.answerDuplicates += elsewhere;
+      }
+    }
     return { duplicates };
+  }
+
+  /**
+   * On a cluster: claims the request's ids with the same claimant the loader will use, so the answer
+   * counts ids another node (or an earlier request here) holds; those rows stay in this log and the
+   * loader leaves them out. Returns how many; 0 when the registry does not answer in time.
+   */
+  private async claimForAnswer(rows: readonly EventRow[], claimant: string): Promise<number> {
+    if (Date.now() < this.registryDownUntil) return 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const lost = await Promise.race([
+        this.opts.idRegistry!.claimBatched(rows.map((row) => ({ row, claimant }))),
+        new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ANSWER_CLAIM_MS))),
+      ]);
+      if (lost === undefined) throw new Error(`no answer within ${ANSWER_CLAIM_MS} ms`);
+      return lost.size;
+    } catch (e) {
+      this.stats.answerClaimFailures++;
+      if (Date.now() >= this.registryDownUntil) this.opts.log('warn', { err: String(e) }, 'id registry: the answer is not checked against other nodes for a while (the loader still checks every id)');
+      this.registryDownUntil = Date.now() + REGISTRY_PAUSE_MS;
+      return 0;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private remember(rows: readonly EventRow[]): void {

@@ -167,6 +167,50 @@ describe('two engine nodes', () => {
     expect(n.body.count).toBe(1);
   });
 
+  it('a key\'s rate limits hold across both nodes (counted in PostgreSQL), not once per node', async () => {
+    // requests: 20 a minute (leased one token at a time); events: 600 a minute (leases of 30)
+    const r = await api(A, 'POST', '/monitoring/keys', { token: c.admin_token, body: {
+      name: 'k-limited', scopes: ['ingest', 'read'], project_id: 'pf_limits', requests_per_minute: 20, events_per_minute: 600,
+    } });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const token = r.body.token as string;
+    const t0 = Date.now();
+    // 30 requests, alternating nodes, 3 at a time: each node alone would let all 30 through (20 + 20)
+    const statuses: number[] = [];
+    for (let i = 0; i < 30; i += 3) {
+      const replies = await Promise.all([0, 1, 2].map((j) => api(c.nodes[(i + j) % 2], 'GET', '/monitoring/logs?project_id=pf_limits&limit=1', { token })));
+      statuses.push(...replies.map((x) => x.status));
+    }
+    const refill = Math.ceil(((Date.now() - t0) / 60_000) * 20); // the bucket refills 20 a minute meanwhile
+    const ok = statuses.filter((s) => s === 200).length;
+    expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
+    expect(ok).toBeGreaterThanOrEqual(20);
+    expect(ok).toBeLessThanOrEqual(20 + refill);
+    const refused = await api(B, 'GET', '/monitoring/logs?project_id=pf_limits', { token });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    console.log(`rate limit across nodes: ${ok} of 30 requests let through (limit 20/min, refill ${refill} during the test)`);
+
+    // events, with another key (this one's requests are spent): batches of 50 events alternating nodes
+    const e = await api(A, 'POST', '/monitoring/keys', { token: c.admin_token, body: {
+      name: 'k-events', scopes: ['ingest'], project_id: 'pf_limits', requests_per_minute: 0, events_per_minute: 600,
+    } });
+    expect(e.status, JSON.stringify(e.body)).toBe(201);
+    const t1 = Date.now();
+    let events = 0;
+    for (let i = 0; i < 20; i++) {
+      const body = Array.from({ length: 50 }, (_, j) => ({ project_id: 'pf_limits', message: `b${i} e${j}` }));
+      const x = await api(c.nodes[i % 2], 'POST', '/monitoring/logs', { token: e.body.token, body });
+      expect([200, 429]).toContain(x.status);
+      if (x.status === 200) events += 50;
+    }
+    // each node holds at most one lease (30 events) it has not spent: never more than the limit
+    const eventRefill = Math.ceil(((Date.now() - t1) / 60_000) * 600);
+    expect(events).toBeGreaterThanOrEqual(600 - 2 * 30);
+    expect(events).toBeLessThanOrEqual(600 + eventRefill);
+    console.log(`event limit across nodes: ${events} of 1000 events let through (limit 600/min, refill ${eventRefill})`);
+  });
+
   it('ride out a PostgreSQL restart: control changes still propagate, ingest and reads go on', async () => {
     const key = await newKey('pf_pg');
     expect((await api(B, 'POST', '/monitoring/logs', { token: key.token, body: { project_id: 'pf_pg', message: 'before restart' } })).status).toBe(200);
