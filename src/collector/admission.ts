@@ -6,6 +6,9 @@
 //   inside the engine — as with a client that caps its sockets and keeps them all busy;
 // - event-loop delay with many requests in flight: requests queue before the engine even sees them.
 // A lone client's big batch (one long tick, one slow request) is never refused for it.
+// Per key fairness: past capacity the keys holding more than their share of the requests in flight
+// are refused first, so one key flooding the engine does not starve the others. A key below its
+// share is admitted past the soft cap (maxInflight), up to a hard cap of twice it.
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../http/errors.js';
 
@@ -26,14 +29,20 @@ const ASSUMED_BODY_BYTES = 5 << 20;
 /** What a request's size explains of its time (a conservative 20 MB/s of parsing and validation). */
 const BYTES_PER_MS = 20_000;
 
+/** Whose request it is, for fairness (the API key's id; the admin token and keyless callers share one). */
+export type AdmissionKey = (req: { principal?: { keyId?: string } | null }) => string;
+const defaultKey: AdmissionKey = (req) => req.principal?.keyId ?? '';
+
 export class Admission {
   inflight = 0;
   inflightBytes = 0;
+  /** Requests in flight per key (keys with none are not kept). */
+  readonly perKey = new Map<string, number>();
   /** The latest measured event-loop delay. */
   lagMs = 0;
   /** Set while requests have been queueing longer than the target. */
   congested = false;
-  readonly stats = { shedInflight: 0, shedLag: 0, shedQueue: 0 };
+  readonly stats = { shedInflight: 0, shedLag: 0, shedQueue: 0, admittedFair: 0 };
   private timer: NodeJS.Timeout | undefined;
   private expected = 0;
   private intervalEnds = 0;
@@ -65,19 +74,40 @@ export class Admission {
     this.timer = undefined;
   }
 
+  /**
+   * Whether `key` holds less than its share of what is in flight: fewer than `total` split evenly
+   * over the keys in flight, this one counted. A key alone never is.
+   */
+  private belowShare(key: string, total: number): boolean {
+    const mine = this.perKey.get(key) ?? 0;
+    const keys = this.perKey.size + (mine === 0 ? 1 : 0);
+    return keys > 1 && mine < Math.floor(total / keys);
+  }
+
   /** Throws the 503 for a request that must not be taken now. */
-  admit(bytes = 0): void {
-    if (this.inflight >= this.opts.maxInflight || (this.inflight > 0 && this.inflightBytes + bytes > MAX_INFLIGHT_BYTES)) {
+  admit(bytes = 0, key = ''): void {
+    if (this.inflight > 0 && this.inflightBytes + bytes > MAX_INFLIGHT_BYTES) {
       this.stats.shedInflight++;
       throw overloaded('the engine is handling as many requests as it can; retry shortly');
     }
+    if (this.inflight >= this.opts.maxInflight) {
+      // past the soft cap only a key below its share of the cap gets in (up to twice the cap)
+      if (this.inflight >= 2 * this.opts.maxInflight || !this.belowShare(key, this.opts.maxInflight)) {
+        this.stats.shedInflight++;
+        throw overloaded('the engine is handling as many requests as it can; retry shortly');
+      }
+      this.stats.admittedFair++;
+      return;
+    }
     if (this.opts.maxLagMs <= 0) return;
-    if (this.congested && this.inflight >= 2) {
+    // congested or behind: the keys with the biggest share of what is queueing go first
+    const fair = this.belowShare(key, this.inflight);
+    if (this.congested && this.inflight >= 2 && !fair) {
       this.stats.shedQueue++;
       throw overloaded('requests are queueing in the engine; retry shortly');
     }
     const lag = Math.max(this.lagMs, performance.now() - this.expected);
-    if (this.inflight >= LAG_MIN_INFLIGHT && lag > this.opts.maxLagMs) {
+    if (this.inflight >= LAG_MIN_INFLIGHT && lag > this.opts.maxLagMs && !fair) {
       this.stats.shedLag++;
       throw overloaded('the engine is behind; retry shortly');
     }
@@ -90,16 +120,19 @@ export class Admission {
   }
 
   /** Counts ingest requests from their first byte to their answer; refuses the excess up front. */
-  install(app: FastifyInstance): void {
-    const counted = new WeakMap<object, { bytes: number; at: number }>();
+  install(app: FastifyInstance, keyOf: AdmissionKey = defaultKey): void {
+    const counted = new WeakMap<object, { bytes: number; at: number; key: string }>();
+    // runs after authentication (an app-wide hook): the caller's key is known
     app.addHook('onRequest', async (req) => {
       if (req.method !== 'POST') return;
       const len = Number(req.headers['content-length']);
       const bytes = Number.isFinite(len) && len >= 0 ? len : ASSUMED_BODY_BYTES;
-      this.admit(bytes);
+      const key = keyOf(req);
+      this.admit(bytes, key);
       this.inflight++;
       this.inflightBytes += bytes;
-      counted.set(req, { bytes, at: performance.now() });
+      this.perKey.set(key, (this.perKey.get(key) ?? 0) + 1);
+      counted.set(req, { bytes, at: performance.now(), key });
     });
     const done = (req: object, ok: boolean) => {
       const c = counted.get(req);
@@ -107,6 +140,9 @@ export class Admission {
       counted.delete(req);
       this.inflight--;
       this.inflightBytes -= c.bytes;
+      const left = (this.perKey.get(c.key) ?? 1) - 1;
+      if (left > 0) this.perKey.set(c.key, left);
+      else this.perKey.delete(c.key);
       if (ok) this.answered(performance.now() - c.at, c.bytes);
     };
     app.addHook('onResponse', async (req, reply) => done(req, reply.statusCode < 300));

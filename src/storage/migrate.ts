@@ -9,7 +9,7 @@
 // the skip indexes are added and built for old parts, and the rollup's view is recreated to feed
 // String states from LowCardinality columns.
 import {
-  EVENT_INDEXES, EVENTS_TABLE, LEGACY_KEYS_TABLE, ROLLUP_TABLE, eventColumnType, schemaStatements,
+  EVENT_INDEXES, EVENTS_TABLE, LEGACY_KEYS_TABLE, ROLLUP_STATES, ROLLUP_TABLE, eventColumnType, rollupStateCodec, schemaStatements,
 } from './schema.js';
 import type { ClickHouseTransport } from './transport.js';
 
@@ -55,6 +55,17 @@ export async function migrateEventStore(t: ClickHouseTransport): Promise<Migrati
       } catch (e) {
         if ((e as { clickhouseCode?: number }).clickhouseCode !== ALTER_FORBIDDEN && !/ALTER_OF_COLUMN_IS_FORBIDDEN/.test(String(e))) throw e;
       }
+    }
+  }
+  // the rollup's states get their codec the same way (new parts and merges write it)
+  const stateCodec = rollupStateCodec(f);
+  if (stateCodec && !t.cluster) {
+    const cols = await t.query<{ name: string; type: string; compression_codec: string }>(
+      `SELECT name, type, compression_codec FROM system.columns WHERE database = currentDatabase() AND table = '${ROLLUP_TABLE}'`,
+    );
+    for (const c of cols) {
+      if (!ROLLUP_STATES.some(([n]) => n === c.name) || c.compression_codec !== '') continue;
+      await run(`ALTER TABLE ${ROLLUP_TABLE} MODIFY COLUMN ${c.name} ${c.type} ${stateCodec}`);
     }
   }
   if (f.skipIndexes) {

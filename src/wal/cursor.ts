@@ -35,6 +35,11 @@ export class Cursor {
     return comparePos(this.files.normalize(this.pos), this.files.end) >= 0;
   }
 
+  /** Whether the cursor has committed everything before p (the end of a segment is the start of the next). */
+  passed(p: Pos): boolean {
+    return comparePos(this.files.normalize(this.pos), this.files.normalize(p)) >= 0;
+  }
+
   /** Resolves when a record may be waiting, or after ms. */
   waitForRecords(ms: number): Promise<void> {
     return this.caughtUp ? this.waker.sleep(ms) : Promise.resolve();

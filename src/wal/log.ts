@@ -149,6 +149,22 @@ export class WriteAheadLog {
     this.lastCheckpoint = text;
   }
 
+  /**
+   * When both consumers have passed the end of the segment being appended to and no append is under
+   * way, goes on in a new segment and deletes the old one. Returns whether it did.
+   */
+  rollIfConsumed(): Promise<boolean> {
+    return this.files.rollIfConsumed();
+  }
+
+  /**
+   * After stopAppends(): when both consumers have passed the end of the log, deletes every segment
+   * (the next start has nothing to replay and opens a new one). Returns how many it deleted.
+   */
+  releaseConsumed(): number {
+    return this.files.deleteIfAllConsumed();
+  }
+
   /** Refuses new appends and waits for the ones being written. */
   async stopAppends(): Promise<void> {
     this.closed = true;

@@ -73,6 +73,12 @@ export class SegmentFiles {
         }
         repairs.push({ segment: n, validBytes: valid.bytes, cutBytes: size - valid.bytes, reason: valid.reason });
       }
+      // the oldest consumer's segment, read to its end (a stop that could not remove it, or a crash
+      // after the checkpoint): nothing in it is needed any more
+      if (from && n === from.seg && from.off >= valid.bytes) {
+        unlinkSync(path);
+        continue;
+      }
       files.sizes.set(n, valid.bytes);
     }
     // a new segment per start: old tails stay as they are, and appends never follow a repaired cut
@@ -172,11 +178,62 @@ export class SegmentFiles {
     this.writing = false;
   }
 
+  /**
+   * Goes on in a new segment. The new file is opened before the old one is let go, so a failure
+   * (no room for the file) leaves the log appending where it was.
+   */
   private async rotate(): Promise<void> {
     await this.fh!.datasync();
-    await this.fh!.close();
+    const next = await open(join(this.dir, segName(this.current + 1)), 'a+');
+    const old = this.fh!;
+    this.fh = next;
     this.current++;
-    await this.openCurrent();
+    this.sizes.set(this.current, 0);
+    await old.close().catch(() => undefined);
+    await syncDir(this.dir);
+  }
+
+  /**
+   * While nothing is being written: when every consumer has passed the end of the segment being
+   * appended to, goes on in a new one and deletes the old (its records are loaded and observed).
+   * Without this an idle log keeps its last segment, up to segmentBytes of consumed records, for
+   * good. Returns whether it rolled.
+   */
+  async rollIfConsumed(): Promise<boolean> {
+    if (this.writing || this.broken || this.pending.length > 0) return false;
+    if ((this.sizes.get(this.current) ?? 0) === 0 || !this.isConsumed(this.end)) return false;
+    this.writing = true;
+    try {
+      await this.rotate();
+      this.deleteBefore(this.end);
+      return true;
+    } catch {
+      // no room for a new segment: the old one stays, appends go on in it
+      return false;
+    } finally {
+      this.writing = false;
+      if (this.pending.length > 0) void this.writeLoop();
+    }
+  }
+
+  /**
+   * After close(): deletes every segment, the last included, when every consumer has passed the
+   * end of the log. The checkpoint then points past what is left on disk, which open() accepts
+   * (a position in a segment that no longer exists moves to the next one). Returns the count.
+   */
+  deleteIfAllConsumed(): number {
+    if (!this.broken || this.writing || this.pending.length > 0 || !this.isConsumed(this.end)) return 0;
+    let removed = 0;
+    for (const seg of [...this.sizes.keys()]) {
+      try {
+        unlinkSync(join(this.dir, segName(seg)));
+      } catch {
+        // already gone
+      }
+      this.sizes.delete(seg);
+      removed++;
+    }
+    return removed;
   }
 
   /**

@@ -153,4 +153,89 @@ describe('write-ahead log', () => {
     expect(await readAll(a)).toEqual(['k-0', 'k-1', 'k-2']);
     await a.stopAppends();
   });
+
+  it('keeps no segment of loaded records after a clean stop, and replays what a consumer had not passed', async () => {
+    const d = dir();
+    const opts = { dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20 };
+    const log = await WriteAheadLog.open(opts);
+    await log.append(rows('done', 20), { clientIds: false });
+    await readAll(log, 'loader');
+    await readAll(log, 'observer');
+    log.checkpoint();
+    await log.stopAppends();
+    expect(log.releaseConsumed()).toBeGreaterThan(0);
+    // nothing on disk holds a record any more
+    expect(segmentFiles(d).filter((f) => statSync(join(d, f)).size > 0)).toEqual([]);
+    const again = await WriteAheadLog.open(opts);
+    expect(await readAll(again)).toEqual([]);
+    // positions go on after the deleted segment: new records are read, once
+    await again.append(rows('next', 2), { clientIds: false });
+    expect(await readAll(again)).toEqual(['next-0', 'next-1']);
+    // the observer has not passed them: a stop keeps them, and the next start replays them to it
+    again.checkpoint();
+    await again.stopAppends();
+    expect(again.releaseConsumed()).toBe(0);
+    const third = await WriteAheadLog.open(opts);
+    expect(await readAll(third, 'observer')).toEqual(['next-0', 'next-1']);
+    expect(await readAll(third, 'loader')).toEqual([]);
+    await third.stopAppends();
+  });
+
+  it('deletes on open the segment the checkpoint has read to its end', async () => {
+    const d = dir();
+    const opts = { dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20 };
+    const log = await WriteAheadLog.open(opts);
+    await log.append(rows('o', 5), { clientIds: false });
+    await readAll(log, 'loader');
+    await readAll(log, 'observer');
+    log.checkpoint();
+    // a stop that did not release the segments (a crash after the checkpoint)
+    await log.stopAppends();
+    expect(segmentFiles(d).filter((f) => statSync(join(d, f)).size > 0)).toHaveLength(1);
+    const again = await WriteAheadLog.open(opts);
+    expect(segmentFiles(d).filter((f) => statSync(join(d, f)).size > 0)).toEqual([]);
+    expect(await readAll(again)).toEqual([]);
+    await again.stopAppends();
+  });
+
+  it('rolls a consumed last segment while idle, never one a consumer has not passed', async () => {
+    const d = dir();
+    const log = await WriteAheadLog.open({ dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20 });
+    await log.append(rows('a', 10), { clientIds: false });
+    await readAll(log, 'loader');
+    // the observer is behind: the segment stays
+    expect(await log.rollIfConsumed()).toBe(false);
+    await readAll(log, 'observer');
+    const before = log.end;
+    expect(await log.rollIfConsumed()).toBe(true);
+    expect(log.end.seg).toBe(before.seg + 1);
+    expect(segmentFiles(d).filter((f) => statSync(join(d, f)).size > 0)).toEqual([]);
+    // an empty segment is not rolled again
+    expect(await log.rollIfConsumed()).toBe(false);
+    // appends go on in the new segment and reach both consumers; a checkpoint taken now and a
+    // reopen replay exactly them
+    await log.append(rows('b', 3), { clientIds: false });
+    log.checkpoint();
+    await log.stopAppends();
+    const again = await WriteAheadLog.open({ dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20 });
+    expect(await readAll(again, 'loader')).toEqual(['b-0', 'b-1', 'b-2']);
+    expect(await readAll(again, 'observer')).toEqual(['b-0', 'b-1', 'b-2']);
+    await again.stopAppends();
+  });
+
+  it('a roll racing appends loses none of them', async () => {
+    const d = dir();
+    const log = await WriteAheadLog.open({ dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20 });
+    await log.append(rows('r', 5), { clientIds: false });
+    await readAll(log, 'loader');
+    await readAll(log, 'observer');
+    const roll = log.rollIfConsumed();
+    const appends = Promise.all(Array.from({ length: 20 }, (_, i) => log.append([row(`late-${i}`)], { clientIds: false })));
+    await Promise.all([roll, appends]);
+    expect((await readAll(log, 'loader')).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `late-${i}`).sort());
+    await log.stopAppends();
+    const again = await WriteAheadLog.open({ dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20 });
+    expect((await readAll(again, 'observer')).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `late-${i}`).sort());
+    await again.stopAppends();
+  });
 });

@@ -44,13 +44,22 @@ const CHECKPOINT_EVERY_MS = 100;
  */
 const ANSWER_CLAIM_MS = 1000;
 const REGISTRY_PAUSE_MS = 5000;
+/**
+ * How often the log is looked at for a consumed last segment to let go of: when nothing was appended
+ * since the last look, or the segment holds ROLL_BYTES already, it is replaced by an empty one (a
+ * segment is otherwise deleted only once full, up to 64 MB of loaded records kept for nothing).
+ */
+const ROLL_CHECK_MS = 1000;
+const ROLL_BYTES = 4 << 20;
 
 export class WritePath {
   private readonly recent = new Map<string, true>();
   private checkpointTimer: NodeJS.Timeout | undefined;
+  private rollTimer: NodeJS.Timeout | undefined;
+  private lastEnd = '';
   private checkpointFailures = 0;
   private registryDownUntil = 0;
-  readonly stats = { answerDuplicates: 0, answerClaimFailures: 0 };
+  readonly stats = { answerDuplicates: 0, answerClaimFailures: 0, rolls: 0, releasedAtStop: 0 };
 
   private constructor(
     readonly log: WriteAheadLog,
@@ -101,6 +110,17 @@ export class WritePath {
   start(): void {
     this.loader.start();
     this.observers.start();
+    this.rollTimer ??= setInterval(() => void this.rollIfIdle(), ROLL_CHECK_MS);
+    this.rollTimer.unref();
+  }
+
+  private async rollIfIdle(): Promise<void> {
+    const end = this.log.end;
+    const key = `${end.seg}:${end.off}`;
+    const idle = key === this.lastEnd;
+    this.lastEnd = key;
+    if (!idle && end.off < ROLL_BYTES) return;
+    if (await this.log.rollIfConsumed()) this.stats.rolls++;
   }
 
   /**
@@ -173,7 +193,11 @@ export class WritePath {
   /** Read-your-writes: waits (at most ms) until what was acknowledged before this call is in storage. */
   async visible(ms: number): Promise<boolean> {
     if (ms <= 0) return true;
-    return this.loader.loadedUpTo(this.log.end, ms);
+    // compared with segment ends made equal to the next segment's start: after an idle roll the end
+    // is {next, 0} while the loader's place is the old segment's end
+    const end = this.log.end;
+    if (this.log.loader.passed(end)) return true;
+    return this.loader.loadedUpTo(end, ms);
   }
 
   checkpointNow(): void {
@@ -198,9 +222,12 @@ export class WritePath {
    * in the log for the next start (it is durable already).
    */
   async close(deadlineMs: number): Promise<void> {
+    if (this.rollTimer) clearInterval(this.rollTimer);
     await this.log.stopAppends();
     const half = Math.max(100, Math.floor(deadlineMs / 2));
     await Promise.all([this.loader.stop(half), this.observers.stop(half)]);
     this.checkpointNow();
+    // everything loaded and observed: no segment is kept for the next start to skip over
+    this.stats.releasedAtStop = this.log.releaseConsumed();
   }
 }

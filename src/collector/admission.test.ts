@@ -1,0 +1,83 @@
+// Admission's per key fairness, over real HTTP: with one key holding every slot (and more knocking),
+// another key's requests are still taken, and the flooding key is the one refused.
+import { afterEach, describe, expect, it } from 'vitest';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { installErrorHandler } from '../http/errors.js';
+import { Admission } from './admission.js';
+
+let app: FastifyInstance | undefined;
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+/** An ingest-like route whose requests stay in flight until released. */
+async function serve(admission: Admission): Promise<{ url: string; release: () => void }> {
+  app = Fastify();
+  installErrorHandler(app);
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  admission.install(app, (req) => String((req as { headers?: Record<string, string> }).headers?.['x-key'] ?? ''));
+  app.post('/ingest', async () => {
+    await gate;
+    return { ok: true };
+  });
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  return { url, release };
+}
+
+const send = (url: string, key: string) => fetch(`${url}/ingest`, { method: 'POST', headers: { 'x-key': key, 'content-type': 'application/json' }, body: '{}' }).then((r) => r.status);
+
+/** Waits until the admission counts n requests in flight. */
+async function inFlight(a: Admission, n: number): Promise<void> {
+  for (let i = 0; i < 200 && a.inflight < n; i++) await new Promise((r) => setTimeout(r, 10));
+  expect(a.inflight).toBe(n);
+}
+
+describe('admission fairness', () => {
+  it('takes another key\'s requests while one key holds every slot, and refuses the flooding key', async () => {
+    const a = new Admission({ maxInflight: 4, maxLagMs: 0 });
+    const { url, release } = await serve(a);
+    const flood = Array.from({ length: 4 }, () => send(url, 'A'));
+    await inFlight(a, 4);
+    // A is at capacity: more of A is refused at once
+    expect(await send(url, 'A')).toBe(503);
+    // B holds nothing: it is below its share and gets in, past the soft cap
+    const b1 = send(url, 'B');
+    const b2 = send(url, 'B');
+    await inFlight(a, 6);
+    // B now holds its share (4 / 2 keys): its next request waits its turn like A's
+    expect(await send(url, 'B')).toBe(503);
+    expect(await send(url, 'A')).toBe(503);
+    release();
+    expect(await Promise.all([...flood, b1, b2])).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(a.stats.admittedFair).toBe(2);
+    expect(a.inflight).toBe(0);
+    expect(a.perKey.size).toBe(0);
+  });
+
+  it('a key alone is held to the cap as before', async () => {
+    const a = new Admission({ maxInflight: 2, maxLagMs: 0 });
+    const { url, release } = await serve(a);
+    const held = [send(url, 'A'), send(url, 'A')];
+    await inFlight(a, 2);
+    expect(await send(url, 'A')).toBe(503);
+    release();
+    expect(await Promise.all(held)).toEqual([200, 200]);
+  });
+
+  it('while requests queue, the key with the biggest share is refused and the others taken', async () => {
+    const a = new Admission({ maxInflight: 100, maxLagMs: 50 });
+    const { url, release } = await serve(a);
+    const held = [...Array.from({ length: 6 }, () => send(url, 'A')), send(url, 'C')];
+    await inFlight(a, 7);
+    // the state the interval timer sets when even the quickest answer waited past the target
+    a.congested = true;
+    expect(await send(url, 'A')).toBe(503);
+    const b = send(url, 'B');
+    await inFlight(a, 8);
+    expect(a.stats.shedQueue).toBe(1);
+    release();
+    expect(await Promise.all([...held, b])).toEqual(Array(8).fill(200));
+  });
+});
