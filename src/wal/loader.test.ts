@@ -53,4 +53,33 @@ describe('loader', () => {
     await wp.close(2_000);
     await store.close();
   });
+
+  it('leaves out rows whose id storage holds, keeping their neighbours in the same record', async () => {
+    const dir = tempDir('pm-loader-');
+    dirs.push(dir);
+    const store = new EventStore(new ChdbTransport(join(dir, 'events')));
+    await store.init();
+    const open = () => WritePath.open(store, {
+      dir: join(dir, 'wal'), maxBytes: 64 << 20, maxWaitingBytes: 64 << 20, blockRows: 10_000, intervalMs: 20,
+      insertTimeoutMs: 60_000, log: () => undefined,
+    });
+    let wp = await open();
+    wp.start();
+    await wp.accept([row('d-1', 'first'), row('d-2', 'first')], { clientIds: true });
+    expect(await wp.visible(20_000)).toBe(true);
+    await wp.close(2_000);
+    // a new run does not remember the ids: storage answers for them, mid-record
+    wp = await open();
+    wp.start();
+    await wp.accept([row('d-0', 'new'), row('d-1', 'resent'), row('d-3', 'new "quoted"\nline'), row('d-2', 'resent'), row('d-4', 'new')], { clientIds: true });
+    expect(await wp.visible(20_000)).toBe(true);
+    const stored = await store.query<{ id: string; message: string }>("SELECT id, message FROM events WHERE project_id = 'pf_poison' AND id LIKE 'd-%' ORDER BY id");
+    expect(stored).toEqual([
+      { id: 'd-0', message: 'new' }, { id: 'd-1', message: 'first' }, { id: 'd-2', message: 'first' },
+      { id: 'd-3', message: 'new "quoted"\nline' }, { id: 'd-4', message: 'new' },
+    ]);
+    expect(wp.loader.stats.duplicates).toBe(2);
+    await wp.close(2_000);
+    await store.close();
+  });
 });

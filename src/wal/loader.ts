@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { EventRow } from '../event.js';
 import type { IdProbe } from '../storage/event-store.js';
 import { insertIsolating, isClickHouseDataError } from '../collector/isolate.js';
+import { compactLine, lineStarts } from '../storage/compact-row.js';
 import type { Cursor } from './cursor.js';
 import { failpoint } from './failpoint.js';
 import { Wakeable } from './wake.js';
@@ -24,6 +25,8 @@ export interface ClaimRegistry {
 /** What the loader needs from storage (EventStore implements it). */
 export interface WriterStore {
   insert(rows: readonly EventRow[]): Promise<void>;
+  /** One insert of rows already in the insert format (storage/compact-row.ts), one per line. */
+  insertLines(lines: Buffer): Promise<void>;
   /** Probes carry the event's times: storage looks for each id where its event would be. */
   existingIds(probes: readonly IdProbe[]): Promise<Set<string>>;
 }
@@ -152,41 +155,62 @@ export class Loader {
 
   private async loadBlock(recs: LogRecord[]): Promise<void> {
     const started = performance.now();
-    const rows: EventRow[] = [];
     const checked: IdProbe[] = [];
-    for (const r of recs) {
-      const checkAll = this.uncertain || comparePos(r.pos, this.opts.uncertainBefore) < 0;
-      for (const row of r.rows) {
-        rows.push(row);
-        if (checkAll || r.flags & FLAG_CLIENT_IDS) checked.push(row);
-      }
-    }
     let thisRun = 0;
-    for (const r of recs) if (comparePos(r.pos, this.opts.uncertainBefore) >= 0) thisRun += r.rows.length;
+    for (const r of recs) {
+      const before = comparePos(r.pos, this.opts.uncertainBefore) < 0;
+      if (!before) thisRun += r.rows.length;
+      if (this.uncertain || before || r.flags & FLAG_CLIENT_IDS) for (const row of r.rows) checked.push(row);
+    }
     const [stored, claimedElsewhere] = await Promise.all([
       checked.length ? this.store.existingIds(checked) : new Set<string>(),
       this.opts.claims ? this.claimBlock(recs, this.opts.claims) : undefined,
     ]);
     for (const k of claimedElsewhere ?? []) stored.add(k);
+    // the block's bytes: a record's lines as they are in the log, or only its fresh lines
     const seen = new Set<string>();
     const fresh: EventRow[] = [];
-    for (const row of rows) {
-      const key = `${row.project_id}\u0000${row.id}`;
-      if (stored.has(key) || seen.has(key)) {
-        this.stats.duplicates++;
-        continue;
+    const parts: Buffer[] = [];
+    for (const r of recs) {
+      let kept: number[] | undefined;
+      for (let i = 0; i < r.rows.length; i++) {
+        const row = r.rows[i];
+        const key = `${row.project_id}\u0000${row.id}`;
+        if (stored.has(key) || seen.has(key)) {
+          this.stats.duplicates++;
+          kept ??= Array.from({ length: i }, (_, j) => j);
+          continue;
+        }
+        seen.add(key);
+        fresh.push(row);
+        kept?.push(i);
       }
-      seen.add(key);
-      fresh.push(row);
+      if (!r.lines) {
+        for (const i of kept ?? r.rows.keys()) parts.push(Buffer.from(compactLine(r.rows[i]) + '\n'));
+      } else if (!kept) parts.push(r.lines);
+      else {
+        const starts = lineStarts(r.lines);
+        for (const i of kept) parts.push(r.lines.subarray(starts[i], starts[i + 1]));
+      }
     }
-    const result = await insertIsolating(fresh, (part) => this.insertWithWatch(part), isClickHouseDataError);
-    if (result.failed.length) this.quarantine(result.failed);
+    let failed: { row: EventRow; error: unknown }[] = [];
+    if (fresh.length > 0) {
+      try {
+        await this.insertWithWatch(fresh.length, () => this.store.insertLines(Buffer.concat(parts)));
+      } catch (e) {
+        if (!isClickHouseDataError(e)) throw e;
+        // a row storage refuses for a data reason: find it by bisection, store the rest
+        const result = await insertIsolating(fresh, (part) => this.insertWithWatch(part.length, () => this.store.insert(part)), isClickHouseDataError);
+        failed = result.failed;
+      }
+    }
+    if (failed.length) this.quarantine(failed);
     failpoint.hit('loader-after-insert');
     this.cursor.commit(recs[recs.length - 1]);
     this.uncertain = false;
     this.stats.blocks++;
     this.stats.rowsTakenThisRun += thisRun;
-    this.stats.rowsLoaded += fresh.length - result.failed.length;
+    this.stats.rowsLoaded += fresh.length - failed.length;
     this.stats.lastLoadRows = fresh.length;
     this.stats.lastLoadMs = performance.now() - started;
     this.opts.onLoaded();
@@ -207,13 +231,13 @@ export class Loader {
   }
 
   /** An insert past insertTimeoutMs is reported; it is awaited, never raced by its own retry. */
-  private async insertWithWatch(rows: readonly EventRow[]): Promise<void> {
-    const p = this.store.insert(rows);
+  private async insertWithWatch(rows: number, insert: () => Promise<void>): Promise<void> {
+    const p = insert();
     let timer: NodeJS.Timeout | undefined;
     const watch = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
         this.stats.stuck++;
-        this.opts.log('error', { rows: rows.length, ms: this.opts.insertTimeoutMs }, 'a storage insert is stuck; waiting for it before retrying');
+        this.opts.log('error', { rows, ms: this.opts.insertTimeoutMs }, 'a storage insert is stuck; waiting for it before retrying');
         resolve();
       }, this.opts.insertTimeoutMs);
       timer.unref();

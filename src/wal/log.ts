@@ -6,7 +6,7 @@
 import type { EventRow } from '../event.js';
 import { readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
 import { Cursor } from './cursor.js';
-import { comparePos, encodeRecord, FLAG_ALERT, FLAG_CLIENT_IDS, type LogRecord, type Pos } from './record.js';
+import { comparePos, encodeRecord, FLAG_ALERT, FLAG_CLIENT_IDS, HEADER_BYTES, recordLines, type LogRecord, type Pos } from './record.js';
 import { SegmentFiles, type Repair } from './segments.js';
 
 export interface WalOptions {
@@ -102,7 +102,7 @@ export class WriteAheadLog {
       throw new WalUnavailableError('the write-ahead log is full (storage is behind or unavailable); retry later', 503, 5);
     }
     try {
-      const rec = await this.files.append(buf, { flags, rows });
+      const rec = await this.files.append(buf, { flags: buf[HEADER_BYTES], rows, lines: recordLines(buf) });
       this.stats.appendedRecords++;
       this.stats.appendedRows += rows.length;
       return rec;

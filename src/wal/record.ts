@@ -1,10 +1,13 @@
 // One log record on disk: [u32 payload length][u32 CRC-32 of the payload][payload], little-endian.
-// The payload is one flags byte and the JSON of the request's rows. A record is valid only when its
+// The payload is one flags byte and the request's rows: with FLAG_COMPACT (every record this version
+// writes) one line per row in storage's insert format (storage/compact-row.ts), so the loader passes
+// the bytes on as they are; without it (records of earlier versions) the JSON array of rows. A record is valid only when its
 // whole frame is present and its checksum matches: a torn write (crash mid-write) or a flipped bit
 // ends the valid prefix of a segment there (as in Prometheus' WAL, without its 32 KB pages: our
 // records are whole requests, written by one writev and made durable by one fdatasync per group).
 import { crc32 } from 'node:zlib';
 import type { EventRow } from '../event.js';
+import { compactLine, rowFromCompact } from '../storage/compact-row.js';
 
 export const HEADER_BYTES = 8;
 /** Larger than any request can make (5 MB body), small enough that a garbage length is caught. */
@@ -14,6 +17,8 @@ export const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
 export const FLAG_CLIENT_IDS = 1;
 /** The record is an engine-raised alert (POST /monitoring/alert): it is routed exactly once. */
 export const FLAG_ALERT = 2;
+/** The rows are newline-terminated JSONCompactEachRow lines (EVENT_COLUMNS order). */
+export const FLAG_COMPACT = 4;
 
 /** Where a record starts or ends: segment number and byte offset in it. */
 export interface Pos {
@@ -30,23 +35,45 @@ export interface LogRecord {
   end: Pos;
   flags: number;
   rows: EventRow[];
+  /** With FLAG_COMPACT: the rows' insert-format lines, one per row, in order (a view of the frame). */
+  lines?: Buffer;
   /** Bytes of the whole frame on disk. */
   bytes: number;
 }
 
+/** The frame of a record (always written with FLAG_COMPACT). */
 export function encodeRecord(flags: number, rows: readonly EventRow[]): Buffer {
-  const json = JSON.stringify(rows);
-  const len = Buffer.byteLength(json) + 1;
+  let text = '';
+  for (const r of rows) text += compactLine(r) + '\n';
+  const len = Buffer.byteLength(text) + 1;
   const buf = Buffer.allocUnsafe(HEADER_BYTES + len);
   buf.writeUInt32LE(len, 0);
-  buf[HEADER_BYTES] = flags;
-  buf.write(json, HEADER_BYTES + 1, 'utf8');
+  buf[HEADER_BYTES] = flags | FLAG_COMPACT;
+  buf.write(text, HEADER_BYTES + 1, 'utf8');
   buf.writeUInt32LE(crc32(buf.subarray(HEADER_BYTES)), 4);
   return buf;
 }
 
+/** The insert-format lines of an encoded frame. */
+export function recordLines(frame: Buffer): Buffer {
+  return frame.subarray(HEADER_BYTES + 1);
+}
+
+function decodeCompact(lines: Buffer): EventRow[] {
+  const rows: EventRow[] = [];
+  const text = lines.toString('utf8');
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    if (end > start) rows.push(rowFromCompact(text.slice(start, end)));
+    start = end + 1;
+  }
+  return rows;
+}
+
 export type Decoded =
-  | { ok: true; flags: number; rows: EventRow[]; bytes: number }
+  | { ok: true; flags: number; rows: EventRow[]; lines?: Buffer; bytes: number }
   /** `incomplete`: the buffer ends inside the frame (read more, or it is a torn tail). */
   | { ok: false; reason: 'incomplete' | 'corrupt'; detail: string };
 
@@ -58,6 +85,15 @@ export function decodeRecord(buf: Buffer, at: number): Decoded {
   if (buf.length - at < HEADER_BYTES + len) return { ok: false, reason: 'incomplete', detail: `record of ${len} bytes cut short` };
   const payload = buf.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len);
   if (crc32(payload) !== buf.readUInt32LE(at + 4)) return { ok: false, reason: 'corrupt', detail: 'checksum mismatch' };
+  const flags = payload[0];
+  if (flags & FLAG_COMPACT) {
+    const lines = payload.subarray(1);
+    try {
+      return { ok: true, flags, rows: decodeCompact(lines), lines, bytes: HEADER_BYTES + len };
+    } catch {
+      return { ok: false, reason: 'corrupt', detail: 'payload is not compact rows' };
+    }
+  }
   let rows: EventRow[];
   try {
     rows = JSON.parse(payload.toString('utf8', 1)) as EventRow[];
@@ -65,5 +101,5 @@ export function decodeRecord(buf: Buffer, at: number): Decoded {
     return { ok: false, reason: 'corrupt', detail: 'payload is not JSON' };
   }
   if (!Array.isArray(rows)) return { ok: false, reason: 'corrupt', detail: 'payload is not a list of rows' };
-  return { ok: true, flags: payload[0], rows, bytes: HEADER_BYTES + len };
+  return { ok: true, flags, rows, bytes: HEADER_BYTES + len };
 }

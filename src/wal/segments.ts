@@ -22,7 +22,7 @@ export interface Repair {
 }
 
 /** What a record is, before the log gives it a place. */
-export type RecordBody = Pick<LogRecord, 'flags' | 'rows'>;
+export type RecordBody = Pick<LogRecord, 'flags' | 'rows' | 'lines'>;
 
 interface PendingAppend {
   buf: Buffer;
@@ -155,7 +155,7 @@ export class SegmentFiles {
         const out: LogRecord[] = [];
         let off = size;
         for (const p of group) {
-          out.push({ pos: { seg: this.current, off }, end: { seg: this.current, off: off + p.buf.length }, flags: p.body.flags, rows: p.body.rows, bytes: p.buf.length });
+          out.push({ pos: { seg: this.current, off }, end: { seg: this.current, off: off + p.buf.length }, flags: p.body.flags, rows: p.body.rows, lines: p.body.lines, bytes: p.buf.length });
           off += p.buf.length;
         }
         this.sizes.set(this.current, off);
@@ -263,7 +263,7 @@ export class SegmentFiles {
           if (d.reason === 'incomplete' && at > 0) break; // the rest comes with the next chunk
           throw new Error(`write-ahead log segment ${pos.seg} at ${pos.off + at}: ${d.detail}`);
         }
-        out.push({ pos: { seg: pos.seg, off: pos.off + at }, end: { seg: pos.seg, off: pos.off + at + d.bytes }, flags: d.flags, rows: d.rows, bytes: d.bytes });
+        out.push({ pos: { seg: pos.seg, off: pos.off + at }, end: { seg: pos.seg, off: pos.off + at + d.bytes }, flags: d.flags, rows: d.rows, lines: d.lines, bytes: d.bytes });
         at += d.bytes;
         total += d.bytes;
       }

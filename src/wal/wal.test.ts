@@ -3,8 +3,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { appendFileSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeDir, tempDir } from '../../test/helpers.js';
-import type { EventRow } from '../event.js';
-import { decodeRecord, encodeRecord, FLAG_CLIENT_IDS } from './record.js';
+import { crc32 } from 'node:zlib';
+import { normalize, type EventRow } from '../event.js';
+import { compactLine, lineStarts } from '../storage/compact-row.js';
+import { decodeRecord, encodeRecord, FLAG_CLIENT_IDS, FLAG_COMPACT } from './record.js';
 import { WriteAheadLog } from './log.js';
 
 const dirs: string[] = [];
@@ -35,12 +37,40 @@ describe('record framing', () => {
   it('round-trips and refuses a flipped bit or a cut frame', () => {
     const buf = encodeRecord(FLAG_CLIENT_IDS, [row('a', { message: 'héllo \u{1F600}' })]);
     const d = decodeRecord(buf, 0);
-    expect(d.ok && d.flags === FLAG_CLIENT_IDS && d.rows[0].message === 'héllo \u{1F600}' && d.bytes === buf.length).toBe(true);
+    expect(d.ok && d.flags === (FLAG_CLIENT_IDS | FLAG_COMPACT) && d.rows[0].message === 'héllo \u{1F600}' && d.bytes === buf.length).toBe(true);
     const flipped = Buffer.from(buf);
     flipped[buf.length - 3] ^= 0x20;
     expect(decodeRecord(flipped, 0)).toMatchObject({ ok: false, reason: 'corrupt', detail: 'checksum mismatch' });
     expect(decodeRecord(buf.subarray(0, buf.length - 1), 0)).toMatchObject({ ok: false, reason: 'incomplete' });
     expect(decodeRecord(Buffer.alloc(16), 0)).toMatchObject({ ok: false, reason: 'corrupt' });
+  });
+});
+
+describe('record payload', () => {
+  it('holds the rows in storage\'s insert format, one line each, and gives the same rows back', () => {
+    const full = normalize({ project_id: 'p', id: 'line\nbreak', message: 'a "quoted"\nmessage', duration_ms: 12.5, attributes: { k: 'v' } }, 1_700_000_000_000);
+    if (!full.ok) throw new Error('bad test event');
+    const buf = encodeRecord(FLAG_CLIENT_IDS, [full.row, row('b')]);
+    const d = decodeRecord(buf, 0);
+    if (!d.ok) throw new Error(d.detail);
+    expect(d.flags & FLAG_COMPACT).toBe(FLAG_COMPACT);
+    expect(d.flags & FLAG_CLIENT_IDS).toBe(FLAG_CLIENT_IDS);
+    expect(d.rows[0]).toEqual(full.row);
+    expect(d.rows[1].id).toBe('b');
+    // exactly the bytes EventStore.insert sends: one compact line per row, newline-terminated
+    expect(d.lines!.toString('utf8')).toBe(`${compactLine(full.row)}\n${compactLine(d.rows[1])}\n`);
+    expect(lineStarts(d.lines!)).toEqual([0, Buffer.byteLength(compactLine(full.row)) + 1, d.lines!.length]);
+  });
+
+  it('still reads a record an earlier version wrote (the JSON array of rows)', () => {
+    const json = Buffer.from(JSON.stringify([row('old-1'), row('old-2')]));
+    const payload = Buffer.concat([Buffer.from([FLAG_CLIENT_IDS]), json]);
+    const frame = Buffer.alloc(8 + payload.length);
+    frame.writeUInt32LE(payload.length, 0);
+    payload.copy(frame, 8);
+    frame.writeUInt32LE(crc32(payload), 4);
+    const d = decodeRecord(frame, 0);
+    expect(d.ok && d.flags === FLAG_CLIENT_IDS && d.lines === undefined && d.rows.map((r) => r.id).join() === 'old-1,old-2').toBe(true);
   });
 });
 
