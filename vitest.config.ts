@@ -14,6 +14,12 @@ const CONTROL_STORE_SUITES = [
   'test/redaction-storage.test.ts',
 ];
 
+/**
+ * Suites that load the machine on purpose (2× overload, kill -9 loops, storage outages): they run after
+ * the others, one file at a time, so their load never makes another suite's timing-bound wait fail.
+ */
+const LOAD_SUITES = ['test/wal-overload.test.ts', 'test/wal-crash.test.ts', 'test/wal-outage.test.ts'];
+
 export default defineConfig({
   test: {
     // chDB is a process singleton per data path; each test file gets its own process and data dir.
@@ -23,9 +29,10 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     projects: [
-      { extends: true, test: { name: 'default', include: ['src/**/*.test.ts', 'client/**/*.test.ts', 'test/**/*.test.ts'] } },
+      { extends: true, test: { name: 'default', include: ['src/**/*.test.ts', 'client/**/*.test.ts', 'test/**/*.test.ts'], exclude: LOAD_SUITES, sequence: { groupOrder: 0 } } },
       // the same suites again with the control state in PostgreSQL (127.0.0.1:5432, a database per data dir)
-      { extends: true, test: { name: 'control-pg', include: CONTROL_STORE_SUITES, env: { PURAIFY_TEST_CONTROL_DB: 'postgres' } } },
+      { extends: true, test: { name: 'control-pg', include: CONTROL_STORE_SUITES, env: { PURAIFY_TEST_CONTROL_DB: 'postgres' }, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'load', include: LOAD_SUITES, sequence: { groupOrder: 1 }, maxWorkers: 1 } },
     ],
   },
 });

@@ -83,7 +83,17 @@ async function ingestThroughOutage(url: string, project: string, breakStorage: (
  */
 function storageLock(dataDir: string): { lock: () => void; unlock: () => void } {
   const events = join(dataDir, 'events');
-  const chattrDirs = (flag: string) => execFileSync('find', [events, '-type', 'd', '-exec', 'chattr', flag, '{}', '+']);
+  // chDB makes and removes tmp_insert_* directories meanwhile: one that vanished between find and
+  // chattr needs no flag, so the walk is repeated until it completes
+  const chattrDirs = (flag: string) => {
+    for (let i = 1; ; i++) {
+      try {
+        return execFileSync('find', [events, '-type', 'd', '-exec', 'chattr', flag, '{}', '+'], { stdio: 'pipe' });
+      } catch (e) {
+        if (i >= 10 || !String((e as { stderr?: Buffer }).stderr ?? '').includes('No such file or directory')) throw e;
+      }
+    }
+  };
   const unlock = () => void chattrDirs('-i');
   cleanups.push(() => {
     try {
