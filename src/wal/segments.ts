@@ -224,16 +224,18 @@ export class SegmentFiles {
   deleteIfAllConsumed(): number {
     if (!this.broken || this.writing || this.pending.length > 0 || !this.isConsumed(this.end)) return 0;
     let removed = 0;
-    for (const seg of [...this.sizes.keys()]) {
-      try {
-        unlinkSync(join(this.dir, segName(seg)));
-      } catch {
-        // already gone
-      }
-      this.sizes.delete(seg);
-      removed++;
-    }
+    for (const seg of [...this.sizes.keys()]) removed += this.remove(seg);
     return removed;
+  }
+
+  private remove(seg: number): number {
+    try {
+      unlinkSync(join(this.dir, segName(seg)));
+    } catch {
+      // already gone
+    }
+    this.sizes.delete(seg);
+    return 1;
   }
 
   /**
@@ -307,14 +309,7 @@ export class SegmentFiles {
     let removed = 0;
     const upto = this.normalize(p).seg;
     for (const seg of [...this.sizes.keys()]) {
-      if (seg >= upto || seg >= this.current) continue;
-      try {
-        unlinkSync(join(this.dir, segName(seg)));
-      } catch {
-        // already gone
-      }
-      this.sizes.delete(seg);
-      removed++;
+      if (seg < upto && seg < this.current) removed += this.remove(seg);
     }
     return removed;
   }
