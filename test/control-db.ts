@@ -6,6 +6,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { migrateControl } from '../src/storage/control-migrations.js';
+import { PgDb } from '../src/storage/pg-db.js';
 
 /** The server the tests use: local, trust auth. */
 export const PG_ADMIN_URL = process.env.PURAIFY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -73,4 +75,26 @@ export async function dumpControlStore(dataDir: string): Promise<string> {
   } finally {
     await c.end();
   }
+}
+
+/**
+ * Two connections to one fresh, migrated PostgreSQL database, as two engine nodes hold them; closed
+ * (and the databases dropped) by the returned cleanup, for an afterAll.
+ */
+export function twoPgNodes(): { open(): Promise<[PgDb, PgDb]>; cleanup(): Promise<void> } {
+  const dbs: PgDb[] = [];
+  return {
+    async open() {
+      const url = await createTestDatabase();
+      const a = new PgDb(url);
+      const b = new PgDb(url);
+      dbs.push(a, b);
+      await migrateControl(a);
+      return [a, b];
+    },
+    async cleanup() {
+      for (const d of dbs) await d.close();
+      await dropTestDatabases();
+    },
+  };
 }

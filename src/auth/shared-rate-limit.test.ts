@@ -2,23 +2,14 @@
 // on one database let a key through at its limit, not twice it; large limits are leased, not asked
 // for per request; a cost above the whole budget passes on a full bucket and is paid back.
 import { afterAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, dropTestDatabases } from '../../test/control-db.js';
-import { migrateControl } from '../storage/control-migrations.js';
-import { PgDb } from '../storage/pg-db.js';
+import { twoPgNodes } from '../../test/control-db.js';
 import { LEASE_FRACTION, SharedRateLimiter } from './shared-rate-limit.js';
 
-const dbs: PgDb[] = [];
-afterAll(async () => {
-  for (const d of dbs) await d.close();
-  await dropTestDatabases();
-});
+const pgNodes = twoPgNodes();
+afterAll(() => pgNodes.cleanup());
 
 async function twoNodes(): Promise<[SharedRateLimiter, SharedRateLimiter]> {
-  const url = await createTestDatabase();
-  const a = new PgDb(url);
-  const b = new PgDb(url);
-  dbs.push(a, b);
-  await migrateControl(a);
+  const [a, b] = await pgNodes.open();
   return [new SharedRateLimiter(a), new SharedRateLimiter(b)];
 }
 

@@ -2,26 +2,13 @@
 // its own claim is found again (a replay), concurrent claimants of one id get one winner, odd ids
 // (NUL, backslashes) are kept apart, and claims older than the resend window are pruned.
 import { afterAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, dropTestDatabases } from '../../test/control-db.js';
-import { migrateControl } from './control-migrations.js';
+import { twoPgNodes } from '../../test/control-db.js';
 import { RESEND_WINDOW_MS } from './event-store.js';
 import { IdClaims } from './id-claims.js';
-import { PgDb } from './pg-db.js';
 
-const dbs: PgDb[] = [];
-afterAll(async () => {
-  for (const d of dbs) await d.close();
-  await dropTestDatabases();
-});
-
-async function twoNodes(): Promise<[PgDb, PgDb]> {
-  const url = await createTestDatabase();
-  const a = new PgDb(url);
-  const b = new PgDb(url);
-  dbs.push(a, b);
-  await migrateControl(a);
-  return [a, b];
-}
+const pgNodes = twoPgNodes();
+afterAll(() => pgNodes.cleanup());
+const twoNodes = () => pgNodes.open();
 
 const row = (id: string, project_id = 'pc') => ({ project_id, id });
 const k = (id: string, project = 'pc') => `${project}\u0000${id}`;
