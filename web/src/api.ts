@@ -72,7 +72,10 @@ async function toError(res: Response): Promise<ApiError> {
   let body: unknown;
   try {
     body = await res.json();
-  } catch {
+  } catch (e) {
+    // a request cancelled while its error body was read (the page moved on) is no answer: its
+    // 401 must not replace the message of the one that was read whole
+    if ((e as Error).name === 'AbortError') throw e;
     body = undefined;
   }
   const e = (body as { error?: { code?: string; message?: string; details?: ApiError['details'] } } | undefined)?.error;

@@ -224,7 +224,8 @@ export function App() {
   // auto-refresh; fixed in between so that picking a row does not re-run every query
   const now = useMemo(() => Date.now(), [route.view, rangeKey, epoch, auto]);
 
-  useEffect(() => onUnauthorized((msg) => setTokenReason(msg || 'the token was refused')), []);
+  // the first refusal's words stay: requests cancelled by the token screen also answer 401
+  useEffect(() => onUnauthorized((msg) => setTokenReason((prev) => prev || msg || 'the token was refused')), []);
 
   useEffect(() => {
     const ms = REFRESH.find((r) => r[0] === refresh)?.[2] ?? 0;
