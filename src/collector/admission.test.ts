@@ -26,6 +26,11 @@ async function serve(admission: Admission): Promise<{ url: string; release: () =
   return { url, release };
 }
 
+function busy(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* parsing a body */ }
+}
+
 const send = (url: string, key: string) => fetch(`${url}/ingest`, { method: 'POST', headers: { 'x-key': key, 'content-type': 'application/json' }, body: '{}' }).then((r) => r.status);
 
 /** Waits until the admission counts n requests in flight. */
@@ -79,5 +84,25 @@ describe('admission fairness', () => {
     expect(a.stats.shedQueue).toBe(1);
     release();
     expect(await Promise.all([...held, b])).toEqual(Array(8).fill(200));
+  });
+
+  it('refuses a request while the bodies waiting to be parsed would take longer than the target', async () => {
+    const a = new Admission({ maxInflight: 100, maxLagMs: 50 });
+    const { url, release } = await serve(a);
+    const held = [send(url, 'A'), send(url, 'A')];
+    await inFlight(a, 2);
+    // 200 bodies of 20 kB waiting for their turn, each taking a millisecond to parse: ~200 ms of
+    // work queued, drained one turn per loop iteration while the next request comes in
+    const waiting = Array.from({ length: 200 }, () => a.turns.take(20_000).then(() => busy(1)));
+    expect(a.turns.queuedMs()).toBeGreaterThan(50);
+    const refused = await fetch(`${url}/ingest`, { method: 'POST', headers: { 'x-key': 'A', 'content-type': 'application/json' }, body: '{}' });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(a.stats).toMatchObject({ shedTurns: 1 });
+    await Promise.all(waiting);
+    release();
+    expect(await Promise.all(held)).toEqual([200, 200]);
+    // the queue drained: the same request is taken
+    expect(await send(url, 'A')).toBe(200);
   });
 });

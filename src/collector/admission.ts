@@ -4,13 +4,15 @@
 // - queueing delay, CoDel-style: when even the quickest request answered in the last interval spent
 //   more than the target waiting (its time minus what its size explains), requests are queueing
 //   inside the engine — as with a client that caps its sockets and keeps them all busy;
-// - event-loop delay with many requests in flight: requests queue before the engine even sees them.
+// - event-loop delay with many requests in flight: requests queue before the engine even sees them;
+// - the work waiting for a turn (cpu-turns.ts): bodies read and not yet parsed, at the measured rate.
 // A lone client's big batch (one long tick, one slow request) is never refused for it.
 // Per key fairness: past capacity the keys holding more than their share of the requests in flight
 // are refused first, so one key flooding the engine does not starve the others. A key below its
 // share is admitted past the soft cap (maxInflight), up to a hard cap of twice it.
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../http/errors.js';
+import { CpuTurns } from './cpu-turns.js';
 
 export interface AdmissionOptions {
   /** Ingest requests handled at once (reading, parsing, waiting for their fsync). */
@@ -42,7 +44,9 @@ export class Admission {
   lagMs = 0;
   /** Set while requests have been queueing longer than the target. */
   congested = false;
-  readonly stats = { shedInflight: 0, shedLag: 0, shedQueue: 0, admittedFair: 0 };
+  readonly stats = { shedInflight: 0, shedLag: 0, shedQueue: 0, shedTurns: 0, admittedFair: 0 };
+  /** The parsing and validation of admitted requests, one per loop iteration. */
+  readonly turns = new CpuTurns();
   private timer: NodeJS.Timeout | undefined;
   private expected = 0;
   private intervalEnds = 0;
@@ -106,6 +110,10 @@ export class Admission {
       this.stats.shedQueue++;
       throw overloaded('requests are queueing in the engine; retry shortly');
     }
+    if (this.turns.length >= 2 && this.turns.queuedMs() > this.opts.maxLagMs && !fair) {
+      this.stats.shedTurns++;
+      throw overloaded('requests are waiting to be parsed; retry shortly');
+    }
     const lag = Math.max(this.lagMs, performance.now() - this.expected);
     if (this.inflight >= LAG_MIN_INFLIGHT && lag > this.opts.maxLagMs && !fair) {
       this.stats.shedLag++;
@@ -133,6 +141,12 @@ export class Admission {
       this.inflightBytes += bytes;
       this.perKey.set(key, (this.perKey.get(key) ?? 0) + 1);
       counted.set(req, { bytes, at: performance.now(), key });
+    });
+    // the body is read: its parsing and validation wait for a turn of their own on the event loop
+    app.addHook('preHandler', async (req) => {
+      if (!counted.has(req)) return;
+      const body = req.body as string | Buffer | undefined;
+      await this.turns.take(body?.length ?? 0);
     });
     const done = (req: object, ok: boolean) => {
       const c = counted.get(req);

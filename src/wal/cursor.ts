@@ -40,6 +40,21 @@ export class Cursor {
     return comparePos(this.files.normalize(this.pos), this.files.normalize(p)) >= 0;
   }
 
+  /**
+   * Rows waiting, counted up to `atLeast` from the records held in memory; once records are left
+   * to the segment files (more waiting than the memory budget holds) it says `atLeast` without
+   * reading them: counting would mean reading and decoding them again on every look.
+   */
+  rowsWaiting(atLeast: number): number {
+    if (!this.inMemory) return atLeast;
+    let rows = 0;
+    for (const r of this.queue) {
+      rows += r.rows.length;
+      if (rows >= atLeast) break;
+    }
+    return rows;
+  }
+
   /** Resolves when a record may be waiting, or after ms. */
   waitForRecords(ms: number): Promise<void> {
     return this.caughtUp ? this.waker.sleep(ms) : Promise.resolve();

@@ -141,9 +141,7 @@ export class Loader {
     if (this.cursor.caughtUp) return;
     const started = Date.now();
     while (!this.stopping && !this.nudged && Date.now() - started < this.opts.intervalMs) {
-      const waiting = await this.cursor.peek(this.opts.blockRows, MAX_BLOCK_BYTES).catch(() => []);
-      const rows = waiting.reduce((n, r) => n + r.rows.length, 0);
-      if (rows >= this.opts.blockRows || this.cursor.behindBytes >= MAX_BLOCK_BYTES) break;
+      if (this.cursor.rowsWaiting(this.opts.blockRows) >= this.opts.blockRows || this.cursor.behindBytes >= MAX_BLOCK_BYTES) break;
       await this.pause(Math.min(20, this.opts.intervalMs));
     }
     this.nudged = false;

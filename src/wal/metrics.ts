@@ -46,8 +46,9 @@ export function writePathMetrics(wp: WritePath, admission?: Admission): string[]
   metric('puraify_monitoring_ingest_refused_total', 'counter', 'Ingest requests refused with 503/507 + Retry-After.', [
     ['{reason="log_full"}', w.refusedFull], ['{reason="log_busy"}', w.refusedBusy], ['{reason="log_write_failed"}', w.writeFailures],
     ['{reason="inflight"}', admission?.stats.shedInflight ?? 0], ['{reason="event_loop_lag"}', admission?.stats.shedLag ?? 0],
-    ['{reason="queueing"}', admission?.stats.shedQueue ?? 0],
+    ['{reason="queueing"}', admission?.stats.shedQueue ?? 0], ['{reason="parse_queue"}', admission?.stats.shedTurns ?? 0],
   ]);
+  metric('puraify_monitoring_ingest_parse_queue_seconds', 'gauge', 'Estimated work of the ingest requests waiting for their turn to be parsed.', [['', Number(((admission?.turns.queuedMs() ?? 0) / 1000).toFixed(4))]]);
   metric('puraify_monitoring_event_loop_lag_seconds', 'gauge', 'Latest measured event-loop delay.', [['', Number(((admission?.lagMs ?? 0) / 1000).toFixed(4))]]);
   return out;
 }

@@ -11,6 +11,8 @@ import { comparePos, decodeRecord, HEADER_BYTES, type LogRecord, type Pos } from
 const NAME = /^(\d{10})\.wal$/;
 const segName = (n: number) => `${String(n).padStart(10, '0')}.wal`;
 const READ_CHUNK = 1 << 20;
+/** Longest stretch of record decoding before a read yields to the event loop. */
+const DECODE_SLICE_MS = 8;
 
 export interface Repair {
   segment: number;
@@ -259,7 +261,13 @@ export class SegmentFiles {
         buf = await readAt(path, pos.off, HEADER_BYTES + buf.readUInt32LE(0));
       }
       let at = 0;
+      let slice = performance.now();
       while (at < buf.length && total < maxBytes) {
+        // decoding is parsing: a long read gives the event loop back every few milliseconds
+        if (performance.now() - slice > DECODE_SLICE_MS) {
+          await new Promise((r) => setImmediate(r));
+          slice = performance.now();
+        }
         const d = decodeRecord(buf, at);
         if (!d.ok) {
           if (d.reason === 'incomplete' && at > 0) break; // the rest comes with the next chunk

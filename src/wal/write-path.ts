@@ -6,6 +6,7 @@ import type { EventRow } from '../event.js';
 import { Loader, type WriterStore } from './loader.js';
 import { claimantOf, nodeIdentity } from './claimant.js';
 import { WriteAheadLog, type AppendedListener } from './log.js';
+import { RecentKeys } from './recent-keys.js';
 import { ObserverRunner, type AlertRouter, type Observer } from './observe.js';
 
 export interface WritePathOptions {
@@ -53,7 +54,7 @@ const ROLL_CHECK_MS = 1000;
 const ROLL_BYTES = 4 << 20;
 
 export class WritePath {
-  private readonly recent = new Map<string, true>();
+  private readonly recent = new RecentKeys(RECENT_IDS);
   private checkpointTimer: NodeJS.Timeout | undefined;
   private rollTimer: NodeJS.Timeout | undefined;
   private lastEnd = '';
@@ -180,14 +181,7 @@ export class WritePath {
   }
 
   private remember(rows: readonly EventRow[]): void {
-    for (const r of rows) this.recent.set(`${r.project_id}\u0000${r.id}`, true);
-    if (this.recent.size > RECENT_IDS) {
-      let drop = this.recent.size - RECENT_IDS;
-      for (const k of this.recent.keys()) {
-        if (drop-- <= 0) break;
-        this.recent.delete(k);
-      }
-    }
+    for (const r of rows) this.recent.add(`${r.project_id}\u0000${r.id}`);
   }
 
   /** Read-your-writes: waits (at most ms) until what was acknowledged before this call is in storage. */
