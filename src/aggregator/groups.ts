@@ -45,9 +45,10 @@ export class ErrorGroups {
 
   /**
    * Called with durable rows, fed from the write-ahead log: records new groups and reopens resolved
-   * ones. The signal goes first and its alert work is awaited before the group is recorded: a crash
-   * in between leaves the group unrecorded, so the replay after the restart signals it again (and the
-   * alert, already firing, is not notified twice). Recording first would lose the alert instead.
+   * ones. The signals go first and their alert work is awaited before the groups are recorded: a
+   * crash in between leaves them unrecorded, so the replay after the restart signals them again (and
+   * an alert already firing is not notified twice). Recording first would lose the alerts instead.
+   * A block's groups are recorded in one transaction: one fsync, not one per new group.
    */
   async observe(rows: readonly EventRow[]): Promise<void> {
     const firsts = new Map<string, EventRow>();
@@ -58,42 +59,50 @@ export class ErrorGroups {
       if (state === 'open' || state === 'ignored') continue;
       if (!firsts.has(k)) firsts.set(k, r);
     }
+    const created: EventRow[] = [];
+    const regressed: EventRow[] = [];
     for (const [k, row] of firsts) {
       let state = this.known.get(k);
-      const now = Date.now();
       if (state === undefined) {
         // another engine node may have recorded it first: then it is not new here either
         const other = await this.get(row.project_id, row.fingerprint);
-        if (other) {
-          this.known.set(k, other.state);
-          if (other.state !== 'resolved') continue;
-          state = 'resolved';
-        } else {
+        if (!other) {
           this.signals.emit('new_group', { project_id: row.project_id, fingerprint: row.fingerprint, row });
-          await this.signals.settle();
-          await this.db.run(
-            `INSERT INTO error_groups (project_id, fingerprint, state, first_seen, regressions, updated_at)
-             VALUES (?, ?, 'open', ?, 0, ?) ON CONFLICT (project_id, fingerprint) DO NOTHING`,
-            [row.project_id, row.fingerprint, Number(row.timestamp), now],
-          );
-          this.known.set(k, 'open');
+          created.push(row);
           continue;
         }
+        this.known.set(k, other.state);
+        if (other.state !== 'resolved') continue;
+        state = 'resolved';
       }
       if (state === 'resolved') {
         // only an event that happened after the resolution is a regression
         const status = await this.get(row.project_id, row.fingerprint);
         if (status?.resolved_at && Number(row.timestamp) < status.resolved_at) continue;
         this.signals.emit('regression', { project_id: row.project_id, fingerprint: row.fingerprint, row });
-        await this.signals.settle();
-        await this.db.run(
+        regressed.push(row);
+      }
+    }
+    if (created.length === 0 && regressed.length === 0) return;
+    await this.signals.settle();
+    const now = Date.now();
+    await this.db.tx(async (tx) => {
+      for (const row of created) {
+        await tx.run(
+          `INSERT INTO error_groups (project_id, fingerprint, state, first_seen, regressions, updated_at)
+           VALUES (?, ?, 'open', ?, 0, ?) ON CONFLICT (project_id, fingerprint) DO NOTHING`,
+          [row.project_id, row.fingerprint, Number(row.timestamp), now],
+        );
+      }
+      for (const row of regressed) {
+        await tx.run(
           `UPDATE error_groups SET state = 'open', regressed_at = ?, regressions = regressions + 1, updated_at = ?, updated_by = ?
            WHERE project_id = ? AND fingerprint = ? AND state = 'resolved'`,
           [Number(row.timestamp), now, 'regression', row.project_id, row.fingerprint],
         );
-        this.known.set(k, 'open');
       }
-    }
+    });
+    for (const row of [...created, ...regressed]) this.known.set(key(row.project_id, row.fingerprint), 'open');
   }
 
   async get(project: string, fingerprint: string): Promise<GroupStatus | undefined> {
