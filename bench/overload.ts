@@ -57,6 +57,11 @@ for (const cap of [Infinity, 64, 16]) {
   const watch = setInterval(() => void fetch(`${engine.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } }).then((r) => r.text()).then((text) => {
     const v = Number(/^process_resident_memory_bytes (\d+)$/m.exec(text)?.[1] ?? 0);
     if (v > rss) rss = v;
+    // OVERLOAD_WATCH=1: where the engine's memory is, every half second
+    if (process.env.OVERLOAD_WATCH) {
+      const mb = (re: RegExp) => Math.round(Number(re.exec(text)?.[1] ?? 0) / 2 ** 20);
+      console.error(`rss ${mb(/^process_resident_memory_bytes (\d+)$/m)} heap ${mb(/^nodejs_heap_used_bytes (\d+)$/m)} MB; in flight ${/^puraify_monitoring_ingest_inflight_requests (\d+)$/m.exec(text)?.[1]} req ${mb(/^puraify_monitoring_ingest_inflight_bytes (\d+)$/m)} MB; log memory ${mb(/consumer="loader"} (\d+)/)}/${mb(/consumer="observer"} (\d+)/)} MB; fsync waiting ${mb(/^puraify_monitoring_wal_fsync_waiting_bytes (\d+)$/m)} MB; unloaded ${mb(/^puraify_monitoring_wal_unloaded_bytes (\d+)$/m)} MB`);
+    }
   }).catch(() => undefined), 500);
   const t0 = performance.now();
   while (performance.now() - t0 < OVERLOAD_S * 1000) {

@@ -42,7 +42,7 @@ import { keysRoutes } from './auth/keys-http.js';
 import { effectiveLimit, RateLimiter } from './auth/rate-limit.js';
 import { SharedRateLimiter, type Budgets } from './auth/shared-rate-limit.js';
 import { IdClaims } from './storage/id-claims.js';
-import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from './http/errors.js';
+import { clientErrorHandler, frameworkErrorHandler, HttpError, installErrorHandler } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { Readiness, READY_PROBE_MS } from './http/readiness.js';
 import { whoamiRoutes } from './http/whoami.js';
@@ -95,7 +95,9 @@ export async function createEngine(config: Config): Promise<Engine> {
   // it (src/storage/id-claims.ts). One node (embedded, or alone on SQLite) has no registry.
   const idClaims = config.databaseUrl && config.clickhouseUrl ? new IdClaims(meta) : undefined;
   const writePath = await WritePath.open(events, {
-    dir: config.walDir, maxBytes: config.walMaxBytes, maxWaitingBytes: 64 << 20,
+    // waiting for the fsync, a request's rows are held as objects (~9× their log bytes): 16 MB of log
+    // is a few seconds of a stalled disk and ~150 MB of heap
+    dir: config.walDir, maxBytes: config.walMaxBytes, maxWaitingBytes: 16 << 20,
     blockRows: config.flushMaxEvents, intervalMs: config.flushIntervalMs, insertTimeoutMs: 60_000, log: engineLog,
     idRegistry: idClaims,
   });
@@ -172,8 +174,16 @@ export async function createEngine(config: Config): Promise<Engine> {
     clientErrorHandler,
     // one log line per request would cost more than ingesting its events
     logController: new LogController({ disableRequestLogging: true }),
+    // fastify's own answer while closing carries no Retry-After: the hook below answers instead
+    return503OnClosing: false,
   });
   installErrorHandler(app);
+  let closing = false;
+  app.addHook('onRequest', async (_req, reply) => {
+    if (!closing) return;
+    reply.header('Connection', 'close');
+    throw new HttpError(503, 'shutting_down', 'the engine is stopping; retry shortly (another node, or this one once restarted)', undefined, { 'Retry-After': '1' });
+  });
   for (const [level, obj, msg] of early) app.log[level as 'warn'](obj, msg);
   // fed from the log in order; the observer's checkpoint moves once both are done (src/wal/observe.ts)
   writePath.observe((rows) => errorGroups.observe(rows));
@@ -241,6 +251,7 @@ export async function createEngine(config: Config): Promise<Engine> {
     forwarding,
     /** Bounded: what is not loaded within a few seconds stays in the log for the next start. */
     async close() {
+      closing = true;
       admission.stop();
       await server.close();
       await writePath.close(CLOSE_LOAD_MS);

@@ -1,7 +1,7 @@
 // Acknowledged means durable: an event that got a 200 survives kill -9 and a restart.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
-import { call, removeDir, spawnEngine, tempDir } from './helpers.js';
+import { call, exited, removeDir, spawnEngine, tempDir } from './helpers.js';
 
 const dirs: string[] = [];
 const procs: ChildProcess[] = [];
@@ -10,9 +10,6 @@ afterAll(() => {
   for (const d of dirs) removeDir(d);
 });
 
-function exited(p: ChildProcess): Promise<void> {
-  return p.exitCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
-}
 
 describe('durability', () => {
   it('keeps every acknowledged event after kill -9 right after the 200', async () => {

@@ -234,3 +234,18 @@ export function useEngine(env: Record<string, string> = {}): FileEngine {
     },
   };
 }
+
+/** Resolves once the process has exited (at once if it has). */
+export function exited(p: ChildProcess): Promise<void> {
+  return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
+}
+
+/** Waits until the engine has loaded and observed its whole write-ahead log. */
+export async function drained(url: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const m = await call(url, 'GET', '/metrics');
+    if (/^puraify_monitoring_wal_unloaded_bytes 0$/m.test(m.body) && /^puraify_monitoring_wal_unobserved_bytes 0$/m.test(m.body)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('the log was not loaded in 10 s');
+}

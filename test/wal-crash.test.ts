@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { call, storedIdCounts, removeDir, spawnEngine, tempDir } from './helpers.js';
+import { call, drained, exited, storedIdCounts, removeDir, spawnEngine, tempDir } from './helpers.js';
 
 const dirs: string[] = [];
 const procs: ChildProcess[] = [];
@@ -15,20 +15,6 @@ afterAll(() => {
   for (const d of dirs) removeDir(d);
 });
 
-function exited(p: ChildProcess): Promise<void> {
-  return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
-}
-
-
-/** Waits until the engine has loaded its whole log into storage. */
-async function drained(url: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const m = await call(url, 'GET', '/metrics');
-    if (/^puraify_monitoring_wal_unloaded_bytes 0$/m.test(m.body) && /^puraify_monitoring_wal_unobserved_bytes 0$/m.test(m.body)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('the log was not loaded in 10 s');
-}
 
 /** 20 by default (each start of the engine costs 1.5–3 s here); WAL_CRASH_ITERATIONS=200 for a soak. */
 const ITERATIONS = Number(process.env.WAL_CRASH_ITERATIONS ?? 20);

@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import type { ChildProcess } from 'node:child_process';
-import { ADMIN_TOKEN, call, removeDir, spawnEngine, tempDir } from './helpers.js';
+import { ADMIN_TOKEN, call, drained, exited, removeDir, spawnEngine, storedIdCounts, tempDir } from './helpers.js';
 
 /** A few seconds prove the point; WAL_OVERLOAD_MS=60000 for the minute-long run. */
 const OVERLOAD_MS = Number(process.env.WAL_OVERLOAD_MS ?? 4000);
@@ -104,10 +104,12 @@ describe('overload sheds, never stalls', () => {
       // every answer is a 200 or a 503 with Retry-After: never an error, a hang or a dropped connection
       expect(refused.filter((a) => !(a.status === 503 && Number(a.retryAfter) >= 1))).toEqual([]);
       // it either keeps up (the machine had room after all: a neighbour's load may have ended) or
-      // refuses the excess up front, quicker than what it takes; the 100 ms figure is bench/overload's
+      // refuses the excess up front, before it queues; the 100 ms figure is bench/overload's
       const median = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
       const taken = got.filter((a) => a.status === 200).map((a) => a.ms);
-      if (refused.length > 0) expect(median(refused.map((a) => a.ms))).toBeLessThan(median(taken));
+      // (taken requests no longer queue either: parsing takes turns, so only the slow tail of what is
+      // taken is compared)
+      if (refused.length > 0) expect(median(refused.map((a) => a.ms))).toBeLessThan(p99(taken));
       expect(p99(taken)).toBeLessThan(5000);
       // and after the overload ingest is taken again (no stall); the rate is bench/overload's figure
       const after = await sustained(e.url, agent, project, 1500, acked);
@@ -123,4 +125,49 @@ describe('overload sheds, never stalls', () => {
       e.proc.kill('SIGTERM');
     }, 120_000);
   }
+
+  it('SIGTERM in the middle of 2× overload stops the engine within 10 s; after a restart every acknowledged id is stored once', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const e = await spawnEngine(dir, { MONITORING_LOG_LEVEL: 'warn', MONITORING_OVERLOAD_LAG_MS: '50' });
+    procs.push(e.proc);
+    const project = 'pf_over_term';
+    const agent = new http.Agent({ keepAlive: true });
+    const acked = new Set<string>();
+    const rate = await sustained(e.url, agent, project, 1000, acked);
+    const perSecond = (2 * rate) / BATCH;
+    const answers: Promise<Answer>[] = [];
+    const started = performance.now();
+    let termAt = 0;
+    let stoppedMs = -1;
+    // the open loop keeps offering until the engine is gone
+    while (stoppedMs < 0) {
+      const elapsed = performance.now() - started;
+      if (elapsed > 1500 && termAt === 0) {
+        termAt = performance.now();
+        e.proc.kill('SIGTERM');
+        void exited(e.proc).then(() => (stoppedMs = performance.now() - termAt));
+      }
+      const due = Math.floor((elapsed / 1000) * perSecond);
+      while (answers.length < due) answers.push(post(e.url, agent, project));
+      await sleep(5);
+      if (termAt && performance.now() - termAt > 15_000) break;
+    }
+    expect(stoppedMs).toBeGreaterThanOrEqual(0);
+    expect(stoppedMs).toBeLessThan(10_000);
+    expect({ code: e.proc.exitCode, signal: e.proc.signalCode, out: e.proc.exitCode === 0 ? '' : e.output().slice(-3000) }).toEqual({ code: 0, signal: null, out: '' });
+    const got = await Promise.all(answers);
+    // every answer the clients heard was a 200 or a 503 with Retry-After (or the connection closed)
+    expect(got.filter((a) => a.status !== 0 && a.status !== 200 && !(a.status === 503 && Number(a.retryAfter) >= 1))).toEqual([]);
+    for (const a of got) if (a.status === 200) a.ids.forEach((id) => acked.add(id));
+    agent.destroy();
+    const b = await spawnEngine(dir, { MONITORING_LOG_LEVEL: 'warn' });
+    procs.push(b.proc);
+    await drained(b.url);
+    const stored = await storedIdCounts(b.url, project);
+    expect([...acked].filter((id) => !stored.has(id))).toEqual([]);
+    expect([...stored].filter(([, c]) => c > 1)).toEqual([]);
+    b.proc.kill('SIGTERM');
+    await exited(b.proc);
+  }, 120_000);
 });

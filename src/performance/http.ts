@@ -103,6 +103,9 @@ export async function performanceRoutes(app: FastifyInstance, deps: EngineDeps &
       '# HELP process_resident_memory_bytes Resident memory size in bytes.',
       '# TYPE process_resident_memory_bytes gauge',
       `process_resident_memory_bytes ${process.memoryUsage.rss()}`,
+      '# HELP nodejs_heap_used_bytes JavaScript heap in use (live objects and garbage not yet collected).',
+      '# TYPE nodejs_heap_used_bytes gauge',
+      `nodejs_heap_used_bytes ${process.memoryUsage().heapUsed}`,
     ];
     return reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n');
   });

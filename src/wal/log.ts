@@ -39,6 +39,10 @@ export interface WalStats {
 
 export class WriteAheadLog {
   readonly loader: Cursor;
+  /** Bytes of requests waiting for the next fsync. */
+  get fsyncWaitingBytes(): number {
+    return this.files.waitingBytes;
+  }
   readonly observer: Cursor;
   /** The durable end when the log was opened: records before it may have been consumed already. */
   readonly openedAt: Pos;
@@ -54,7 +58,7 @@ export class WriteAheadLog {
     readonly repairs: Repair[],
     readonly problems: string[],
   ) {
-    const memory = opts.memoryBytes ?? Math.min(64 << 20, Math.max(1 << 20, Math.floor(opts.maxBytes / 8)));
+    const memory = opts.memoryBytes ?? Math.min(128 << 20, Math.max(1 << 20, Math.floor(opts.maxBytes / 8)));
     this.loader = new Cursor(files, files.clamp(checkpoint.loaded), memory);
     this.observer = new Cursor(files, files.clamp(checkpoint.observed), memory);
     this.openedAt = files.end;

@@ -49,6 +49,12 @@ export function writePathMetrics(wp: WritePath, admission?: Admission): string[]
     ['{reason="queueing"}', admission?.stats.shedQueue ?? 0], ['{reason="parse_queue"}', admission?.stats.shedTurns ?? 0],
   ]);
   metric('puraify_monitoring_ingest_parse_queue_seconds', 'gauge', 'Estimated work of the ingest requests waiting for their turn to be parsed.', [['', Number(((admission?.turns.queuedMs() ?? 0) / 1000).toFixed(4))]]);
+  metric('puraify_monitoring_wal_memory_bytes', 'gauge', 'Estimated heap held by log records kept in memory for each consumer.', [
+    ['{consumer="loader"}', wp.log.loader.memoryBytes], ['{consumer="observer"}', wp.log.observer.memoryBytes],
+  ]);
+  metric('puraify_monitoring_wal_fsync_waiting_bytes', 'gauge', 'Bytes of requests waiting for the next fsync.', [['', wp.log.fsyncWaitingBytes]]);
+  metric('puraify_monitoring_ingest_inflight_requests', 'gauge', 'Ingest requests from their first byte to their answer.', [['', admission?.inflight ?? 0]]);
+  metric('puraify_monitoring_ingest_inflight_bytes', 'gauge', 'Declared body bytes of the ingest requests in flight.', [['', admission?.inflightBytes ?? 0]]);
   metric('puraify_monitoring_event_loop_lag_seconds', 'gauge', 'Latest measured event-loop delay.', [['', Number(((admission?.lagMs ?? 0) / 1000).toFixed(4))]]);
   return out;
 }
