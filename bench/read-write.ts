@@ -1,7 +1,7 @@
 // bench/read-write: does a heavy query hold up the loader's inserts? One embedded chDB store of
 // 300,000 bench events; inserts of 5,000 rows timed alone, then while heavy queries run — two
 // queries on all threads, then one on a single thread (a core left free: what remains is waiting,
-// not CPU).
+// not CPU). The duplicate check the loader runs before each insert is timed the same way.
 //   node dist/bench/read-write.js
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -31,16 +31,20 @@ await store.init();
 for (let i = 0; i < 30; i++) await store.insert(batch(10_000));
 console.log(`bench/read-write — ${machine()} — 300,000 events — load average ${load()}`);
 
-async function timeInserts(n: number): Promise<number[]> {
-  const xs: number[] = [];
+async function timeInserts(n: number): Promise<{ inserts: number[]; checks: number[] }> {
+  const inserts: number[] = [];
+  const checks: number[] = [];
   for (let i = 0; i < n; i++) {
     const b = batch(5000);
-    const s = performance.now();
+    let s = performance.now();
+    await store.existingIds(b);
+    checks.push(performance.now() - s);
+    s = performance.now();
     await store.insert(b);
-    xs.push(performance.now() - s);
+    inserts.push(performance.now() - s);
     await new Promise((res) => setTimeout(res, 100));
   }
-  return xs.sort((a, b) => a - b);
+  return { inserts: inserts.sort((a, b) => a - b), checks: checks.sort((a, b) => a - b) };
 }
 const fmt = (xs: number[]) => `median ${xs[Math.floor(xs.length / 2)].toFixed(0)} / max ${xs[xs.length - 1].toFixed(0)} ms`;
 
@@ -62,7 +66,7 @@ for (const [readers, threads] of [[2, 0], [1, 1]] as const) {
   const busy = await timeInserts(10);
   stop = true;
   await Promise.all(running);
-  console.log(`${readers} heavy quer${readers > 1 ? 'ies' : 'y'} (${threads ? `max_threads ${threads}` : 'all threads'}, ${alone.toFixed(0)} ms alone): insert of 5,000 rows alone ${fmt(quiet)}; while they run ${fmt(busy)} (${q} queries); load average ${load()}`);
+  console.log(`${readers} heavy quer${readers > 1 ? 'ies' : 'y'} (${threads ? `max_threads ${threads}` : 'all threads'}, ${alone.toFixed(0)} ms alone): insert of 5,000 rows alone ${fmt(quiet.inserts)}; while they run ${fmt(busy.inserts)}; duplicate check of 5,000 ids alone ${fmt(quiet.checks)}; while they run ${fmt(busy.checks)} (${q} queries); load average ${load()}`);
 }
 await store.close();
 rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,8 @@
 // The embedded transport: ClickHouse in-process through chDB. Queries and inserts run on libuv
 // threads (queryBindAsync / insert), so the event loop stays free while the engine works.
+// Two sessions on the one data directory: a chDB session runs one statement at a time, so with one
+// session a loader's insert waited for whatever query ran (a 7 s query held a 20 ms insert for 7 s);
+// sessions on the same directory run side by side (bench/README.md, "Reads against the loader").
 import { mkdirSync } from 'node:fs';
 import { Session } from 'chdb';
 import { ALL_FEATURES } from './schema.js';
@@ -8,17 +11,21 @@ import { QueryTimeoutError, withDeadline, type ClickHouseTransport, type Params,
 export class ChdbTransport implements ClickHouseTransport {
   readonly name = 'chdb';
   readonly features = ALL_FEATURES;
-  private readonly session: Session;
+  /** Searches, listings, dashboards. */
+  private readonly reads: Session;
+  /** Inserts, DDL and the write path's own queries. */
+  private readonly writes: Session;
 
   /** `deadlineMs`: longest an insert or an unbounded query may take before its caller hears 503. */
   constructor(dir: string, private readonly deadlineMs = 0) {
     mkdirSync(dir, { recursive: true });
-    this.session = new Session(dir);
+    this.writes = new Session(dir);
+    this.reads = new Session(dir);
   }
 
   async exec(sql: string): Promise<void> {
     // DDL runs at start and in migrations, where a statement may rightly take minutes: no deadline
-    await this.session.queryAsync(sql);
+    await this.writes.queryAsync(sql);
   }
 
   async query<T>(sql: string, params: Params = {}, opts: QueryOptions = {}): Promise<T[]> {
@@ -26,7 +33,8 @@ export class ChdbTransport implements ClickHouseTransport {
     const text = opts.timeoutMs ? `${sql} SETTINGS max_execution_time = ${(opts.timeoutMs / 1000).toFixed(3)}` : sql;
     try {
       // a query with a time limit has it enforced by chDB (and by the query limiter's watchdog)
-      const run = this.session.queryBindAsync(text, params, { format: 'JSONEachRow' });
+      const session = opts.lane === 'write' ? this.writes : this.reads;
+      const run = session.queryBindAsync(text, params, { format: 'JSONEachRow' });
       const res = await (opts.timeoutMs ? run : withDeadline(run, this.deadlineMs, 'a query'));
       return parseJsonEachRow<T>(res.text());
     } catch (e) {
@@ -36,11 +44,12 @@ export class ChdbTransport implements ClickHouseTransport {
   }
 
   async insertCompact(table: string, columns: readonly string[], payload: Buffer): Promise<void> {
-    await withDeadline(this.session.insert({ table, values: payload, format: 'JSONCompactEachRow', columns }), this.deadlineMs, 'an insert');
+    await withDeadline(this.writes.insert({ table, values: payload, format: 'JSONCompactEachRow', columns }), this.deadlineMs, 'an insert');
   }
 
   async close(): Promise<void> {
-    this.session.close();
+    this.reads.close();
+    this.writes.close();
   }
 }
 

@@ -105,7 +105,7 @@ export class EventStore {
       const ids = bag.add(chunk.ids.map((id) => Buffer.from(id, 'utf8').toString('hex')).join(','), 'String');
       const rows = await this.transport.query<{ project_id: string; id: string }>(
         `SELECT project_id, id FROM ${EVENTS_TABLE} WHERE (${ranges.join(' OR ')}) AND id IN (SELECT unhex(arrayJoin(splitByChar(',', ${ids}))))`,
-        bag.params, { timeoutMs: Math.max(left, 1) },
+        bag.params, { timeoutMs: Math.max(left, 1), lane: 'write' },
       );
       for (const r of rows) found.add(`${r.project_id}\u0000${r.id}`);
     }

@@ -7,6 +7,11 @@ export type Params = Record<string, string | number | bigint | boolean | string[
 
 export interface QueryOptions {
   timeoutMs?: number;
+  /**
+   * 'write': a query of the write path itself (the loader's duplicate check). Embedded, it runs on the
+   * session the inserts use, so it never queues behind a reader; a server runs queries side by side anyway.
+   */
+  lane?: 'read' | 'write';
 }
 
 export interface ClickHouseTransport {
