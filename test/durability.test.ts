@@ -1,7 +1,7 @@
 // Acknowledged means durable: an event that got a 200 survives kill -9 and a restart.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
-import { call, exited, removeDir, spawnEngine, tempDir } from './helpers.js';
+import { call, drained, exited, removeDir, spawnEngine, tempDir } from './helpers.js';
 
 const dirs: string[] = [];
 const procs: ChildProcess[] = [];
@@ -33,6 +33,8 @@ describe('durability', () => {
 
     const b = await spawnEngine(dir);
     procs.push(b.proc);
+    // what is asserted is durability, not how soon the replay is loaded (reads wait only 1 s for it)
+    await drained(b.url);
     const found = new Set<string>();
     let cursor: string | undefined;
     do {

@@ -50,6 +50,8 @@ export class WriteAheadLog {
   private readonly listeners: AppendedListener[] = [];
   private closed = false;
   private lastCheckpoint = '';
+  private checkpointing: Promise<void> = Promise.resolve();
+  private checkpointQueued: Promise<void> | undefined;
 
   private constructor(
     private readonly files: SegmentFiles,
@@ -144,12 +146,25 @@ export class WriteAheadLog {
    * is safe (a checkpoint pointing into a deleted segment is moved to the next one on open, and
    * what was deleted was consumed) and it is what frees the room a full disk needs for the file.
    */
-  checkpoint(): void {
+  checkpoint(): Promise<void> {
+    // one write at a time, and calls made while one waits share it: it takes the places as they are
+    // when it starts, and places only move forward
+    if (this.checkpointQueued) return this.checkpointQueued;
+    const next = this.checkpointing.then(() => {
+      this.checkpointQueued = undefined;
+      return this.writeCheckpoint();
+    });
+    this.checkpointQueued = next;
+    this.checkpointing = next.catch(() => undefined);
+    return next;
+  }
+
+  private async writeCheckpoint(): Promise<void> {
     const c: Checkpoint = { loaded: this.loader.pos, observed: this.observer.pos };
     const text = JSON.stringify(c);
     if (text === this.lastCheckpoint) return;
     this.files.deleteBefore(comparePos(c.loaded, c.observed) <= 0 ? c.loaded : c.observed);
-    writeCheckpoint(this.opts.dir, c);
+    await writeCheckpoint(this.opts.dir, c);
     this.lastCheckpoint = text;
   }
 

@@ -98,10 +98,10 @@ describe('write-ahead log', () => {
     // the memory budget held ~3 records; the rest comes back from the files, in order
     const ids = await readAll(log, 'loader');
     expect(ids).toEqual(Array.from({ length: 60 }, (_, i) => `s${i}`));
-    log.checkpoint();
+    await log.checkpoint();
     const before = segmentFiles(d).length;
     expect((await readAll(log, 'observer')).length).toBe(60);
-    log.checkpoint();
+    await log.checkpoint();
     expect(segmentFiles(d).length).toBe(1);
     expect(before).toBeGreaterThan(1);
     // the checkpoint is kept: a reopened log has nothing to replay
@@ -121,12 +121,12 @@ describe('write-ahead log', () => {
     expect(log.usedBytes).toBeLessThanOrEqual(1 << 20);
     await readAll(log, 'loader');
     await readAll(log, 'observer');
-    log.checkpoint();
+    await log.checkpoint();
     // a new segment starts once the current one is full; then the old ones go
     await log.append([row('after', { message: big })], { clientIds: false }).catch(() => undefined);
     await readAll(log, 'loader');
     await readAll(log, 'observer');
-    log.checkpoint();
+    await log.checkpoint();
     await expect(log.append([row('after-2', { message: big })], { clientIds: false })).resolves.toBeTruthy();
     await log.stopAppends();
   });
@@ -175,7 +175,7 @@ describe('write-ahead log', () => {
     const log = await WriteAheadLog.open({ dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20 });
     await log.append(rows('k', 3), { clientIds: false });
     await readAll(log);
-    log.checkpoint();
+    await log.checkpoint();
     await log.stopAppends();
     writeFileSync(join(d, 'checkpoint.json'), '{"loaded": {"se');
     const a = await WriteAheadLog.open({ dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20 });
@@ -191,7 +191,7 @@ describe('write-ahead log', () => {
     await log.append(rows('done', 20), { clientIds: false });
     await readAll(log, 'loader');
     await readAll(log, 'observer');
-    log.checkpoint();
+    await log.checkpoint();
     await log.stopAppends();
     expect(log.releaseConsumed()).toBeGreaterThan(0);
     // nothing on disk holds a record any more
@@ -202,7 +202,7 @@ describe('write-ahead log', () => {
     await again.append(rows('next', 2), { clientIds: false });
     expect(await readAll(again)).toEqual(['next-0', 'next-1']);
     // the observer has not passed them: a stop keeps them, and the next start replays them to it
-    again.checkpoint();
+    await again.checkpoint();
     await again.stopAppends();
     expect(again.releaseConsumed()).toBe(0);
     const third = await WriteAheadLog.open(opts);
@@ -218,7 +218,7 @@ describe('write-ahead log', () => {
     await log.append(rows('o', 5), { clientIds: false });
     await readAll(log, 'loader');
     await readAll(log, 'observer');
-    log.checkpoint();
+    await log.checkpoint();
     // a stop that did not release the segments (a crash after the checkpoint)
     await log.stopAppends();
     expect(segmentFiles(d).filter((f) => statSync(join(d, f)).size > 0)).toHaveLength(1);
@@ -245,7 +245,7 @@ describe('write-ahead log', () => {
     // appends go on in the new segment and reach both consumers; a checkpoint taken now and a
     // reopen replay exactly them
     await log.append(rows('b', 3), { clientIds: false });
-    log.checkpoint();
+    await log.checkpoint();
     await log.stopAppends();
     const again = await WriteAheadLog.open({ dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20 });
     expect(await readAll(again, 'loader')).toEqual(['b-0', 'b-1', 'b-2']);

@@ -83,7 +83,7 @@ export class WritePath {
     const loader = new Loader(log.loader, store, {
       blockRows: opts.blockRows, intervalMs: opts.intervalMs, insertTimeoutMs: opts.insertTimeoutMs,
       quarantineDir: opts.dir, uncertainBefore: log.openedAt, log: opts.log,
-      onLoaded: () => wp?.checkpointNow(),
+      onLoaded: () => void wp?.checkpointNow(),
       claims: registry && node ? { node, claim: (c) => registry.claim(c) } : undefined,
     });
     const observers = new ObserverRunner(log.observer, {
@@ -194,21 +194,19 @@ export class WritePath {
     return this.loader.loadedUpTo(end, ms);
   }
 
-  checkpointNow(): void {
+  checkpointNow(): Promise<void> {
     if (this.checkpointTimer) {
       clearTimeout(this.checkpointTimer);
       this.checkpointTimer = undefined;
     }
-    try {
-      this.log.checkpoint();
-    } catch (e) {
+    return this.log.checkpoint().catch((e) => {
       // the positions stay in memory; the next checkpoint writes them
       if (this.checkpointFailures++ % 100 === 0) this.opts.log('error', { err: String(e) }, 'write-ahead log checkpoint could not be written');
-    }
+    });
   }
 
   private checkpointSoon(): void {
-    this.checkpointTimer ??= setTimeout(() => this.checkpointNow(), CHECKPOINT_EVERY_MS);
+    this.checkpointTimer ??= setTimeout(() => void this.checkpointNow(), CHECKPOINT_EVERY_MS);
   }
 
   /**
@@ -220,7 +218,7 @@ export class WritePath {
     await this.log.stopAppends();
     const half = Math.max(100, Math.floor(deadlineMs / 2));
     await Promise.all([this.loader.stop(half), this.observers.stop(half)]);
-    this.checkpointNow();
+    await this.checkpointNow();
     // everything loaded and observed: no segment is kept for the next start to skip over
     this.stats.releasedAtStop = this.log.releaseConsumed();
   }
