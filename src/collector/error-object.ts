@@ -40,3 +40,12 @@ export function applyErrorField(ev: Obj): void {
     }
   }
 }
+
+/**
+ * The error's type from the first line of a JavaScript or Java stack ("RangeError: no route…" then
+ * "    at …" frames); undefined for anything else (a free-form first line names no type).
+ */
+export function errorTypeFromStack(stack: string): string | undefined {
+  const m = /^([A-Za-z_$][\w$.]{0,127})(?::[^\n]*)?\r?\n[ \t]+at /.exec(stack);
+  return m ? m[1] : undefined;
+}

@@ -3,9 +3,9 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { EventRow } from '../event.js';
 import { HttpError, badRequest } from '../http/errors.js';
-import { parseJsonBody, parseNdjsonBody, type ParsedBody } from './parse.js';
+import { parseJsonBody, parseNdjsonBody, parseUntypedBody, type ParsedBody } from './parse.js';
 import type { IngestResult } from './ingest.js';
-import { ingestScope, overloaded, rejectParsed, type IngestRouteOptions } from './ingest-route.js';
+import { ingestScope, overloaded, readUntypedAs, rejectParsed, type IngestRouteOptions } from './ingest-route.js';
 
 export interface AlertRouting {
   /**
@@ -22,6 +22,8 @@ export interface CollectorRouteOptions extends IngestRouteOptions {
 function parseBody(body: unknown, contentType: string | undefined): ParsedBody {
   const text = typeof body === 'string' ? body : Buffer.isBuffer(body) ? body.toString('utf8') : '';
   if (/ndjson|jsonl|jsonlines/i.test(contentType ?? '')) return parseNdjsonBody(text);
+  // text/plain, or no Content-Type (read as text/plain): JSON, or NDJSON when it has several lines
+  if (/^\s*text\/plain/i.test(contentType ?? '')) return parseUntypedBody(text);
   return parseJsonBody(text);
 }
 
@@ -31,6 +33,7 @@ export async function collectorRoutes(app: FastifyInstance, opts: CollectorRoute
   const scope = ingestScope(app, opts, [{
     types: ['application/json', 'application/x-ndjson', 'application/ndjson', 'application/jsonl', 'text/plain'], parseAs: 'string',
   }]);
+  readUntypedAs(app, 'text/plain');
 
   const answer = (reply: FastifyReply, r: IngestResult): FastifyReply => {
     if (r.accepted === 0 && r.rejected.length > 0) {

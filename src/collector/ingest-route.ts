@@ -38,6 +38,16 @@ export function unsupportedType(sent: string | undefined, accepted: readonly str
     { accepted, errors: [{ field: 'Content-Type', message: `must be one of: ${list}` }] }), { statusCode: 415 });
 }
 
+/**
+ * Bodies sent without a Content-Type (pino-http-send's NDJSON, curl -d without -H) are read as
+ * `type`: fastify picks the parser by the header, and without one it takes the 415 catch-all.
+ */
+export function readUntypedAs(app: FastifyInstance, type: string): void {
+  app.addHook('onRequest', async (req) => {
+    if (req.headers['content-type'] === undefined) req.headers['content-type'] = type;
+  });
+}
+
 export function overloaded(e: unknown): never {
   if (e instanceof WalUnavailableError) {
     throw new HttpError(e.status, e.status === 507 ? 'insufficient_storage' : 'overloaded', e.message, undefined, { 'Retry-After': String(e.retryAfterS) });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyLoggerConventions, severityFromLevel } from './logger-conventions.js';
+import { errorTypeFromStack } from './error-object.js';
 import { call, qs, startEngine, type TestEngine } from '../../test/helpers.js';
 
 describe('logger conventions', () => {
@@ -33,6 +34,21 @@ describe('logger conventions', () => {
     applyLoggerConventions(unparsable);
     expect(unparsable).toEqual({ time: 'noon', error: 'a string' }); // kept as attributes
   });
+
+  it("a logger line's stack without a type (winston's format.errors) names the type from its first line", () => {
+    const stack = 'RangeError: no route\n    at ship (/app/ship.js:2:9)';
+    const w: Record<string, unknown> = { level: 'error', message: 'no route', stack };
+    applyLoggerConventions(w);
+    expect(w).toEqual({ severity: 'high', message: 'no route', stack, error_type: 'RangeError' });
+    // not on an event without a logger level: its fingerprint stays what it was
+    const plain: Record<string, unknown> = { message: 'no route', stack };
+    applyLoggerConventions(plain);
+    expect(plain).toEqual({ message: 'no route', stack });
+    expect(errorTypeFromStack('java.lang.IllegalStateException: closed\n\tat com.a.B.c(B.java:3)')).toBe('java.lang.IllegalStateException');
+    expect(errorTypeFromStack('Error\n    at f (/a.js:1:1)')).toBe('Error');
+    expect(errorTypeFromStack('something broke: badly\n    at f (/a.js:1:1)')).toBeUndefined();
+    expect(errorTypeFromStack('TypeError: no frames')).toBeUndefined();
+  });
 });
 
 describe('on the ingest route', () => {
@@ -62,5 +78,24 @@ describe('on the ingest route', () => {
     expect(got[1].attributes).not.toHaveProperty('msg');
     expect(got[1].fingerprint).not.toBe('');
     expect(got[1].fingerprint).toBe(got[2].fingerprint);
+  });
+
+  it("pino-http-send's bodies: {logs: [...]} JSON, and NDJSON with no Content-Type (or text/plain)", async () => {
+    const line = (msg: string) => ({ level: 30, time: 1764583200000, msg, project_id: 'pf_wrapped' });
+    const wrapped = await call(t.url, 'POST', '/monitoring/logs', { body: { logs: [line('a'), line('b')] } });
+    expect(wrapped.body).toMatchObject({ accepted: 2 });
+    const ndjson = [line('c'), line('d')].map((l) => JSON.stringify(l)).join('\n') + '\n';
+    const untyped = await fetch(`${t.url}/monitoring/logs`, { method: 'POST', headers: { authorization: `Bearer ${t.token}` }, body: Buffer.from(ndjson) });
+    expect(untyped.status).toBe(200);
+    expect(await untyped.json()).toMatchObject({ accepted: 2 });
+    expect((await call(t.url, 'POST', '/monitoring/logs', { raw: ndjson.replace(/"d"/, '"e"'), contentType: 'text/plain' })).body).toMatchObject({ accepted: 2 });
+    const got = (await call(t.url, 'GET', `/monitoring/logs?${qs({ project_id: 'pf_wrapped', order: 'asc' })}`)).body.logs;
+    expect(got.map((e: any) => e.message).sort()).toEqual(['a', 'b', 'c', 'c', 'd', 'e']);
+    // one broken JSON value with no Content-Type is still invalid JSON; {logs: …} beside other fields is an event
+    const broken = await fetch(`${t.url}/monitoring/logs`, { method: 'POST', headers: { authorization: `Bearer ${t.token}` }, body: '{"project_id": ' });
+    expect(broken.status).toBe(400);
+    expect((await broken.json()).error.code).toBe('invalid_json');
+    const event = await call(t.url, 'POST', '/monitoring/logs', { body: { project_id: 'pf_wrapped', message: 'has logs', logs: [1] } });
+    expect(event.body).toMatchObject({ accepted: 1 });
   });
 });

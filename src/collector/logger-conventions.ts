@@ -9,13 +9,14 @@ type Obj = Record<string, unknown>;
 
 export { severityFromLevel, severityFromPinoLevel } from './levels.js';
 import { severityFromLevel } from './levels.js';
-import { applyErrorField } from './error-object.js';
+import { applyErrorField, errorTypeFromStack } from './error-object.js';
 
 /**
  * Applies the conventions in place to one parsed input object. Fields consumed are deleted, so they
  * do not come back as attributes. Callers pass freshly parsed objects they own.
  */
 export function applyLoggerConventions(ev: Obj): void {
+  const loggerLine = ev.level !== undefined;
   if (ev.msg !== undefined && ev.message === undefined && typeof ev.msg === 'string') {
     ev.message = ev.msg;
     delete ev.msg;
@@ -32,6 +33,13 @@ export function applyLoggerConventions(ev: Obj): void {
     }
   }
   applyErrorField(ev);
+  // winston's format.errors({ stack: true }) puts the Error's message and stack on the record, not
+  // its name: the stack's first line names it. Only on a logger's line (it has a level), so events
+  // that sent a stack without a type before keep their fingerprint.
+  if (loggerLine && ev.error_type === undefined && typeof ev.stack === 'string') {
+    const type = errorTypeFromStack(ev.stack);
+    if (type) ev.error_type = type;
+  }
 }
 
 /**

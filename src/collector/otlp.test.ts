@@ -171,6 +171,22 @@ describe('mapping', () => {
     expect(otlpResponse({ accepted: 2, rejected: [] }, m.paths)).toEqual({});
   });
 
+  it("a logger's err attribute (pino-opentelemetry-transport) fills error_type and stack; exception.* and the body win", () => {
+    const kv = (key: string, values: object[]) => ({ key, value: { kvlistValue: { values } } });
+    const stack = 'TypeError: no card\n    at charge (/app/pay.js:3:9)';
+    const m = mapOtlpLogs({ resourceLogs: [{ scopeLogs: [{ logRecords: [
+      { severityNumber: 17, body: { stringValue: 'charge failed' }, attributes: [kv('err', [str('type', 'TypeError'), str('message', 'no card'), str('stack', stack), str('code', 'E_CARD')])] },
+      { body: { stringValue: 'b' }, attributes: [str('exception.type', 'Declined'), kv('error', [str('name', 'RangeError'), str('message', 'm'), str('stack', 's')])] },
+      { attributes: [kv('err', [str('message', 'only a message')])] },
+      { attributes: [kv('err', [str('code', 'E_X')]), str('error', 'a string')] },
+    ] }] }] });
+    if (!m.ok) throw new Error(m.message);
+    expect(m.items[0]).toMatchObject({ message: 'charge failed', error_type: 'TypeError', stack, attributes: { 'err.code': 'E_CARD' } });
+    expect(m.items[1]).toEqual({ message: 'b', error_type: 'Declined', stack: 's' });
+    expect(m.items[2]).toEqual({ message: 'only a message' });
+    expect(m.items[3]).toEqual({ attributes: { 'err.code': 'E_X', error: 'a string' } });
+  });
+
   it('rejects bodies that are not OTLP JSON', () => {
     expect(parseOtlpLogsJson('{nope')).toMatchObject({ ok: false, status: 400, code: 'invalid_json' });
     expect(parseOtlpLogsJson('[]')).toMatchObject({ ok: false, errors: [{ field: '(body)' }] });

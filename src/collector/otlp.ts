@@ -3,6 +3,7 @@
 // Spec: https://opentelemetry.io/docs/specs/otlp/#otlphttp and opentelemetry-proto logs.proto.
 import { LIMITS, type FieldError } from '../event.js';
 import type { IngestResult } from './ingest.js';
+import { applyErrorObject } from './error-object.js';
 
 /** Where the project id of a record is looked for, first match wins (record attributes, then resource). */
 export const PROJECT_KEYS = ['puraify.project_id', 'project_id', 'service.namespace'] as const;
@@ -246,6 +247,7 @@ export function mapLogRecord(rec: Obj, resourceAttrs: Map<string, unknown>, scop
       skip.add('exception.message');
     }
   }
+  loggerErrorAttribute(ev, recAttrs, skip);
   if (typeof rec.eventName === 'string' && rec.eventName && ev.event_type === undefined) ev.event_type = rec.eventName;
   const traceId = idString(rec.traceId);
   const spanId = idString(rec.spanId);
@@ -256,6 +258,28 @@ export function mapLogRecord(rec: Obj, resourceAttrs: Map<string, unknown>, scop
   const attributes = restAttributes(recAttrs, resourceAttrs, skip, scope);
   if (attributes) ev.attributes = attributes;
   return { ok: true, event: ev };
+}
+
+const ERROR_PARTS = ['type', 'name', 'message', 'stack'] as const;
+
+/**
+ * A logger's error object carried as a record attribute: pino-opentelemetry-transport passes pino's
+ * fields through, so `logger.error(err)` arrives as `err: {type, message, stack}` (flattened here to
+ * err.type, err.message, err.stack) instead of exception.*. It fills what exception.* and the body
+ * did not; its parts are then not kept again as attributes (err.code and the like stay).
+ */
+function loggerErrorAttribute(ev: Obj, recAttrs: Map<string, unknown>, skip: Set<string>): void {
+  for (const key of ['err', 'error']) {
+    const err: Obj = {};
+    for (const part of ERROR_PARTS) {
+      const v = recAttrs.get(`${key}.${part}`);
+      if (typeof v === 'string') err[part] = v;
+    }
+    if (applyErrorObject(ev, err)) {
+      for (const part of ERROR_PARTS) if (err[part] !== undefined) skip.add(`${key}.${part}`);
+      return;
+    }
+  }
 }
 
 /** An ExportLogsServiceRequest in the JSON encoding → canonical inputs, one per log record. */

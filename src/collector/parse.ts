@@ -15,8 +15,26 @@ export function parseJsonBody(text: string): ParsedBody {
   } catch (e) {
     return { ok: false, status: 400, code: 'invalid_json', message: 'the body is not valid JSON', errors: [{ field: '(body)', message: (e as Error).message }] };
   }
-  const items = Array.isArray(value) ? value : [value];
+  const items = Array.isArray(value) ? value : isLogsWrapper(value) ? value.logs : [value];
   return checkCount(items, new Map());
+}
+
+/** pino-http-send's JSON body, `{"logs": [...]}`: an object whose only field is an array named logs. */
+function isLogsWrapper(v: unknown): v is { logs: unknown[] } {
+  if (typeof v !== 'object' || v === null) return false;
+  const keys = Object.keys(v);
+  return keys.length === 1 && keys[0] === 'logs' && Array.isArray((v as { logs: unknown }).logs);
+}
+
+/**
+ * A body sent as text/plain or without a Content-Type (pino-http-send's NDJSON): one JSON value, or
+ * NDJSON when it is not one JSON value but has several lines.
+ */
+export function parseUntypedBody(text: string): ParsedBody {
+  const json = parseJsonBody(text);
+  if (json.ok || json.code !== 'invalid_json') return json;
+  const lines = text.trim().split('\n').length;
+  return lines > 1 ? parseNdjsonBody(text) : json;
 }
 
 export function parseNdjsonBody(text: string): ParsedBody {
