@@ -3,7 +3,7 @@
 // tail; error groups paged, searched and resolved in bulk, one group's events stepped through;
 // performance charts; a session replayed step by step; keyboard, a narrow screen, the theme; a
 // read-only key. Fails on any console error, page error, dialog or failed request.
-import type { Locator, Page } from 'playwright-core';
+import type { Locator, Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, removeDir, startEngine, type TestEngine } from './helpers.js';
 import { expectNoProblems, haveChromium, openBrowser, poll, type Watched } from './browser.js';
@@ -57,6 +57,39 @@ const eventRows = (p: Page) => {
 const logRows = () => eventRows(page());
 const groupRows = () => bodyRows(page().getByRole('table', { name: 'Error groups' }));
 const total = () => page().getByRole('status', { name: 'Total events' });
+const pickProject = async (p: string) => {
+  await page().getByRole('combobox', { name: 'Project' }).fill(p);
+  await page().getByRole('combobox', { name: 'Project' }).press('Enter');
+};
+/** The page's hash parameters (range, from, to…). */
+const hashParams = () => new URLSearchParams(new URL(page().url()).hash.split('?')[1] ?? '');
+
+/** Holds the page's requests to `path` until released: what the page shows while an answer is on its way. */
+async function hold(p: Page, path: string) {
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  let seen!: () => void;
+  const arrived = new Promise<void>((r) => (seen = r));
+  const match = (u: URL) => u.pathname === path;
+  const handler = async (route: Route) => {
+    seen();
+    await gate;
+    // the page may have given up on it (a newer request): nothing to answer then
+    await route.continue().catch(() => undefined);
+  };
+  await p.route(match, handler);
+  return { arrived, release: async () => { open(); await p.unroute(match, handler); } };
+}
+
+/** Drags across a uPlot chart from one fraction of its width to another. */
+async function drag(chart: Locator, from: number, to: number) {
+  // uPlot's drag surface (.u-over) is the chart's inside: no role of its own
+  const box = (await chart.locator('.u-over').boundingBox())!;
+  await page().mouse.move(box.x + box.width * from, box.y + box.height / 2);
+  await page().mouse.down();
+  await page().mouse.move(box.x + box.width * to, box.y + box.height / 2, { steps: 5 });
+  await page().mouse.up();
+}
 
 describe.skipIf(!haveChromium)('dashboard', () => {
   beforeAll(async () => {
@@ -218,6 +251,48 @@ describe.skipIf(!haveChromium)('dashboard', () => {
     expect(seen).toEqual([]);
   });
 
+  it('loading is distinct from empty: a held answer shows "Loading…", then rows or "No events"', async () => {
+    await pickProject(BULK);
+    await poll(() => total().textContent()).toBe('170 events');
+    const loading = page().getByText('Loading…', { exact: true });
+    const empty = page().getByText(/No events match/);
+    // a search that matches nothing: while its answer is held, the page says it is loading, not that nothing matched
+    let held = await hold(page(), '/monitoring/logs');
+    await page().getByRole('searchbox', { name: 'Search' }).fill('"no such words anywhere"');
+    await page().getByRole('button', { name: 'Search', exact: true }).click();
+    await held.arrived;
+    await poll(() => loading.count()).toBe(1);
+    expect(await empty.count()).toBe(0);
+    expect(await logRows().count()).toBe(0);
+    expect(await page().getByText(/\d shown/).count()).toBe(0);
+    await held.release();
+    await poll(() => empty.count()).toBe(1);
+    expect(await loading.count()).toBe(0);
+
+    // and back to every event: loading (no "No events", no rows of the empty search), then the rows
+    held = await hold(page(), '/monitoring/logs');
+    await page().getByRole('searchbox', { name: 'Search' }).fill('');
+    await page().getByRole('button', { name: 'Search', exact: true }).click();
+    await held.arrived;
+    await poll(() => loading.count()).toBe(1);
+    expect(await empty.count()).toBe(0);
+    await held.release();
+    await poll(() => logRows().count()).toBe(100);
+    expect(await empty.count()).toBe(0);
+
+    // the error list likewise: loading, not "no error groups", until its answer lands
+    held = await hold(page(), '/monitoring/errors');
+    await tab('Errors').click();
+    await held.arrived;
+    await poll(() => page().getByText('Loading…', { exact: true }).count()).toBe(1);
+    expect(await page().getByText(/No open error groups/).count()).toBe(0);
+    expect(await groupRows().count()).toBe(0);
+    await held.release();
+    await poll(() => groupRows().count()).toBe(50);
+    await tab('Logs').click();
+    expectNoProblems(w);
+  });
+
   it('errors: paged, searched, resolved in bulk; a group with its events stepped through', async () => {
     await page().getByRole('combobox', { name: 'Project' }).fill(BULK);
     await page().getByRole('combobox', { name: 'Project' }).press('Enter');
@@ -272,6 +347,104 @@ describe.skipIf(!haveChromium)('dashboard', () => {
     // Esc closes the pane
     await page().getByRole('main').press('Escape');
     await poll(() => pane.count()).toBe(0);
+    expectNoProblems(w);
+  });
+
+  it('errors: each sort orders the groups by it; Ignore selected ignores them in the engine', async () => {
+    // three groups that every sort orders differently
+    const SORTP = 'dash_sort';
+    const now = Date.now();
+    const ev = (type: string, user: string, minutesAgo: number) => ({ project_id: SORTP, engine: 'execution', status: 'error', error_type: type, message: `${type} happened`, user_id: user, timestamp: now - minutesAgo * 60_000 });
+    const r = await call(te.url, 'POST', '/monitoring/logs', { body: [
+      // BusyError: 4 events, 1 user, first seen 50 min ago, last seen 30 s ago
+      ev('BusyError', 'u_a', 50), ev('BusyError', 'u_a', 49), ev('BusyError', 'u_a', 48), ev('BusyError', 'u_a', 0.5),
+      // FreshError: 1 event, 1 user, first and last seen 1 min ago
+      ev('FreshError', 'u_b', 1),
+      // SpreadError: 3 events from 3 users, first seen 30 min ago, last 28
+      ev('SpreadError', 'u_c1', 30), ev('SpreadError', 'u_c2', 29), ev('SpreadError', 'u_c3', 28),
+    ] });
+    expect(r.body.accepted).toBe(8);
+    await pickProject(SORTP);
+    await tab('Errors').click();
+    const names = ['BusyError', 'FreshError', 'SpreadError'];
+    const order = async () => (await groupRows().allTextContents()).map((t) => names.find((n) => t.includes(n)) ?? t);
+    const sortBy = page().getByRole('combobox', { name: 'Sort' });
+    await poll(order).toEqual(['BusyError', 'SpreadError', 'FreshError']); // most events (the default)
+    await sortBy.selectOption('last_seen');
+    await poll(order).toEqual(['BusyError', 'FreshError', 'SpreadError']);
+    expect(hashParams().get('sort')).toBe('last_seen');
+    await sortBy.selectOption('first_seen');
+    await poll(order).toEqual(['FreshError', 'SpreadError', 'BusyError']);
+    await sortBy.selectOption('users');
+    await poll(async () => (await order())[0]).toBe('SpreadError');
+    await sortBy.selectOption('count');
+    await poll(order).toEqual(['BusyError', 'SpreadError', 'FreshError']);
+
+    // ignore two at once: they leave the open list, and the engine has them ignored
+    await page().getByRole('checkbox', { name: 'Select FreshError' }).check();
+    await page().getByRole('checkbox', { name: 'Select SpreadError' }).check();
+    await poll(() => page().getByRole('group', { name: 'bulk actions' }).textContent()).toContain('2 selected');
+    await page().getByRole('button', { name: 'Ignore selected' }).click();
+    await poll(order).toEqual(['BusyError']);
+    const states = async (state: string) => (await call(te.url, 'GET', `/monitoring/errors?project_id=${SORTP}&state=${state}`)).body.groups
+      .map((g: any) => `${g.error_type}:${g.state}`).sort();
+    expect(await states('ignored')).toEqual(['FreshError:ignored', 'SpreadError:ignored']);
+    expect(await states('open')).toEqual(['BusyError:open']);
+    await page().getByRole('group', { name: 'state' }).getByRole('button', { name: 'Ignored' }).click();
+    await poll(order).toEqual(['SpreadError', 'FreshError']);
+    await page().getByRole('group', { name: 'state' }).getByRole('button', { name: 'Open' }).click();
+    await poll(order).toEqual(['BusyError']);
+    expectNoProblems(w);
+  });
+
+  it('zoom by dragging: the performance charts and an error group\'s chart narrow the range', async () => {
+    await pickProject(P);
+    await page().getByLabel('Range', { exact: true }).selectOption('24h');
+    const span = () => Number(hashParams().get('to')) - Number(hashParams().get('from'));
+
+    await tab('Performance').click();
+    const sendRow = page().getByRole('row', { name: /send_message/ });
+    await poll(() => sendRow.count()).toBe(1);
+    // an early stretch of the day: the range is that stretch, and none of the events (all in the last 40 min) are in it
+    const t0 = Date.now();
+    await drag(page().getByRole('figure', { name: /^Events per/ }), 0.05, 0.5);
+    await poll(() => hashParams().get('range')).toBe('custom');
+    expect(await page().getByLabel('Range', { exact: true }).inputValue()).toBe('custom');
+    expect(span()).toBeGreaterThan(0.3 * 86_400_000);
+    expect(span()).toBeLessThan(0.6 * 86_400_000);
+    expect(Number(hashParams().get('to'))).toBeLessThan(t0 - 0.4 * 86_400_000);
+    await poll(() => page().getByText('No events in this range.').count()).toBe(1);
+    expect(await sendRow.count()).toBe(0);
+    // the p95 chart zooms too: the last part of the day, where the events are
+    await page().getByLabel('Range', { exact: true }).selectOption('24h');
+    await poll(() => sendRow.count()).toBe(1);
+    await drag(page().getByRole('figure', { name: /^p95 duration/ }), 0.9, 0.999);
+    await poll(() => hashParams().get('range')).toBe('custom');
+    expect(span()).toBeLessThan(0.2 * 86_400_000);
+    expect(Number(hashParams().get('from'))).toBeGreaterThan(t0 - 0.2 * 86_400_000);
+    await poll(() => sendRow.count()).toBe(1);
+    await w.shot('performance-zoomed');
+
+    // an error group's chart: the range narrows, the group stays open with its events in that range
+    await page().getByLabel('Range', { exact: true }).selectOption('24h');
+    await tab('Errors').click();
+    const group = groupRows().filter({ hasText: 'api_timeout' });
+    await poll(() => group.count()).toBe(1);
+    await group.click();
+    const pane = page().getByRole('complementary', { name: 'error group' });
+    const chart = pane.getByRole('figure', { name: /^Events per/ });
+    await poll(() => chart.locator('canvas').count()).toBeGreaterThan(0);
+    await drag(chart, 0.7, 0.999);
+    await poll(() => hashParams().get('range')).toBe('custom');
+    expect(span()).toBeLessThan(0.4 * 86_400_000);
+    expect(Number(hashParams().get('from'))).toBeGreaterThan(t0 - 0.4 * 86_400_000);
+    // the drag reached the right edge: the newest bucket, with both events, is in the range
+    expect(Number(hashParams().get('to'))).toBeGreaterThan(t0);
+    expect(hashParams().get('fp')).toBeTruthy();
+    await poll(() => pane.getByRole('heading', { level: 2 }).textContent()).toBe('api_timeout');
+    await poll(() => pane.getByRole('definition').first().textContent()).toBe('2');
+    await page().getByLabel('Range', { exact: true }).selectOption('24h');
+    await pane.getByRole('button', { name: 'close' }).click();
     expectNoProblems(w);
   });
 
@@ -359,8 +532,12 @@ describe.skipIf(!haveChromium)('dashboard', () => {
     // another project: the key may not read it; the page says so and shows none of P's rows
     await tab('Logs').click();
     await poll(() => logRows().count()).toBeGreaterThan(0);
+    // both refusals (the rows, and the Alerts tab's unread count) arrive before the problems are checked
+    const refused = (p: string) => page().waitForResponse((r) => new URL(r.url()).pathname === p && r.url().includes('project_id=someone_else') && r.status() === 403);
+    const both = Promise.all([refused('/monitoring/logs'), refused('/monitoring/notifications')]);
     await page().getByRole('combobox', { name: 'Project' }).fill('someone_else');
     await page().getByRole('combobox', { name: 'Project' }).press('Enter');
+    await both;
     await poll(() => page().getByRole('alert').first().textContent()).toContain('403');
     expect(await logRows().count()).toBe(0);
     expectNoProblems(w, [/HTTP 403/, /console: Failed to load resource.*403/]);
