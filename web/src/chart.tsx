@@ -49,6 +49,23 @@ function fmtValue(v: number | null, unit?: string): string {
   return `${+v.toFixed(2)}`;
 }
 
+/**
+ * The range a drag selects, [from, to) in ms. Each point stands for its bucket [t, t + step): a drag
+ * that reaches a point takes its whole bucket, so a drag to the right edge keeps the newest events
+ * (the axis ends at the last bucket's start, not at the end of the range).
+ */
+export function zoomRange(times: number[], from: number, to: number): [number, number] {
+  const step = times.length > 1 ? times[1] - times[0] : 0;
+  let last: number | undefined;
+  for (const t of times) if (t <= to) last = t;
+  return [Math.floor(from), Math.ceil(last !== undefined && last >= from ? Math.max(to, last + step) : to)];
+}
+
+/** uPlot draws a legend table whose header cells name rows (one series each): say so. */
+function scopeLegend(root: HTMLElement): void {
+  for (const th of root.querySelectorAll('.u-legend th')) th.setAttribute('scope', 'row');
+}
+
 export function Chart({ times, series, height = 180, unit, title, onZoom, sync, stacked }: ChartProps) {
   const box = useRef<HTMLDivElement>(null);
   const zoomRef = useRef(onZoom);
@@ -66,6 +83,7 @@ export function Chart({ times, series, height = 180, unit, title, onZoom, sync, 
       ? raw.map((_, i) => times.map((__, j) => { let sum = 0; for (let k = 0; k <= i; k++) sum += raw[k][j] ?? 0; return sum; }))
       : raw;
     const order = stacked ? series.map((_, i) => series.length - 1 - i) : series.map((_, i) => i);
+    const step = times.length > 1 ? times[1] - times[0] : 0;
     const bars = stacked ? uPlot.paths.bars!({ size: [0.9, 60], align: 1 }) : undefined;
     const opts: uPlot.Options = {
       width: Math.max(200, el.clientWidth),
@@ -74,7 +92,8 @@ export function Chart({ times, series, height = 180, unit, title, onZoom, sync, 
       tzDate: isUtc() ? (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC') : undefined,
       cursor: { drag: { x: !!onZoom, y: false, setScale: false }, sync: sync ? { key: sync } : undefined },
       select: { show: !!onZoom, left: 0, top: 0, width: 0, height: 0 },
-      scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min ?? 0), Math.max(unit === 'share' ? 0.01 : 1, (max ?? 1) * 1.1)] } },
+      // the axis ends where the last bucket ends (not at its start): its bar has room, and a drag to the edge reaches it
+      scales: { x: { time: true, range: step > 0 ? (_u, min, max) => [min, max + step / 1000] : undefined }, y: { range: (_u, min, max) => [Math.min(0, min ?? 0), Math.max(unit === 'share' ? 0.01 : 1, (max ?? 1) * 1.1)] } },
       axes: [
         { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } },
         { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, size: 56, values: (_u, vals) => vals.map((v) => fmtValue(v, unit)) },
@@ -98,12 +117,13 @@ export function Chart({ times, series, height = 180, unit, title, onZoom, sync, 
           const from = u.posToVal(u.select.left, 'x') * 1000;
           const to = u.posToVal(u.select.left + u.select.width, 'x') * 1000;
           u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
-          zoomRef.current(Math.floor(from), Math.ceil(to));
+          zoomRef.current(...zoomRange(times, from, to));
         }],
       },
     };
     const data = [times.map((t) => t / 1000), ...order.map((i) => shown[i])] as uPlot.AlignedData;
     const plot = new uPlot(opts, data, el);
+    scopeLegend(el);
     const ro = new ResizeObserver(() => plot.setSize({ width: Math.max(200, el.clientWidth), height }));
     ro.observe(el);
     return () => {

@@ -68,7 +68,7 @@ export function EventDetail({ e, route }: { e: StoredEvent; route: Route }) {
     return v;
   };
   return (
-    <div class="event-detail">
+    <div class="event-detail" role="group" aria-label="Event details">
       {e.message && <p class="message-full">{e.message}</p>}
       <dl class="kv">
         {FIELDS.map((k) => {
@@ -117,7 +117,7 @@ export function TopList({ title, items, href }: { title: string; items: TopValue
   if (!items || items.length === 0) return null;
   const max = Math.max(...items.map((i) => i.count), 1);
   return (
-    <div class="top">
+    <section class="top" aria-label={title}>
       <h4>{title}</h4>
       <ul>
         {items.slice(0, 8).map((i) => (
@@ -128,7 +128,7 @@ export function TopList({ title, items, href }: { title: string; items: TopValue
           </li>
         ))}
       </ul>
-    </div>
+    </section>
   );
 }
 

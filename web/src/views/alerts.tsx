@@ -179,6 +179,7 @@ export function AlertsView({ route, epoch, now, me }: ViewProps) {
         {alerts.length > 0 && (
           <div class="table-wrap">
             <table class="grid alerts">
+              <caption class="sr-only">Alert history</caption>
               <thead><tr><th scope="col">When</th><th scope="col">State</th><th scope="col">Severity</th><th scope="col">Alert</th><th scope="col">Rule</th><th scope="col" class="num">Count</th><th scope="col">Delivered to</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
               <tbody>
                 {alerts.map((a) => {

@@ -16,7 +16,7 @@ function Filters({ route }: { route: Route }) {
   const [f, setF] = useState<Record<string, string>>(initial);
   useEffect(() => setF(initial()), [route.params.toString()]);
   return (
-    <form class="filters" onSubmit={(e) => { e.preventDefault(); update(route, Object.fromEntries(FILTERS.map(([k]) => [k, f[k].trim() || undefined]))); }}>
+    <form class="filters" aria-label="Audit filters" onSubmit={(e) => { e.preventDefault(); update(route, Object.fromEntries(FILTERS.map(([k]) => [k, f[k].trim() || undefined]))); }}>
       {FILTERS.map(([k, l]) => <label>{l}<input value={f[k]} size={12} data-search={k === 'user_id' ? true : undefined} onInput={(e) => setF({ ...f, [k]: e.currentTarget.value })} /></label>)}
       <button type="submit" class="primary">Filter</button>
     </form>
@@ -65,7 +65,7 @@ export function AuditView({ route, epoch, now }: ViewProps) {
       <ErrorBox error={err} />
       {list.data && rows.length === 0 && <Empty>No audit entries match in this range.</Empty>}
       {rows.length > 0 && (
-        <ol class="audit-timeline">
+        <ol class="audit-timeline" aria-label="Audit timeline">
           {rows.map((r) => (
             <li class="row" data-row tabIndex={0}>
               <div class="n-head">

@@ -150,7 +150,7 @@ function Detail({ route, fp, project, epoch, now, me, onChanged }: { route: Rout
           <p class="muted small">{g.project_id} · <code>{g.fingerprint}</code></p>
           {g.error_type && g.message && <p class="message-full">{g.message}</p>}
           <div class="state-row">
-            <span class="group-state">state: <Badge value={g.state} /></span>
+            <span class="group-state" role="status" aria-label="Group state">state: <Badge value={g.state} /></span>
             {g.regression && <Badge value="regression" title={`reopened ${g.regression.count}× — last ${g.regression.at}`} />}
             <span class="spacer" />
             {g.state !== 'resolved' && <button type="button" class="primary" disabled={busy || !!denied} title={denied ?? undefined} onClick={() => setState('resolved')}>Resolve</button>}
@@ -174,8 +174,10 @@ function Detail({ route, fp, project, epoch, now, me, onChanged }: { route: Rout
           <p>
             <a href={viewHref(route, 'logs', { fingerprint: g.fingerprint, project: g.project_id })}>All events of this group →</a>
           </p>
-          <h3>Stack</h3>
-          {g.stack ? <pre class="stack">{g.stack}</pre> : <p class="muted">No stack was sent with these events.</p>}
+          <section aria-labelledby="group-stack-h">
+            <h3 id="group-stack-h">Stack</h3>
+            {g.stack ? <pre class="stack">{g.stack}</pre> : <p class="muted">No stack was sent with these events.</p>}
+          </section>
           <h3>Where it happens</h3>
           <Distributions route={route} top={g.top} samples={g.samples ?? []} />
           {g.suspect_changes.length > 0 && (
@@ -296,6 +298,7 @@ export function ErrorsView({ route, epoch, now, me }: ViewProps) {
         ) : shown.length > 0 ? (
           <div class="table-wrap">
             <table class="grid groups">
+              <caption class="sr-only">Error groups</caption>
               <thead>
                 <tr>
                   <th scope="col"><input type="checkbox" aria-label="Select all on this page" checked={allOnPage}

@@ -356,7 +356,7 @@ export function LogsView({ route, epoch, now }: ViewProps) {
         <span class="spacer" />
         <Loading show={loading} />
         <span class="muted" aria-live="polite">
-          {total !== null && <strong class="total">{fmtNum(total)} event{total === 1 ? '' : 's'}</strong>}
+          {total !== null && <output class="total" aria-label="Total events">{fmtNum(total)} event{total === 1 ? '' : 's'}</output>}
           {settled ? ` · ${fmtNum(rows.length)} shown${cursor ? ', more below' : ''}` : ''}
         </span>
         <ColumnPicker columns={columns} setColumns={setColumns} />

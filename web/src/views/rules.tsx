@@ -107,7 +107,7 @@ function PreviewBox({ body }: { body: Record<string, unknown> }) {
   const p = state.data;
   const s = p?.series[0];
   return (
-    <div class="preview" aria-live="polite">
+    <section class="preview" aria-live="polite" aria-label="Preview of the last 24 hours">
       <h3>Last 24 hours</h3>
       <Loading show={state.loading} />
       {state.error && !state.loading ? <ErrorBox error={state.error} what="No preview" /> : null}
@@ -124,7 +124,7 @@ function PreviewBox({ body }: { body: Record<string, unknown> }) {
           {!s && <p class="muted">No matching events in the last 24 hours.</p>}
         </>
       )}
-    </div>
+    </section>
   );
 }
 
