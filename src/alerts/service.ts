@@ -160,6 +160,21 @@ export class AlertService implements AlertRouting {
     bus.on('rules', (fromHere) => {
       if (!fromHere) void this.loadRules().catch((e) => this.fail('alert rules could not be reloaded', e));
     });
+    // another node stored an in-app notification: this node's open streams show it (read by id,
+    // only when a stream is open); this node's own were shown when stored (announceUi)
+    bus.onMessage('ui_notification', (id, fromHere) => {
+      if (fromHere || this.uiEvents.listenerCount('notification') === 0) return;
+      void this.store.getUi(id).then(
+        (u) => u && this.uiEvents.emit('notification', u),
+        (e) => this.fail('an in-app notification of another node could not be read', e),
+      );
+    });
+  }
+
+  /** A stored in-app notification: shown on this node's open streams at once, then on every other node's. */
+  announceUi(u: UiNotification): void {
+    this.uiEvents.emit('notification', u);
+    this.bus?.send('ui_notification', u.id).catch((e) => this.fail('an in-app notification could not be announced to the other nodes', e));
   }
 
   private bus: ControlBus | undefined;
@@ -500,7 +515,7 @@ export class AlertService implements AlertRouting {
         throw e;
       });
     if (!inserted) return { notification_id: '', delivery_ids: [], channels: [] };
-    for (const u of ui) this.uiEvents.emit('notification', u);
+    for (const u of ui) this.announceUi(u);
     const toSend = deliveries.filter((d) => d.status === 'pending').map((d) => d.id);
     if (toSend.length) this.dispatcher.kick();
     return { notification_id: id, delivery_ids: toSend, channels: channels.map((c) => c.name) };
