@@ -21,6 +21,7 @@ import { EVENTS_TABLE } from '../storage/schema.js';
 import { ParamBag, whereClause } from '../query/filters.js';
 import { createSenders, type Notification } from './channels/index.js';
 import type { ControlBus } from '../storage/control-bus.js';
+import { EVALUATOR_LEASE, evaluatorLeaseMs } from './evaluator-lease.js';
 import {
   compileRule, contextOf, INSTANT_KINDS, labelsOf, ruleMatchesRow, SEVERITIES, toEventFilter, WINDOWED_KINDS,
   type CompiledRule, type Rule, type RuleKind,
@@ -63,7 +64,6 @@ export const DEFAULT_ROUTE: CompiledRule = {
 
 /** How long POST /monitoring/alert waits for the first delivery attempt before it answers. */
 export const ROUTE_WAIT_MS = 2000;
-const EVALUATOR_LEASE = 'alert-evaluator';
 /** Thrown inside a transaction to roll it back when another writer changed the group first. */
 const CONFLICT = new Error('alert group changed concurrently');
 // Mirrors isErrorLike() in event.ts (constants, not user input).
@@ -278,7 +278,7 @@ export class AlertService implements AlertRouting {
     this.ticking = true;
     try {
       const now = Date.now();
-      const lease = this.deps.config.alertEvalIntervalMs * 3 + 1000;
+      const lease = evaluatorLeaseMs(this.deps.config.alertEvalIntervalMs);
       // every state change of this pass is fenced: a node that lost the lease meanwhile writes nothing
       const fence = await this.store.acquireFencedLease(EVALUATOR_LEASE, this.nodeId, now, lease);
       if (!fence) return;
