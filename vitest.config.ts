@@ -12,6 +12,12 @@ const CONTROL_STORE_SUITES = [
   'src/forwarding/forwarding.test.ts',
   'test/route-auth.test.ts',
   'test/redaction-storage.test.ts',
+  'src/alerts/manage.http.test.ts',
+  'src/alerts/query-rules.test.ts',
+  'src/alerts/ssrf.test.ts',
+  'src/forwarding/replay.test.ts',
+  'test/revocation.test.ts',
+  'test/wal-alerts.test.ts',
 ];
 
 /**

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { call, startEngine, type TestEngine } from './helpers.js';
+import { controlEnv } from './control-db.js';
 
 let t: TestEngine;
 beforeAll(async () => {
@@ -70,7 +71,8 @@ describe('revocation reaches open streams and new requests within 1 s', () => {
     expect((await call(t.url, 'GET', '/monitoring/logs?project_id=pf_rev', { token: k.token })).status).toBe(200);
     const s = await open('/monitoring/stream', k.token);
     const cli = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
-    await promisify(execFile)(process.execPath, [cli, 'keys', 'revoke', k.id, '--data-dir', t.dataDir]);
+    // the CLI finds the engine's control store as the engine does: the data dir, or MONITORING_DATABASE_URL
+    await promisify(execFile)(process.execPath, [cli, 'keys', 'revoke', k.id, '--data-dir', t.dataDir], { env: { ...process.env, ...(await controlEnv(t.dataDir)) } });
     const at = Date.now();
     let refusedAt = 0;
     while (Date.now() - at < 3000) {

@@ -43,7 +43,10 @@ async function until(what: string, ok: () => boolean, ms = 15_000): Promise<void
   }
 }
 
-const ENV = { MONITORING_ALLOW_PRIVATE_WEBHOOKS: 'true', MONITORING_ALERT_EVAL_INTERVAL_MS: '200', MONITORING_LOG_LEVEL: 'warn' };
+// A delivery the killed process had claimed waits out its lease (send timeout × 2 + 5 s) on
+// PostgreSQL, where other nodes may be sending (one process alone on SQLite frees them at start):
+// the receiver is on loopback, so a 1 s send timeout keeps that lease at 7 s.
+const ENV = { MONITORING_ALLOW_PRIVATE_WEBHOOKS: 'true', MONITORING_ALERT_EVAL_INTERVAL_MS: '200', MONITORING_ALERT_SEND_TIMEOUT_MS: '1000', MONITORING_LOG_LEVEL: 'warn' };
 
 async function setUp(url: string, rx: string, project: string): Promise<void> {
   const ch = await call(url, 'POST', '/monitoring/channels', { body: { project_id: project, name: 'hook', type: 'webhook', config: { url: `${rx}/${project}` }, default: true } });

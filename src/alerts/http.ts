@@ -315,7 +315,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRouteOptions)
     if (c.type === 'ui') {
       const u: UiNotification = { id: `${n.id}:${c.id}`, notification_id: n.id, channel_id: c.id, project_id: n.project_id, payload: n, created_at: now, read_at: null };
       await store.insertUi(u);
-      svc.uiEvents.emit('notification', u);
+      svc.announceUi(u);
       return { ok: true, notification_id: n.id };
     }
     testSenders ??= createSenders({ allowPrivate: deps.config.allowPrivateWebhooks, timeoutMs: deps.config.alertSendTimeoutMs });

@@ -21,6 +21,7 @@ import { EVENTS_TABLE } from '../storage/schema.js';
 import { ParamBag, whereClause } from '../query/filters.js';
 import { createSenders, type Notification } from './channels/index.js';
 import type { ControlBus } from '../storage/control-bus.js';
+import { EVALUATOR_LEASE, evaluatorLeaseMs } from './evaluator-lease.js';
 import {
   compileRule, contextOf, INSTANT_KINDS, labelsOf, ruleMatchesRow, SEVERITIES, toEventFilter, WINDOWED_KINDS,
   type CompiledRule, type Rule, type RuleKind,
@@ -63,7 +64,6 @@ export const DEFAULT_ROUTE: CompiledRule = {
 
 /** How long POST /monitoring/alert waits for the first delivery attempt before it answers. */
 export const ROUTE_WAIT_MS = 2000;
-const EVALUATOR_LEASE = 'alert-evaluator';
 /** Thrown inside a transaction to roll it back when another writer changed the group first. */
 const CONFLICT = new Error('alert group changed concurrently');
 // Mirrors isErrorLike() in event.ts (constants, not user input).
@@ -160,6 +160,21 @@ export class AlertService implements AlertRouting {
     bus.on('rules', (fromHere) => {
       if (!fromHere) void this.loadRules().catch((e) => this.fail('alert rules could not be reloaded', e));
     });
+    // another node stored an in-app notification: this node's open streams show it (read by id,
+    // only when a stream is open); this node's own were shown when stored (announceUi)
+    bus.onMessage('ui_notification', (id, fromHere) => {
+      if (fromHere || this.uiEvents.listenerCount('notification') === 0) return;
+      void this.store.getUi(id).then(
+        (u) => u && this.uiEvents.emit('notification', u),
+        (e) => this.fail('an in-app notification of another node could not be read', e),
+      );
+    });
+  }
+
+  /** A stored in-app notification: shown on this node's open streams at once, then on every other node's. */
+  announceUi(u: UiNotification): void {
+    this.uiEvents.emit('notification', u);
+    this.bus?.send('ui_notification', u.id).catch((e) => this.fail('an in-app notification could not be announced to the other nodes', e));
   }
 
   private bus: ControlBus | undefined;
@@ -263,7 +278,7 @@ export class AlertService implements AlertRouting {
     this.ticking = true;
     try {
       const now = Date.now();
-      const lease = this.deps.config.alertEvalIntervalMs * 3 + 1000;
+      const lease = evaluatorLeaseMs(this.deps.config.alertEvalIntervalMs);
       // every state change of this pass is fenced: a node that lost the lease meanwhile writes nothing
       const fence = await this.store.acquireFencedLease(EVALUATOR_LEASE, this.nodeId, now, lease);
       if (!fence) return;
@@ -500,7 +515,7 @@ export class AlertService implements AlertRouting {
         throw e;
       });
     if (!inserted) return { notification_id: '', delivery_ids: [], channels: [] };
-    for (const u of ui) this.uiEvents.emit('notification', u);
+    for (const u of ui) this.announceUi(u);
     const toSend = deliveries.filter((d) => d.status === 'pending').map((d) => d.id);
     if (toSend.length) this.dispatcher.kick();
     return { notification_id: id, delivery_ids: toSend, channels: channels.map((c) => c.name) };

@@ -28,6 +28,32 @@ describe('control bus', () => {
     expect(got).toEqual([true]);
   });
 
+  it('messages: reach every node with their text, told which is their own; a line break is refused', async () => {
+    const local = new LocalBus();
+    const seenLocal: string[] = [];
+    local.onMessage('ui_notification', (d, own) => seenLocal.push(`${d}:${own}`));
+    await local.send('ui_notification', 'n1:c 1');
+    expect(seenLocal).toEqual(['n1:c 1:true']);
+    await expect(local.send('ui_notification', 'a\nb')).rejects.toThrow();
+
+    const url = await createTestDatabase();
+    const [a, b] = await Promise.all([PgBus.start(url), PgBus.start(url)]);
+    try {
+      const seen: string[] = [];
+      const changes: string[] = [];
+      a.onMessage('ui_notification', (d, own) => seen.push(`a:${d}:${own}`));
+      b.onMessage('ui_notification', (d, own) => seen.push(`b:${d}:${own}`));
+      b.on('rules', () => changes.push('rules'));
+      await a.send('ui_notification', 'n1:c with spaces');
+      await a.publish('rules');
+      await until(() => seen.length === 2 && changes.length === 1);
+      expect(seen.sort()).toEqual(['a:n1:c with spaces:true', 'b:n1:c with spaces:false']);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('on PostgreSQL: reaches every node, and reconnects after its connection is killed', async () => {
     const url = await createTestDatabase();
     const [a, b] = await Promise.all([PgBus.start(url), PgBus.start(url)]);

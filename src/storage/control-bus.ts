@@ -4,18 +4,28 @@
 // Embedded (SQLite, one process): an in-process emitter. PostgreSQL: NOTIFY on one channel, LISTEN
 // on a connection of its own that reconnects by itself (a PostgreSQL restart); after a reconnect
 // every topic fires once, since notifications sent while it was away are lost.
+// Besides the change topics, short messages (an in-app notification's id) go to every node the same
+// way; one lost while a node's listener was away stays lost (what it names is stored all the same).
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 
 export const CONTROL_TOPICS = ['keys', 'rules', 'silences', 'groups', 'settings'] as const;
 export type ControlTopic = (typeof CONTROL_TOPICS)[number];
+/** `ui_notification`: the id of an in-app notification just stored (open notification streams show it). */
+export const MESSAGE_TOPICS = ['ui_notification'] as const;
+export type MessageTopic = (typeof MESSAGE_TOPICS)[number];
+/** PostgreSQL's NOTIFY payload limit is 8000 bytes; messages are ids, far below. */
+const MAX_MESSAGE_BYTES = 4000;
 
 export interface ControlBus {
   /** Tells every node (this one included) that `topic` changed; resolves once it is sent. */
   publish(topic: ControlTopic): Promise<void>;
   /** `fn(fromHere)`: fromHere is true when this node published it (and has applied it already). */
   on(topic: ControlTopic, fn: (fromHere: boolean) => void): void;
+  /** Sends `data` (short text, no line breaks) to every node, this one included. */
+  send(topic: MessageTopic, data: string): Promise<void>;
+  onMessage(topic: MessageTopic, fn: (data: string, fromHere: boolean) => void): void;
   close(): Promise<void>;
 }
 
@@ -33,10 +43,26 @@ export class LocalBus implements ControlBus {
   on(topic: ControlTopic, fn: (fromHere: boolean) => void): void {
     this.emitter.on(topic, fn);
   }
+  async send(topic: MessageTopic, data: string): Promise<void> {
+    checkMessage(data);
+    this.emitMessage(topic, data, true);
+  }
+  onMessage(topic: MessageTopic, fn: (data: string, fromHere: boolean) => void): void {
+    this.emitter.on(`message:${topic}`, fn);
+  }
   protected emit(topic: string, fromHere: boolean): void {
     for (const fn of this.emitter.listeners(topic)) {
       try {
         (fn as (fromHere: boolean) => void)(fromHere);
+      } catch {
+        // a listener's failure is its own
+      }
+    }
+  }
+  protected emitMessage(topic: string, data: string, fromHere: boolean): void {
+    for (const fn of this.emitter.listeners(`message:${topic}`)) {
+      try {
+        (fn as (data: string, fromHere: boolean) => void)(data, fromHere);
       } catch {
         // a listener's failure is its own
       }
@@ -74,12 +100,22 @@ export class PgBus extends LocalBus {
     await this.publisher.query('SELECT pg_notify($1, $2)', [CHANNEL, `${topic} ${this.origin}`]);
   }
 
+  override async send(topic: MessageTopic, data: string): Promise<void> {
+    checkMessage(data);
+    await this.publisher.query('SELECT pg_notify($1, $2)', [CHANNEL, `${topic} ${this.origin} ${data}`]);
+  }
+
   private async connect(): Promise<void> {
     const c = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 5000, keepAlive: true });
     c.on('notification', (m) => {
       if (m.channel !== CHANNEL || !m.payload) return;
-      const [topic, origin] = m.payload.split(' ');
-      this.emit(topic, origin === this.origin);
+      // "topic origin" for a change, "topic origin data" for a message
+      const p = m.payload;
+      const i = p.indexOf(' ');
+      const j = p.indexOf(' ', i + 1);
+      const topic = p.slice(0, i);
+      if (j < 0) this.emit(topic, p.slice(i + 1) === this.origin);
+      else this.emitMessage(topic, p.slice(j + 1), p.slice(i + 1, j) === this.origin);
     });
     c.on('error', (e) => this.lost(c, e));
     c.on('end', () => this.lost(c));
@@ -124,4 +160,8 @@ export class PgBus extends LocalBus {
     await this.publisher.end().catch(() => undefined);
     await super.close();
   }
+}
+
+function checkMessage(data: string): void {
+  if (/[\r\n]/.test(data) || Buffer.byteLength(data) > MAX_MESSAGE_BYTES) throw new Error('a control bus message is one short line');
 }
