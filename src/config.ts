@@ -145,7 +145,7 @@ export const SETTINGS = {
   queryTimeoutMs: { env: 'MONITORING_QUERY_TIMEOUT_MS', flag: 'query-timeout-ms', describe: 'longest a query may run', parse: int(100, 600_000), default: 30_000 },
   storageTimeoutMs: { env: 'MONITORING_STORAGE_TIMEOUT_MS', flag: 'storage-timeout-ms', describe: 'longest an insert or other storage call may take before the request is answered 503', parse: int(100, 600_000), default: 10_000 },
   minFreeDiskMb: { env: 'MONITORING_MIN_FREE_DISK_MB', flag: 'min-free-disk-mb', describe: 'free space on the data dir\'s disk below which /ready says the engine cannot write', parse: int(0, 10_000_000), default: 64 },
-  allowPrivateWebhooks: { env: 'MONITORING_ALLOW_PRIVATE_WEBHOOKS', flag: 'allow-private-webhooks', describe: 'allow alert webhooks to loopback/private addresses', parse: bool, default: false },
+  allowPrivateWebhooks: { env: 'MONITORING_ALLOW_PRIVATE_WEBHOOKS', flag: 'allow-private-webhooks', describe: 'allow alert channel and forwarding targets on loopback/private addresses (tests, development)', parse: bool, default: false },
   publicUrl: { env: 'MONITORING_PUBLIC_URL', flag: 'public-url', describe: 'the dashboard\'s address, for links in alerts', parse: str, default: '' },
   alertEvalIntervalMs: { env: 'MONITORING_ALERT_EVAL_INTERVAL_MS', flag: 'alert-eval-interval-ms', describe: 'how often windowed alert rules are evaluated', parse: int(50, 3_600_000), default: 10_000 },
   alertRetryBaseMs: { env: 'MONITORING_ALERT_RETRY_BASE_MS', flag: 'alert-retry-base-ms', describe: 'first retry delay of a failed alert delivery (doubles per attempt)', parse: int(10, 600_000), default: 1000 },

@@ -1,11 +1,14 @@
 // Hostile input across the query, ingest and admin routes: every input gets a 4xx or a correct,
-// empty answer; never a 500; never another tenant's data. A victim project holds a known secret; the
+// empty answer (or, when one tenant holds a capacity of the engine, a 503 with Retry-After); never a
+// 500; never another tenant's data. A victim project holds a known secret; the
 // attacker's keys (one ingest+read, one admin) are bound to its own project and must never see it,
 // whatever they send. Every case runs beside concurrent well-formed requests of two other tenants,
 // which must all be answered 200 and stored: one tenant's bad input never harms anyone else's.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent, request, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { ADMIN_TOKEN, call, startEngine, type TestEngine } from './helpers.js';
+import { MAX_SUBSCRIBERS } from '../src/query/stream.js';
 
 const VICTIM = 'pf_victim';
 const ATTACKER = 'pf_attacker';
@@ -18,6 +21,12 @@ let t: TestEngine;
 let attacker: string;
 let attackerAdmin: string;
 let attackerAdminId: string;
+/** Another key of the attacker's project, with tighter limits and fewer rights than its admin key. */
+let attackerOtherId: string;
+/** An attacker key with a budget of one event a minute. */
+let attackerBudget: string;
+/** A channel of the attacker's project, to a public address. */
+let attackerChannelId: string;
 const bystanderTokens: string[] = [];
 const bystanderSent = new Map<string, number>(BYSTANDERS.map((p) => [p, 0]));
 let victimFp: string;
@@ -43,6 +52,11 @@ beforeAll(async () => {
   const admin = await t.engine.keys.create({ name: 'attacker admin', scopes: ['admin'], project_id: ATTACKER, requests_per_minute: 100_000, events_per_minute: 1_000_000 });
   attackerAdmin = admin.token;
   attackerAdminId = admin.key.id;
+  attackerOtherId = (await t.engine.keys.create({ name: 'attacker other', scopes: ['ingest'], project_id: ATTACKER, requests_per_minute: 10, events_per_minute: 100 })).key.id;
+  attackerBudget = (await t.engine.keys.create({ name: 'attacker budget', scopes: ['ingest'], project_id: ATTACKER, requests_per_minute: 0, events_per_minute: 1 })).token;
+  const ch = await call(t.url, 'POST', '/monitoring/channels', { token: attackerAdmin, body: { name: 'public', type: 'webhook', config: { url: 'https://8.8.8.8/hook' } } });
+  expect(ch.status, JSON.stringify(ch.body)).toBe(201);
+  attackerChannelId = ch.body.id;
   for (const p of BYSTANDERS) {
     bystanderTokens.push((await t.engine.keys.create({ name: p, scopes: ['ingest', 'read'], project_id: p, requests_per_minute: 0, events_per_minute: 0 })).token);
   }
@@ -77,12 +91,17 @@ function rawRequest(method: string, path: Buffer, body?: Buffer, contentType = '
   });
 }
 
-type Expect = '4xx' | 'ok' | 'any';
+/** busy: 503 with Retry-After (the engine's capacity, not the request, is the problem). */
+type Expect = '4xx' | 'ok' | 'any' | 'busy';
 interface Case {
   name: string;
   method: 'GET' | 'POST' | 'PUT' | 'PATCH';
   /** The attacker's admin key instead of its ingest+read key. */
   admin?: true;
+  /** The attacker's key with a budget of one event a minute. */
+  budget?: true;
+  /** Takes something the case needs held while it runs (and the bystanders with it); returns its release. */
+  hold?: () => Promise<() => void>;
   /** Path with an already-encoded query string, or raw bytes. */
   path: string | Buffer;
   body?: unknown;
@@ -102,6 +121,28 @@ const SETTINGS = (patterns: { name: string; regex: string }[]) => ({ flood_ceili
 const accepted = (n: number) => (b: any) => expect(b.accepted).toBe(n);
 const field = (f: string) => (b: any) => expect(b.error.details.errors.map((e: any) => e.field)).toContain(f);
 const DIGITS = (n: number) => '9'.repeat(n);
+const code = (c: string) => (b: any) => expect(b.error.code).toBe(c);
+
+/** Every live tail of the engine, opened by the attacker's read key. */
+async function fullTailPool(): Promise<() => void> {
+  const { port } = new URL(t.url);
+  const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
+  const open = () => new Promise<IncomingMessage>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/monitoring/stream', agent, headers: { authorization: `Bearer ${attacker}` } }, resolve);
+    req.on('error', reject);
+    req.end();
+  });
+  const tails: IncomingMessage[] = [];
+  const release = () => { for (const r of tails) r.destroy(); agent.destroy(); };
+  try {
+    for (let i = 0; i < MAX_SUBSCRIBERS; i += 100) tails.push(...await Promise.all(Array.from({ length: Math.min(100, MAX_SUBSCRIBERS - i) }, open)));
+    expect(tails.every((r) => r.statusCode === 200)).toBe(true);
+  } catch (err) {
+    release();
+    throw err;
+  }
+  return release;
+}
 
 const CASES: Case[] = [
   // --- GET /monitoring/logs ---------------------------------------------------------------
@@ -226,12 +267,31 @@ const CASES: Case[] = [
   { name: 'keys: PATCH itself above its own events', admin: true, method: 'PATCH', path: '/monitoring/keys/__ADMIN_KEY_ID__', body: { events_per_minute: 1_000_001 }, expect: '4xx', check: field('events_per_minute') },
   { name: 'keys: create an unlimited key', admin: true, method: 'POST', path: '/monitoring/keys', body: { name: 'x', scopes: ['ingest'], project_id: ATTACKER, requests_per_minute: 0 }, expect: '4xx' },
   { name: 'keys: create a key on the engine default (unlimited here)', admin: true, method: 'POST', path: '/monitoring/keys', body: { name: 'x', scopes: ['ingest'], project_id: ATTACKER }, expect: '4xx' },
+  { name: 'keys: PATCH another key of its project to unlimited requests', admin: true, method: 'PATCH', path: '/monitoring/keys/__OTHER_KEY_ID__', body: { requests_per_minute: 0 }, expect: '4xx', check: field('requests_per_minute') },
+  { name: 'keys: PATCH another key above its own events', admin: true, method: 'PATCH', path: '/monitoring/keys/__OTHER_KEY_ID__', body: { events_per_minute: 1_000_001 }, expect: '4xx', check: field('events_per_minute') },
+  { name: 'keys: PATCH another key to the admin scope', admin: true, method: 'PATCH', path: '/monitoring/keys/__OTHER_KEY_ID__', body: { scopes: ['ingest', 'read', 'admin'] }, expect: '4xx', check: field('scopes') },
+  { name: 'keys: PATCH another key to every project', admin: true, method: 'PATCH', path: '/monitoring/keys/__OTHER_KEY_ID__', body: { project_id: null }, expect: '4xx', check: field('project_id') },
   { name: 'keys: create an all-project key', admin: true, method: 'POST', path: '/monitoring/keys', body: { name: 'x', scopes: ['admin'], project_id: null, requests_per_minute: 10, events_per_minute: 10 }, expect: '4xx' },
   // --- SSRF: refused when the channel is made ---
   { name: 'channels: metadata address', admin: true, method: 'POST', path: '/monitoring/channels', body: { name: 'x', type: 'webhook', config: { url: 'http://169.254.169.254/latest/meta-data/' } }, expect: '4xx', check: field('config.url') },
   { name: 'channels: private 10.x', admin: true, method: 'POST', path: '/monitoring/channels', body: { name: 'x', type: 'webhook', config: { url: 'http://10.0.0.1/hook' } }, expect: '4xx', check: field('config.url') },
   { name: 'channels: loopback as 0x7f000001', admin: true, method: 'POST', path: '/monitoring/channels', body: { name: 'x', type: 'webhook', config: { url: 'http://0x7f000001/hook' } }, expect: '4xx', check: field('config.url') },
   { name: 'channels: IPv6-mapped loopback', admin: true, method: 'POST', path: '/monitoring/channels', body: { name: 'x', type: 'slack', config: { webhook_url: 'http://[::ffff:127.0.0.1]/x' } }, expect: '4xx', check: field('config.webhook_url') },
+  // --- SSRF: refused when the channel is changed ---
+  { name: 'channels: PUT to the metadata address', admin: true, method: 'PUT', path: '/monitoring/channels/__CHANNEL_ID__', body: { name: 'x', type: 'webhook', config: { url: 'http://169.254.169.254/latest/meta-data/' } }, expect: '4xx', check: field('config.url') },
+  { name: 'channels: PUT to 0x7f000001', admin: true, method: 'PUT', path: '/monitoring/channels/__CHANNEL_ID__', body: { name: 'x', type: 'webhook', config: { url: 'http://0x7f000001/hook' } }, expect: '4xx', check: field('config.url') },
+  { name: 'channels: PATCH to the metadata address', admin: true, method: 'PATCH', path: '/monitoring/channels/__CHANNEL_ID__', body: { config: { url: 'http://169.254.169.254/latest/meta-data/' } }, expect: '4xx', check: field('config.url') },
+  { name: 'channels: PATCH to 0x7f000001', admin: true, method: 'PATCH', path: '/monitoring/channels/__CHANNEL_ID__', body: { config: { url: 'http://0x7f000001/hook' } }, expect: '4xx', check: field('config.url') },
+  // --- SSRF: forwarding targets refused when saved ---
+  { name: 'forwarding: Sentry DSN on loopback', admin: true, method: 'PUT', path: `/monitoring/projects/${ATTACKER}/forwarding`, body: { sentry: { dsn: 'http://k@127.0.0.1:9000/1' } }, expect: '4xx', check: field('sentry.dsn') },
+  { name: 'forwarding: Sentry DSN on 0x7f000001', admin: true, method: 'PUT', path: `/monitoring/projects/${ATTACKER}/forwarding`, body: { sentry: { dsn: 'http://k@0x7f000001/1' } }, expect: '4xx', check: field('sentry.dsn') },
+  { name: 'forwarding: Datadog URL on the metadata address', admin: true, method: 'PUT', path: `/monitoring/projects/${ATTACKER}/forwarding`, body: { datadog: { api_key: 'dd', url: 'http://169.254.169.254/api/v2/logs' } }, expect: '4xx', check: field('datadog.url') },
+  { name: 'forwarding: the victim project', admin: true, method: 'PUT', path: `/monitoring/projects/${VICTIM}/forwarding`, body: { sentry: null }, expect: '4xx' },
+  // --- every ingest route charges the events budget ---
+  { name: 'alert: within a one-event budget', budget: true, method: 'POST', path: '/monitoring/alert', body: { project_id: ATTACKER, message: 'raised' }, expect: 'ok' },
+  { name: 'alert: over the spent budget', budget: true, method: 'POST', path: '/monitoring/alert', body: { project_id: ATTACKER, message: 'raised again' }, expect: '4xx', check: code('rate_limited') },
+  // --- one tenant holding every live tail ---
+  { name: 'stream: the full live-tail pool', method: 'GET', path: '/monitoring/stream', hold: fullTailPool, expect: 'busy', check: code('too_many_tails') },
   // --- what a project key may see ---
   { name: 'metrics: engine-wide counters to a read key', method: 'GET', path: '/metrics', expect: '4xx' },
   { name: 'metrics: to a project admin key', admin: true, method: 'GET', path: '/metrics', expect: '4xx' },
@@ -242,7 +302,8 @@ const CASES: Case[] = [
 // Ids only known once the victim is seeded: resolved lazily inside the paths.
 function victimEventIdRef(): string { return '__VICTIM_EVENT_ID__'; }
 function victimFpRef(): string { return '__VICTIM_FP__'; }
-const resolve = (p: string) => p.replace('__VICTIM_EVENT_ID__', victimEventId).replace('__VICTIM_FP__', victimFp).replace('__ADMIN_KEY_ID__', attackerAdminId);
+const resolve = (p: string) => p.replace('__VICTIM_EVENT_ID__', victimEventId).replace('__VICTIM_FP__', victimFp).replace('__ADMIN_KEY_ID__', attackerAdminId)
+  .replace('__OTHER_KEY_ID__', attackerOtherId).replace('__CHANNEL_ID__', attackerChannelId);
 
 /** Two other tenants' well-formed requests, sent while a case runs: each must be answered 200, all stored. */
 async function bystanders(tag: string): Promise<void> {
@@ -255,6 +316,22 @@ async function bystanders(tag: string): Promise<void> {
     expect(r.body.accepted).toBe(3);
     bystanderSent.set(p, bystanderSent.get(p)! + 3);
   }
+}
+
+interface Answer { status: number; text: string; body: any; headers?: Headers }
+
+/** The case's request, with the attacker's key the case names (raw bytes when the path is a Buffer). */
+async function send(c: Case): Promise<Answer> {
+  if (Buffer.isBuffer(c.path)) {
+    const raw = c.raw === undefined ? undefined : Buffer.isBuffer(c.raw) ? c.raw : Buffer.from(c.raw);
+    const { status, text } = await rawRequest(c.method, c.path, raw, c.contentType);
+    return { status, text, body: undefined };
+  }
+  const r = await call(t.url, c.method, resolve(c.path), {
+    token: c.admin ? attackerAdmin : c.budget ? attackerBudget : attacker,
+    body: c.body, raw: c.raw as string | undefined, contentType: c.contentType,
+  });
+  return { status: r.status, body: r.body, headers: r.headers, text: typeof r.body === 'string' ? r.body : JSON.stringify(r.body ?? '') };
 }
 
 /** Every project_id anywhere in an answer. */
@@ -274,40 +351,39 @@ describe('hostile input', () => {
     expect(CASES.length).toBeGreaterThanOrEqual(40);
     const routes = new Set(CASES.map((c) => `${c.method} ${String(c.path).split('?')[0].replace(/\/errors\/.+/, '/errors/:fp')}`));
     for (const r of ['GET /monitoring/logs', 'POST /monitoring/logs', 'GET /monitoring/errors', 'GET /monitoring/errors/:fp', 'GET /monitoring/performance', 'GET /monitoring/timeseries', 'GET /monitoring/load',
-      'POST /monitoring/alert', 'PUT /monitoring/projects/pf_attacker/settings', 'PATCH /monitoring/keys/__ADMIN_KEY_ID__', 'POST /monitoring/keys', 'POST /monitoring/channels', 'GET /metrics']) {
+      'POST /monitoring/alert', 'PUT /monitoring/projects/pf_attacker/settings', 'PATCH /monitoring/keys/__ADMIN_KEY_ID__', 'PATCH /monitoring/keys/__OTHER_KEY_ID__', 'POST /monitoring/keys',
+      'POST /monitoring/channels', 'PUT /monitoring/channels/__CHANNEL_ID__', 'PATCH /monitoring/channels/__CHANNEL_ID__', 'PUT /monitoring/projects/pf_attacker/forwarding', 'GET /monitoring/stream', 'GET /metrics']) {
       expect(routes).toContain(r);
     }
   });
 
   for (const c of CASES) {
-    it(`${c.name}: ${c.expect === '4xx' ? '4xx' : c.expect === 'ok' ? '200, correct' : 'no 500'}, never the victim's data`, async () => {
-      let status: number;
-      let text: string;
-      let body: any;
-      const beside = bystanders(c.name);
-      if (Buffer.isBuffer(c.path)) {
-        const raw = c.raw === undefined ? undefined : Buffer.isBuffer(c.raw) ? c.raw : Buffer.from(c.raw);
-        ({ status, text } = await rawRequest(c.method, c.path, raw, c.contentType));
-        body = undefined;
-      } else {
-        const r = await call(t.url, c.method, resolve(c.path), {
-          token: c.admin ? attackerAdmin : attacker,
-          body: c.body, raw: c.raw as string | undefined, contentType: c.contentType,
-        });
-        status = r.status;
-        body = r.body;
-        text = typeof r.body === 'string' ? r.body : JSON.stringify(r.body ?? '');
+    it(`${c.name}: ${c.expect === '4xx' ? '4xx' : c.expect === 'ok' ? '200, correct' : c.expect === 'busy' ? '503 with Retry-After' : 'no 500'}, never the victim's data`, async () => {
+      // what the case needs held (the live-tail pool) stays taken while it and the bystanders run
+      const release = c.hold ? await c.hold() : undefined;
+      let answer: Answer;
+      try {
+        const beside = bystanders(c.name);
+        answer = await send(c);
+        await beside;
+      } finally {
+        release?.();
       }
-      await beside;
+      const { status, text, body, headers } = answer;
       expect(status, text.slice(0, 300)).toBeGreaterThanOrEqual(200);
-      expect(status, text.slice(0, 300)).toBeLessThan(500);
+      if (c.expect === 'busy') {
+        expect(status, text.slice(0, 300)).toBe(503);
+        expect(Number(headers?.get('retry-after')), 'Retry-After').toBeGreaterThanOrEqual(1);
+      } else {
+        expect(status, text.slice(0, 300)).toBeLessThan(500);
+      }
       if (c.expect === '4xx') expect(status, text.slice(0, 300)).toBeGreaterThanOrEqual(400);
       if (c.expect === 'ok') expect(status, text.slice(0, 300)).toBe(200);
       if (status >= 400 && body && typeof body === 'object') {
         expect(typeof body.error?.code).toBe('string');
         expect(typeof body.error?.message).toBe('string');
         expect(text).not.toMatch(/\n\s+at /); // never a stack trace
-        if (c.expect === '4xx') c.check?.(body);
+        if (c.expect === '4xx' || c.expect === 'busy') c.check?.(body);
       }
       expect(text).not.toContain(SECRET);
       expect(text).not.toContain('sess_victim');

@@ -1,5 +1,7 @@
 // Storage failures answered as what they are: a ClickHouse server frozen (SIGSTOP) or killed →
-// 503 + Retry-After within the storage deadline, and /ready says so within 1 s; a full disk → 507
+// queries 503 + Retry-After within the storage deadline, ingest answered at once (200 once durable in
+// the write-ahead log, which absorbs the outage, or 503/507 with Retry-After, never a 500 or a
+// hang), and /ready says so within 1 s; a full disk → 507
 // + Retry-After, and /ready says the engine cannot write. Real parts only: Debian's
 // clickhouse-server started by scripts/clickhouse-server.sh, a small tmpfs mounted for the disk.
 import { execFileSync } from 'node:child_process';
@@ -85,7 +87,7 @@ describe('a ClickHouse server that freezes, then dies', () => {
     expect((await call(t.url, 'GET', '/ready', { token: null })).status).toBe(200);
   });
 
-  it('frozen (SIGSTOP): ingest and queries answer 503 + Retry-After within the deadline; /ready says not ready within 1 s', async () => {
+  it('frozen (SIGSTOP): ingest answered at once (200 from the write-ahead log, or 503/507 + Retry-After); queries 503 + Retry-After within the deadline; /ready says not ready within 1 s', async () => {
     process.kill(pid, 'SIGSTOP');
     try {
       // ingest goes to the write-ahead log, which absorbs a storage outage: answered at once, never hung
@@ -110,7 +112,7 @@ describe('a ClickHouse server that freezes, then dies', () => {
     expect((await call(t.url, 'POST', '/monitoring/logs', { body: events(2, 'thawed') })).status).toBe(200);
   });
 
-  it('killed: ingest answers 503 + Retry-After at once; /ready says not ready within 1 s', async () => {
+  it('killed: ingest answered at once (200 from the write-ahead log, or 503/507 + Retry-After); queries 503 + Retry-After; /ready says not ready within 1 s', async () => {
     process.kill(pid, 'SIGKILL');
     await until('the server to be gone', async () => {
       try {

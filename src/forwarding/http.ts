@@ -7,6 +7,7 @@ import { projectParam } from '../collector/settings-http.js';
 import type { AdminActionRecorder } from '../audit/admin-actions.js';
 import { ForwardingBody, maskForwarding, mergeForwardingSecrets, validateForwarding, type ForwardingConfig } from './config.js';
 import type { ForwardingService } from './service.js';
+import { guardForwardingTargets } from './targets.js';
 
 export interface ForwardingRouteOptions {
   forwarding: ForwardingService;
@@ -33,7 +34,8 @@ export async function forwardingRoutes(app: FastifyInstance, opts: ForwardingRou
     schema: { params: Params, summary: 'A project\'s forwarding targets (secrets masked) and outbox counts' },
   }, async (req) => view(projectParam(req)));
 
-  // validated by hand (validateForwarding: DSN, URLs and the filter too), so the schema is docs only
+  // validated by hand (validateForwarding: DSN, URLs and the filter too), so the schema is docs only;
+  // the endpoints then pass the URL guard, as alert channel targets do
   app.put('/monitoring/projects/:project_id/forwarding', {
     config: { scope: 'admin', docs: { body: ForwardingBody } },
     schema: { params: Params, summary: 'Set the targets; a masked secret sent back keeps the stored one' },
@@ -43,6 +45,8 @@ export async function forwardingRoutes(app: FastifyInstance, opts: ForwardingRou
     if (!v.ok) throw badRequest(v.errors);
     const prev = await forwarding.store.get(project);
     const next: ForwardingConfig = mergeForwardingSecrets({ sentry: v.value.sentry ?? null, datadog: v.value.datadog ?? null }, prev?.config);
+    const refused = await guardForwardingTargets(next, forwarding.allowPrivateTargets);
+    if (refused.length) throw badRequest(refused);
     await forwarding.store.put(project, next, req.principal.name, Date.now());
     await forwarding.reload();
     await opts.recordAdminAction(req.principal, 'update_forwarding', { project_id: project, kind: 'forwarding', id: project }, { forwarding: maskForwarding(next) });

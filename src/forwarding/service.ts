@@ -15,9 +15,10 @@ import type { AlertStore, Delivery } from '../alerts/store.js';
 import type { MatchFilter } from '../alerts/rules.js';
 import { matchesFilter } from '../query/match.js';
 import { checkOutboundUrl, postBody, type DeliveryResult } from '../alerts/channels/index.js';
-import { DATADOG_DEFAULT_URL, datadogFilter, parseDsn, type ForwardingConfig, type ParsedDsn } from './config.js';
+import { datadogFilter, parseDsn, type ForwardingConfig, type ParsedDsn } from './config.js';
 import { sentryAuthHeader, sentryEnvelope } from './sentry.js';
 import { datadogBodies } from './datadog.js';
+import { targetEndpoint } from './targets.js';
 import { channelTypeOf, ForwardingStore, type ForwardTarget, type Payload } from './store.js';
 
 const gzipAsync = promisify(gzip);
@@ -150,21 +151,23 @@ export class ForwardingService {
     if (!p) return { fail: 'payload is gone' };
     const stored = await this.store.get(p.project_id);
     const cfg = stored?.config;
-    const timeoutMs = this.deps.config.alertSendTimeoutMs;
-    const allowPrivate = this.deps.config.allowPrivateWebhooks;
-    if (p.target === 'sentry') {
-      const dsn = cfg?.sentry ? parseDsn(cfg.sentry.dsn) : undefined;
-      if (!dsn) return { fail: 'forwarding to Sentry is no longer configured for this project' };
-      const g = await checkOutboundUrl(dsn.envelopeUrl, allowPrivate);
-      if (!g.ok) return { ok: false, retryable: g.transient === true, error: `target refused: ${g.reason}` };
-      return postBody(dsn.envelopeUrl, p.body, 'application/x-sentry-envelope', { timeoutMs, headers: sentryAuthHeader(dsn) });
-    }
-    const dd = cfg?.datadog;
-    if (!dd) return { fail: 'forwarding to Datadog is no longer configured for this project' };
-    const url = dd.url ?? DATADOG_DEFAULT_URL;
-    const g = await checkOutboundUrl(url, allowPrivate);
+    const target = targetEndpoint(cfg, p.target);
+    if (!target) return { fail: `forwarding to ${p.target === 'sentry' ? 'Sentry' : 'Datadog'} is no longer configured for this project` };
+    // checked again (a name may resolve elsewhere now, or the target predates the save-time check),
+    // and the connection goes to the address checked here, not to a second resolution
+    const g = await checkOutboundUrl(target.url, this.allowPrivateTargets);
     if (!g.ok) return { ok: false, retryable: g.transient === true, error: `target refused: ${g.reason}` };
-    return postBody(url, await gzipAsync(p.body), 'application/json', { timeoutMs, headers: { 'dd-api-key': dd.api_key, 'content-encoding': 'gzip' } });
+    const timeoutMs = this.deps.config.alertSendTimeoutMs;
+    if (p.target === 'sentry') {
+      return postBody(target.url, p.body, 'application/x-sentry-envelope', { timeoutMs, pinned: g.pinned, headers: sentryAuthHeader(target.dsn!) });
+    }
+    const headers = { 'dd-api-key': cfg!.datadog!.api_key, 'content-encoding': 'gzip' };
+    return postBody(target.url, await gzipAsync(p.body), 'application/json', { timeoutMs, pinned: g.pinned, headers });
+  }
+
+  /** The alert channels' opt-in (MONITORING_ALLOW_PRIVATE_WEBHOOKS) covers forwarding targets too. */
+  get allowPrivateTargets(): boolean {
+    return this.deps.config.allowPrivateWebhooks;
   }
 }
 

@@ -1,8 +1,9 @@
+import dns from 'node:dns';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildEmail, classifySmtpError } from './email.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { buildEmail, classifySmtpError, EmailSender } from './email.js';
 import { createSenders } from './index.js';
 import type { EmailConfig, Notification } from './types.js';
 
@@ -250,5 +251,77 @@ describe('email content and error classification (pure)', () => {
     expect(classifySmtpError(Object.assign(new Error('x'), { code: 'ETIMEDOUT' }))).toMatchObject({ retryable: true });
     expect(classifySmtpError(Object.assign(new Error('x'), { code: 'ECONNECTION' }))).toMatchObject({ retryable: true });
     expect(classifySmtpError(Object.assign(new Error('x'), { code: 'EENVELOPE' }))).toMatchObject({ retryable: false });
+  });
+});
+
+// The SMTP host is per-channel user input: the connection goes to the address the URL guard checked,
+// TLS still names the host (SNI and certificate), so a DNS-rebinding name cannot point it elsewhere.
+describe('email connection pinned to the checked address', () => {
+  const NAME = 'smtp.pinned.invalid'; // `.invalid` never resolves: mail can only arrive through the pin
+  const mailCfg = (port: number, over: Partial<EmailConfig> = {}): EmailConfig => ({ host: NAME, port, secure: false, from: 'alerts@puraify.test', to: ['ops@example.com'], ...over });
+  afterEach(() => { vi.restoreAllMocks(); });
+
+  it('delivers to the pinned address for a host name that does not resolve', async () => {
+    const smtp = await startSmtp();
+    const sender = new EmailSender({ timeoutMs: 2000 });
+    try {
+      const res = await sender.send(mailCfg(smtp.port), notification(), { pinned: { address: '127.0.0.1', family: 4 } });
+      expect(res).toEqual({ ok: true });
+      expect(smtp.mails).toHaveLength(1);
+    } finally {
+      sender.close();
+      await new Promise<void>((r) => smtp.server.close(() => r()));
+    }
+  });
+
+  it('presents the host name, not the address, as the TLS server name', async () => {
+    const names: string[] = [];
+    // the built-in self-signed certificate: the client refuses it, after the name was sent
+    const smtp = await startSmtp({ secure: true, disabledCommands: [], SNICallback: (name: string, cb: (err: Error | null, ctx?: undefined) => void) => { names.push(name); cb(null); } });
+    smtp.server.on('error', () => {}); // the refused handshake, seen from the server
+    const sender = new EmailSender({ timeoutMs: 2000 });
+    try {
+      const res = await sender.send(mailCfg(smtp.port, { secure: true }), notification(), { pinned: { address: '127.0.0.1', family: 4 } });
+      expect(res.ok).toBe(false);
+      expect(names).toEqual([NAME]);
+      expect(smtp.mails).toHaveLength(0);
+    } finally {
+      sender.close();
+      await new Promise<void>((r) => smtp.server.close(() => r()));
+    }
+  });
+
+  it('a channel\'s send connects to the address checked, not to what the name resolves to later (DNS rebinding)', async () => {
+    const smtp = await startSmtp();
+    const REBIND = 'smtp.rebind.test';
+    const PUBLIC = '2001:4860:4860::8888';
+    const realPromisesLookup = dns.promises.lookup.bind(dns.promises);
+    vi.spyOn(dns.promises, 'lookup').mockImplementation((async (host: string, opts: any) => {
+      if (host === REBIND) return opts?.all ? [{ address: PUBLIC, family: 6 }] : { address: PUBLIC, family: 6 };
+      return realPromisesLookup(host, opts);
+    }) as typeof dns.promises.lookup);
+    // every later resolution of the name (nodemailer's resolve4/resolve6/lookup) answers loopback
+    const rebound: string[] = [];
+    const loopback = (kind: string, answer: (cb: any) => void) => (host: string, ...rest: any[]) => {
+      const cb = rest.at(-1);
+      if (host === REBIND) { rebound.push(kind); return answer(cb); }
+      return (dnsReal as any)[kind](host, ...rest);
+    };
+    const dnsReal = { resolve4: dns.resolve4, resolve6: dns.resolve6, lookup: dns.lookup };
+    vi.spyOn(dns, 'resolve4').mockImplementation(loopback('resolve4', (cb) => cb(null, ['127.0.0.1'])) as any);
+    vi.spyOn(dns, 'resolve6').mockImplementation(loopback('resolve6', (cb) => cb(Object.assign(new Error('none'), { code: 'ENODATA' }))) as any);
+    vi.spyOn(dns, 'lookup').mockImplementation(loopback('lookup', (cb) => cb(null, [{ address: '127.0.0.1', family: 4 }])) as any);
+    const senders = createSenders({ allowPrivate: false, timeoutMs: 500 });
+    try {
+      const res = await senders.send('email', { host: REBIND, port: smtp.port, secure: false, from: 'alerts@puraify.test', to: ['ops@example.com'] }, notification());
+      // the attempt went to the public address (unreachable or timed out here), never to loopback
+      expect(res.ok).toBe(false);
+      expect(res.error).not.toMatch(/target refused/);
+      expect(rebound).toEqual([]);
+      expect(smtp.connections()).toBe(0);
+    } finally {
+      senders.close();
+      await new Promise<void>((r) => smtp.server.close(() => r()));
+    }
   });
 });

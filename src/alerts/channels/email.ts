@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import nodemailer from 'nodemailer';
 import type { DeliveryResult, EmailConfig, Notification } from './types.js';
+import type { PinnedAddress } from './url-guard.js';
 import { DEFAULT_TIMEOUT_MS } from './webhook.js';
 
 type Transporter = ReturnType<typeof nodemailer.createTransport>;
@@ -172,11 +173,15 @@ export class EmailSender {
     this.idleMs = opts.idleMs ?? 10 * 60_000;
   }
 
-  async send(cfg: EmailConfig, n: Notification): Promise<DeliveryResult> {
+  /**
+   * With `pinned` (the address the URL guard checked for cfg.host), the connection goes to that
+   * address; TLS still presents and verifies cfg.host as the server name.
+   */
+  async send(cfg: EmailConfig, n: Notification, opts: { pinned?: PinnedAddress } = {}): Promise<DeliveryResult> {
     const content = buildEmail(n, cfg);
     let transport: Transporter;
     try {
-      transport = this.transportFor(cfg);
+      transport = this.transportFor(cfg, opts.pinned);
     } catch (err) {
       return { ok: false, retryable: false, error: `invalid SMTP settings: ${(err as Error).message}` };
     }
@@ -208,7 +213,7 @@ export class EmailSender {
     this.transports.clear();
   }
 
-  private transportFor(cfg: EmailConfig): Transporter {
+  private transportFor(cfg: EmailConfig, pinned: PinnedAddress | undefined): Transporter {
     const now = Date.now();
     for (const [k, v] of this.transports) {
       if (now - v.lastUsed > this.idleMs) {
@@ -217,7 +222,7 @@ export class EmailSender {
       }
     }
     const key = createHash('sha256')
-      .update(JSON.stringify([cfg.host.toLowerCase(), cfg.port, !!cfg.secure, cfg.user ?? '', cfg.password ?? '']))
+      .update(JSON.stringify([cfg.host.toLowerCase(), pinned?.address ?? '', cfg.port, !!cfg.secure, cfg.user ?? '', cfg.password ?? '']))
       .digest('hex');
     const hit = this.transports.get(key);
     if (hit) {
@@ -232,7 +237,9 @@ export class EmailSender {
       maxMessages: 100,
       maxRequeues: 1,
       idleTimeout: 60_000,
-      host: cfg.host,
+      // the checked address, not the name: nodemailer would resolve the name again (DNS rebinding)
+      host: pinned?.address ?? cfg.host,
+      ...(pinned ? { tls: { servername: cfg.host } } : {}),
       port: cfg.port,
       secure: !!cfg.secure,
       auth: cfg.user ? { user: cfg.user, pass: cfg.password ?? '' } : undefined,

@@ -87,7 +87,7 @@ export function createSenders(opts: { allowPrivate: boolean; timeoutMs?: number 
           case 'email': {
             const cfg = config as EmailConfig;
             const g = await checkOutboundHost(cfg.host, opts.allowPrivate);
-            return g.ok ? await email.send(cfg, n) : refused(g);
+            return g.ok ? await email.send(cfg, n, { pinned: g.pinned }) : refused(g);
           }
           default:
             return { ok: false, retryable: false, error: `channel type ${String(type)} has no sender` };

@@ -1,12 +1,13 @@
-// Outbound-request guard (SSRF): alert channels post to URLs that tenants configure, so before each
-// delivery the target is checked: http(s) only, and, unless private targets are allowed, no
-// loopback, link-local, private, CGNAT, unspecified, multicast, reserved or cloud-metadata address,
-// neither as a literal nor among the addresses the host name resolves to.
+// Outbound-request guard (SSRF): alert channels and forwarding targets post to URLs (and SMTP hosts)
+// that tenants configure, so when they are saved and before each delivery the target is checked:
+// http(s) only, and, unless private targets are allowed, no loopback, link-local, private, CGNAT,
+// unspecified, multicast, reserved or cloud-metadata address, neither as a literal nor among the
+// addresses the host name resolves to.
 //
 // The name is resolved once, here; the sender then connects to the address that was checked
-// (`pinned`, through a custom `lookup`, keeping Host and TLS SNI), so a DNS-rebinding server cannot
-// answer differently the second time. Redirects are never followed by the senders (see
-// webhook.ts), so a public URL cannot bounce the request to an internal one.
+// (`pinned`: HTTP through a custom `lookup`, SMTP as nodemailer's host; Host and TLS SNI kept), so
+// a DNS-rebinding server cannot answer differently the second time. Redirects are never followed
+// by the senders (see webhook.ts), so a public URL cannot bounce the request to an internal one.
 import { promises as dns } from 'node:dns';
 import { isIP } from 'node:net';
 
