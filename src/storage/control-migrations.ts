@@ -9,6 +9,13 @@ export interface Migration {
   version: number;
   name: string;
   statements: readonly string[];
+  /**
+   * Only on this database; on the other it is recorded as applied with nothing run (a layout detail
+   * one of them has no word for, such as SQLite's WITHOUT ROWID).
+   */
+  only?: SqlDb['dialect'];
+  /** SQLite: VACUUM once the migrations are committed, so the pages a rebuilt table freed leave the file. */
+  vacuum?: boolean;
 }
 
 /** pg_advisory_xact_lock key: "purai" in ASCII, so other applications on the database do not collide. */
@@ -252,6 +259,34 @@ export const CONTROL_MIGRATIONS: readonly Migration[] = [
        )`,
     ],
   },
+  {
+    // SQLite: error_groups keyed by its natural key alone. A rowid table keeps the rows and a
+    // separate index of (project_id, fingerprint), half the file each; WITHOUT ROWID stores the rows
+    // in that index. Rebuilt (SQLite cannot change it in place), same columns in the same order;
+    // the table has no other indexes. PostgreSQL has no rowid: nothing to do there.
+    version: 8,
+    name: 'error_groups_without_rowid',
+    only: 'sqlite',
+    vacuum: true,
+    statements: [
+      `CREATE TABLE error_groups_rebuilt (
+         project_id TEXT NOT NULL,
+         fingerprint TEXT NOT NULL,
+         state TEXT NOT NULL,
+         first_seen BIGINT NOT NULL,
+         resolved_at BIGINT,
+         regressed_at BIGINT,
+         regressions INTEGER NOT NULL DEFAULT 0,
+         updated_by TEXT,
+         updated_at BIGINT NOT NULL,
+         PRIMARY KEY (project_id, fingerprint)
+       ) WITHOUT ROWID`,
+      `INSERT INTO error_groups_rebuilt (project_id, fingerprint, state, first_seen, resolved_at, regressed_at, regressions, updated_by, updated_at)
+       SELECT project_id, fingerprint, state, first_seen, resolved_at, regressed_at, regressions, updated_by, updated_at FROM error_groups`,
+      'DROP TABLE error_groups',
+      'ALTER TABLE error_groups_rebuilt RENAME TO error_groups',
+    ],
+  },
 ];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -265,7 +300,7 @@ const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (
  * both databases). Returns the versions it applied (none when another node got there first).
  */
 export async function migrateControl(db: SqlDb, migrations: readonly Migration[] = CONTROL_MIGRATIONS): Promise<number[]> {
-  return db.tx(async (tx) => {
+  const applied = await db.tx(async (tx) => {
     // PostgreSQL: concurrent CREATE TABLE IF NOT EXISTS can still collide; the lock comes first
     if (tx.dialect === 'postgres') await tx.all('SELECT pg_advisory_xact_lock(?)', [MIGRATION_LOCK_KEY]);
     await tx.run(LEDGER);
@@ -273,10 +308,18 @@ export async function migrateControl(db: SqlDb, migrations: readonly Migration[]
     const applied: number[] = [];
     for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
       if (done.has(m.version)) continue;
-      for (const s of m.statements) await tx.run(s);
+      if (!m.only || m.only === tx.dialect) for (const s of m.statements) await tx.run(s);
       await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, Date.now()]);
       applied.push(m.version);
     }
     return applied;
   });
+  // VACUUM cannot run inside a transaction. Skipping it (a crash first, or another process still
+  // reading past the busy timeout) only leaves free pages in the file, which later writes reuse.
+  if (db.dialect === 'sqlite' && migrations.some((m) => m.vacuum && applied.includes(m.version))) {
+    await db.run('VACUUM').catch((e: unknown) => {
+      if (!/^SQLITE_(BUSY|LOCKED)/.test(String((e as { code?: string }).code))) throw e;
+    });
+  }
+  return applied;
 }

@@ -7,7 +7,8 @@
 // table and its view): the view and table are dropped (no query reads them any more), columns get
 // their LowCardinality types and codecs (a background mutation: queries read old parts meanwhile),
 // the skip indexes are added and built for old parts, and the rollup's view is recreated to feed
-// String states from LowCardinality columns.
+// String states from LowCardinality columns. A column whose codec is not the one schema.ts asks for
+// (an earlier release's level) gets the current one: metadata only, written by new parts and merges.
 import {
   EVENT_INDEXES, EVENTS_TABLE, LEGACY_KEYS_TABLE, ROLLUP_STATES, ROLLUP_TABLE, eventColumnType, rollupStateCodec, schemaStatements,
 } from './schema.js';
@@ -49,7 +50,8 @@ export async function migrateEventStore(t: ClickHouseTransport): Promise<Migrati
     );
     for (const c of cols) {
       const want = eventColumnType(c.name, f);
-      if (c.type === want.type && (want.codec === '' || c.compression_codec !== '')) continue;
+      // a codec changed alone is metadata: new parts and merges write it, old parts read as they are
+      if (c.type === want.type && (want.codec === '' || sameCodec(c.compression_codec, want.codec))) continue;
       try {
         await run(`ALTER TABLE ${EVENTS_TABLE} MODIFY COLUMN ${c.name} ${want.type}${want.codec ? ' ' + want.codec : ''}`);
       } catch (e) {
@@ -64,7 +66,7 @@ export async function migrateEventStore(t: ClickHouseTransport): Promise<Migrati
       `SELECT name, type, compression_codec FROM system.columns WHERE database = currentDatabase() AND table = '${ROLLUP_TABLE}'`,
     );
     for (const c of cols) {
-      if (!ROLLUP_STATES.some(([n]) => n === c.name) || c.compression_codec !== '') continue;
+      if (!ROLLUP_STATES.some(([n]) => n === c.name) || sameCodec(c.compression_codec, stateCodec)) continue;
       await run(`ALTER TABLE ${ROLLUP_TABLE} MODIFY COLUMN ${c.name} ${c.type} ${stateCodec}`);
     }
   }
@@ -78,6 +80,15 @@ export async function migrateEventStore(t: ClickHouseTransport): Promise<Migrati
     }
   }
   return { changes };
+}
+
+/**
+ * Whether a column's codec as system.columns shows it is the one schema.ts asks for. The server fills
+ * in what the DDL left implicit: `Delta` of an Int64 reads back `Delta(8)`, a bare `ZSTD` `ZSTD(1)`.
+ */
+export function sameCodec(have: string, want: string): boolean {
+  const norm = (c: string) => c.replace(/\s+/g, '').replace(/\b(Delta|DoubleDelta|Gorilla)\(\d+\)/g, '$1').replace(/\bZSTD(?!\()/g, 'ZSTD(1)');
+  return norm(have) === norm(want);
 }
 
 async function tableExists(t: ClickHouseTransport, name: string): Promise<boolean> {
