@@ -16,6 +16,10 @@ export function writePathSummary(wp: WritePath) {
     last_flush_ms: Math.round(l.lastLoadMs * 10) / 10,
     load_failures: l.failures,
     storage_retrying: l.retrying,
+    id_probes: l.idProbes,
+    id_probes_skipped: l.idProbesSkipped,
+    load_check_ms: Math.round(l.checkMs),
+    load_insert_ms: Math.round(l.insertMs),
   };
 }
 
@@ -34,6 +38,12 @@ export function writePathMetrics(wp: WritePath, admission?: Admission): string[]
   metric('puraify_monitoring_last_flush_seconds', 'gauge', 'Duration of the last storage insert.', [['', Number((l.lastLoadMs / 1000).toFixed(4))]]);
   metric('puraify_monitoring_storage_insert_stuck_total', 'counter', 'Storage inserts that ran past their deadline.', [['', l.stuck]]);
   metric('puraify_monitoring_rows_loaded_total', 'counter', 'Rows moved from the write-ahead log into storage.', [['', l.rowsLoaded]]);
+  metric('puraify_monitoring_id_probes_total', 'counter', 'Rows whose id the loader looked for in storage (made), or did not need to because the id filter knows the id is new (skipped).', [
+    ['{result="made"}', l.idProbes], ['{result="skipped"}', l.idProbesSkipped],
+  ]);
+  metric('puraify_monitoring_load_seconds_total', 'counter', 'Time the loader spent on the duplicate check and on inserts.', [
+    ['{step="check"}', Number((l.checkMs / 1000).toFixed(3))], ['{step="insert"}', Number((l.insertMs / 1000).toFixed(3))],
+  ]);
   metric('puraify_monitoring_quarantined_total', 'counter', 'Rows storage refused for a data reason, written to the dead-letter file instead.', [['', l.quarantined]]);
   metric('puraify_monitoring_wal_bytes', 'gauge', 'Bytes in the write-ahead log.', [['', wp.log.usedBytes]]);
   metric('puraify_monitoring_wal_max_bytes', 'gauge', 'Size limit of the write-ahead log.', [['', wp.log.maxBytes]]);
