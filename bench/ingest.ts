@@ -159,6 +159,11 @@ console.log(`raw chDB insert into the engine's schema (JSONCompactEachRow, pre-s
 const first = mkdtempSync(join(tmpdir(), 'bench-http-'));
 let engine = await spawnEngine(first, { MONITORING_LOG_LEVEL: 'warn' });
 const headline = await httpIngest(engine.url, 1000, 16, TOTAL);
+// where the loader's time went in that run: the duplicate check against the inserts
+const loaded = (await get(engine.url, '/monitoring/load?window=10')).body?.ingest ?? {};
+const loaderLine = `loader, 16 × 1000 run: ${loaded.flushes} blocks; duplicate check ${fmt(loaded.load_check_ms ?? NaN)} ms, inserts ${fmt(loaded.load_insert_ms ?? NaN)} ms; `
+  + `id probes made ${fmt(loaded.id_probes ?? NaN)}, skipped by the id filter ${fmt(loaded.id_probes_skipped ?? NaN)}`;
+console.log(loaderLine);
 // its refusals belong to its own row, not to the first row printed below
 const headlineRefusals = refusals;
 refusals = 0;

@@ -100,6 +100,9 @@ export async function createEngine(config: Config): Promise<Engine> {
     dir: config.walDir, maxBytes: config.walMaxBytes, maxWaitingBytes: 16 << 20,
     blockRows: config.flushMaxEvents, intervalMs: config.flushIntervalMs, insertTimeoutMs: 60_000, log: engineLog,
     idRegistry: idClaims,
+    // an in-memory filter of the stored ids spares the loader most storage look-ups, but only where
+    // no other process can insert into the events table: embedded chDB, never a ClickHouse server
+    idSource: config.clickhouseUrl ? undefined : events,
   });
   const projectSettings = new ProjectSettingsStore(meta);
   await projectSettings.init();

@@ -16,6 +16,14 @@ export function writePathSummary(wp: WritePath) {
     last_flush_ms: Math.round(l.lastLoadMs * 10) / 10,
     load_failures: l.failures,
     storage_retrying: l.retrying,
+    id_probes: l.idProbes,
+    id_probes_skipped: l.idProbesSkipped,
+    load_check_ms: Math.round(l.checkMs),
+    load_insert_ms: Math.round(l.insertMs),
+    id_filter: wp.storedIds ? {
+      complete: wp.storedIds.complete, keys: wp.storedIds.filter.added, capacity: wp.storedIds.filter.size.capacity,
+      bytes: wp.storedIds.filter.bytes, scanned_rows: wp.storedIds.stats.scannedRows, scan_ms: Math.round(wp.storedIds.stats.scanMs),
+    } : undefined,
   };
 }
 
@@ -34,6 +42,19 @@ export function writePathMetrics(wp: WritePath, admission?: Admission): string[]
   metric('puraify_monitoring_last_flush_seconds', 'gauge', 'Duration of the last storage insert.', [['', Number((l.lastLoadMs / 1000).toFixed(4))]]);
   metric('puraify_monitoring_storage_insert_stuck_total', 'counter', 'Storage inserts that ran past their deadline.', [['', l.stuck]]);
   metric('puraify_monitoring_rows_loaded_total', 'counter', 'Rows moved from the write-ahead log into storage.', [['', l.rowsLoaded]]);
+  metric('puraify_monitoring_id_probes_total', 'counter', 'Rows whose id the loader looked for in storage (made), or did not need to because the id filter knows the id is new (skipped).', [
+    ['{result="made"}', l.idProbes], ['{result="skipped"}', l.idProbesSkipped],
+  ]);
+  metric('puraify_monitoring_load_seconds_total', 'counter', 'Time the loader spent on the duplicate check and on inserts.', [
+    ['{step="check"}', Number((l.checkMs / 1000).toFixed(3))], ['{step="insert"}', Number((l.insertMs / 1000).toFixed(3))],
+  ]);
+  if (wp.storedIds) {
+    const f = wp.storedIds.filter;
+    metric('puraify_monitoring_id_filter_complete', 'gauge', '1 once the id filter holds every stored id (new ids then skip the storage check).', [['', wp.storedIds.complete ? 1 : 0]]);
+    metric('puraify_monitoring_id_filter_keys', 'gauge', 'Ids added to the id filter (from the start scan and from every block loaded).', [['', f.added]]);
+    metric('puraify_monitoring_id_filter_bytes', 'gauge', 'Memory of the id filter.', [['', f.bytes]]);
+    metric('puraify_monitoring_id_filter_expected_false_positive_ratio', 'gauge', 'Share of new ids the id filter is expected to send to the storage check anyway.', [['', Number(f.expectedFpr().toFixed(5))]]);
+  }
   metric('puraify_monitoring_quarantined_total', 'counter', 'Rows storage refused for a data reason, written to the dead-letter file instead.', [['', l.quarantined]]);
   metric('puraify_monitoring_wal_bytes', 'gauge', 'Bytes in the write-ahead log.', [['', wp.log.usedBytes]]);
   metric('puraify_monitoring_wal_max_bytes', 'gauge', 'Size limit of the write-ahead log.', [['', wp.log.maxBytes]]);

@@ -8,6 +8,7 @@ import { claimantOf, nodeIdentity } from './claimant.js';
 import { WriteAheadLog, type AppendedListener } from './log.js';
 import { RecentKeys } from './recent-keys.js';
 import { ObserverRunner, type AlertRouter, type Observer } from './observe.js';
+import { StoredIds, type IdSource } from './stored-ids.js';
 
 export interface WritePathOptions {
   dir: string;
@@ -21,6 +22,12 @@ export interface WritePathOptions {
   log: (level: 'warn' | 'error' | 'info', obj: object, msg: string) => void;
   /** On a cluster: the shared id registry (src/storage/id-claims.ts). Absent on one node. */
   idRegistry?: IdRegistry;
+  /**
+   * Storage only this engine writes to (embedded chDB): the loader keeps an in-memory filter of the
+   * stored ids, filled from this at start, and looks in storage only for ids it may hold
+   * (stored-ids.ts). Ignored with `idRegistry` (other nodes insert into the same tables).
+   */
+  idSource?: IdSource;
 }
 
 type ClaimList = { row: { project_id: string; id: string }; claimant: string }[];
@@ -60,6 +67,7 @@ export class WritePath {
   private lastEnd = '';
   private checkpointFailures = 0;
   private registryDownUntil = 0;
+  private filling: Promise<void> | undefined;
   readonly stats = { answerDuplicates: 0, answerClaimFailures: 0, rolls: 0, releasedAtStop: 0 };
 
   private constructor(
@@ -68,6 +76,8 @@ export class WritePath {
     readonly observers: ObserverRunner,
     private readonly opts: WritePathOptions,
     private readonly node?: string,
+    /** The loader's filter of stored ids, when storage is this engine's alone. */
+    readonly storedIds?: StoredIds,
   ) {}
 
   static async open(store: WriterStore, opts: WritePathOptions): Promise<WritePath> {
@@ -80,16 +90,18 @@ export class WritePath {
     let wp: WritePath | undefined;
     const node = opts.idRegistry ? nodeIdentity(opts.dir) : undefined;
     const registry = opts.idRegistry;
+    const storedIds = opts.idSource && !registry ? await StoredIds.open(opts.idSource, opts.log) : undefined;
     const loader = new Loader(log.loader, store, {
       blockRows: opts.blockRows, intervalMs: opts.intervalMs, insertTimeoutMs: opts.insertTimeoutMs,
       quarantineDir: opts.dir, uncertainBefore: log.openedAt, log: opts.log,
       onLoaded: () => void wp?.checkpointNow(),
       claims: registry && node ? { node, claim: (c) => registry.claim(c) } : undefined,
+      storedIds,
     });
     const observers = new ObserverRunner(log.observer, {
       openedAt: log.openedAt, log: opts.log, onObserved: () => wp?.checkpointSoon(),
     });
-    wp = new WritePath(log, loader, observers, opts, node);
+    wp = new WritePath(log, loader, observers, opts, node, storedIds);
     return wp;
   }
 
@@ -109,6 +121,8 @@ export class WritePath {
 
   /** Starts the loader and the observers (which first replay what the last run left). */
   start(): void {
+    // the filter is filled beside the loader: until it is complete, every id is looked for in storage
+    if (this.storedIds && !this.filling) this.filling = this.storedIds.fill();
     this.loader.start();
     this.observers.start();
     this.rollTimer ??= setInterval(() => void this.rollIfIdle(), ROLL_CHECK_MS);
@@ -215,11 +229,16 @@ export class WritePath {
    */
   async close(deadlineMs: number): Promise<void> {
     if (this.rollTimer) clearInterval(this.rollTimer);
+    this.storedIds?.stop();
     await this.log.stopAppends();
     const half = Math.max(100, Math.floor(deadlineMs / 2));
-    await Promise.all([this.loader.stop(half), this.observers.stop(half)]);
+    await Promise.all([this.loader.stop(half), this.observers.stop(half), this.filling && Promise.race([this.filling, delay(half)])]);
     await this.checkpointNow();
     // everything loaded and observed: no segment is kept for the next start to skip over
     this.stats.releasedAtStop = this.log.releaseConsumed();
   }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
 }
