@@ -4,7 +4,7 @@
 // and the rate right after.
 //   node dist/bench/overload.js
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ADMIN, machine, percentile, spawnEngine } from './common.js';
@@ -45,9 +45,12 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 console.log(`bench/overload — ${machine()} — ${OVERLOAD_S} s at 2× the sustained rate, batches of ${BATCH}`);
 console.log('| client sockets | sustained ev/s | offered req | taken | refused | refused p50 / p99 ms | taken p50 / p99 ms | engine RSS peak MB | ev/s after |');
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-for (const cap of [Infinity, 64, 16]) {
+// OVERLOAD_CAPS=16 runs only some of the socket caps; OVERLOAD_ENGINE_LOG=file keeps the engine's log
+const CAPS = (process.env.OVERLOAD_CAPS ?? 'none,64,16').split(',').map((c) => (c === 'none' ? Infinity : Number(c)));
+for (const cap of CAPS) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-over-'));
   const engine = await spawnEngine(dir, { MONITORING_LOG_LEVEL: 'warn' });
+  if (process.env.OVERLOAD_ENGINE_LOG) engine.proc.stdout!.pipe(createWriteStream(`${process.env.OVERLOAD_ENGINE_LOG}.${cap}`));
   const agent = new http.Agent({ keepAlive: true, maxSockets: cap });
   await closedLoop(engine.url, agent, 1);
   const rate = await closedLoop(engine.url, agent, 3);
