@@ -71,7 +71,13 @@ async function fillHttp(url: string, rows: number, end: number): Promise<number>
       next = Math.min(rows, next + 1000);
       const batch: Record<string, unknown>[] = [];
       for (let n = from; n < next; n++) batch.push(eventAt(n, rows, start));
-      const status = await post(url, '/monitoring/logs', JSON.stringify(batch));
+      const body = JSON.stringify(batch);
+      // refused past capacity (503/429 + Retry-After): wait and resend, as the SDK does
+      let status = await post(url, '/monitoring/logs', body);
+      for (let tries = 0; (status === 503 || status === 429) && tries < 100; tries++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        status = await post(url, '/monitoring/logs', body);
+      }
       if (status !== 200) throw new Error(`fill: ingest answered ${status}`);
     }
   }));

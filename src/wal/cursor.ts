@@ -92,7 +92,7 @@ export class Cursor {
       this.inMemory = true;
       return [];
     }
-    const recs = await this.files.read(pos, this.queue[0]?.pos, maxBytes);
+    const recs = await this.files.read(pos, this.queue[0]?.pos, maxBytes, maxRows);
     let rows = 0;
     let n = 0;
     while (n < recs.length && (n === 0 || rows + recs[n].rows.length <= maxRows)) rows += recs[n++].rows.length;

@@ -11,6 +11,8 @@ import { comparePos, decodeRecord, HEADER_BYTES, type LogRecord, type Pos } from
 const NAME = /^(\d{10})\.wal$/;
 const segName = (n: number) => `${String(n).padStart(10, '0')}.wal`;
 const READ_CHUNK = 1 << 20;
+/** Longest single read of a segment: what a block of rows needs, not the whole backlog. */
+const MAX_READ = 8 << 20;
 /** Longest stretch of record decoding before a read yields to the event loop. */
 const DECODE_SLICE_MS = 8;
 
@@ -244,25 +246,28 @@ export class SegmentFiles {
    * Reads whole records from `from` on, up to `limit` (exclusive) or the durable end, at most about
    * `maxBytes`. Crosses into later segments. Returns [] when there is nothing to read.
    */
-  async read(from: Pos, limit: Pos | undefined, maxBytes: number): Promise<LogRecord[]> {
+  async read(from: Pos, limit: Pos | undefined, maxBytes: number, maxRows = Infinity): Promise<LogRecord[]> {
     const out: LogRecord[] = [];
     let pos = this.normalize(from);
     let total = 0;
+    let rows = 0;
     const lim = limit && this.normalize(limit);
-    while (total < maxBytes) {
+    // stops at maxRows too: a loader behind by 64 MB decoded all of it (~9× that in heap) for each
+    // block of 50,000 rows and threw the rest away, read again for the next block
+    while (total < maxBytes && rows < maxRows) {
       if (lim && comparePos(pos, lim) >= 0) break;
       const size = this.sizes.get(pos.seg);
       if (size === undefined || pos.off >= size) break;
       const stop = lim && lim.seg === pos.seg ? Math.min(lim.off, size) : size;
       const path = join(this.dir, segName(pos.seg));
-      let buf = await readAt(path, pos.off, Math.min(stop - pos.off, Math.max(READ_CHUNK, maxBytes - total)));
+      let buf = await readAt(path, pos.off, Math.min(stop - pos.off, Math.max(READ_CHUNK, Math.min(maxBytes - total, MAX_READ))));
       if (buf.length >= HEADER_BYTES && HEADER_BYTES + buf.readUInt32LE(0) > buf.length) {
         // one record larger than the chunk: read exactly it
         buf = await readAt(path, pos.off, HEADER_BYTES + buf.readUInt32LE(0));
       }
       let at = 0;
       let slice = performance.now();
-      while (at < buf.length && total < maxBytes) {
+      while (at < buf.length && total < maxBytes && rows < maxRows) {
         // decoding is parsing: a long read gives the event loop back every few milliseconds
         if (performance.now() - slice > DECODE_SLICE_MS) {
           await new Promise((r) => setImmediate(r));
@@ -273,6 +278,11 @@ export class SegmentFiles {
           if (d.reason === 'incomplete' && at > 0) break; // the rest comes with the next chunk
           throw new Error(`write-ahead log segment ${pos.seg} at ${pos.off + at}: ${d.detail}`);
         }
+        if (out.length > 0 && rows + d.rows.length > maxRows) {
+          rows = maxRows;
+          break;
+        }
+        rows += d.rows.length;
         out.push({ pos: { seg: pos.seg, off: pos.off + at }, end: { seg: pos.seg, off: pos.off + at + d.bytes }, flags: d.flags, rows: d.rows, lines: d.lines, bytes: d.bytes });
         at += d.bytes;
         total += d.bytes;

@@ -88,6 +88,21 @@ describe('write-ahead log', () => {
     await again.stopAppends();
   });
 
+  it('a consumer far behind reads back from disk only the records of one block, not the whole backlog', async () => {
+    const d = dir();
+    // nothing kept in memory: every peek reads the files
+    const log = await WriteAheadLog.open({ dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20, memoryBytes: 1 });
+    for (let i = 0; i < 50; i++) await log.append(rows(`b${i}`, 100), { clientIds: false });
+    const files = (log as unknown as { files: { read(from: unknown, limit: unknown, maxBytes: number, maxRows?: number): Promise<{ rows: unknown[] }[]> } }).files;
+    const recs = await files.read(log.loader.pos, undefined, 64 << 20, 250);
+    // whole records up to 250 rows: two of 100, the third would pass the limit (and is not decoded)
+    expect(recs.map((r) => r.rows.length)).toEqual([100, 100]);
+    const block = await log.loader.peek(250, 64 << 20);
+    expect(block.map((r) => r.rows.length)).toEqual([100, 100]);
+    expect((await readAll(log)).length).toBe(5000);
+    await log.stopAppends();
+  });
+
   it('rotates segments, reads across them from disk, and deletes what both consumers passed', async () => {
     const d = dir();
     // 1 MB log → 128 KB segments; each record ~6 KB
