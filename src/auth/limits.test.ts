@@ -14,7 +14,7 @@ beforeAll(async () => {
     MONITORING_RATE_LIMIT_EVENTS: '50',
     MONITORING_REQUEST_TIMEOUT_MS: '500',
     MONITORING_MAX_CONCURRENT_QUERIES: '2',
-    MONITORING_QUERY_TIMEOUT_MS: '300',
+    MONITORING_QUERY_TIMEOUT_MS: '1000', // short, for the time-limit tests; long enough for a loaded machine's ordinary queries
   });
 });
 afterAll(async () => {
@@ -41,7 +41,7 @@ function expectLimited(r: { status: number; body: any; headers: Headers }, code 
 }
 
 describe('per-key request budget', () => {
-  // a route that reads no storage: this engine's 300 ms query limit (for the test of it below) must
+  // a route that reads no storage: this engine's 1 s query limit (for the test of it below) must
   // not turn a slow moment of a loaded machine into a 503 here
 
   it('answers 429 with Retry-After once a key used its default requests/minute; other keys are not affected', async () => {
@@ -258,7 +258,7 @@ describe('query limits', () => {
     );
     expect(r.status).toBe(503);
     expect(r.body.error.code).toBe('query_timeout');
-    expect(r.body.error.message).toMatch(/300 ms/);
+    expect(r.body.error.message).toMatch(/1000 ms/);
     expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 
@@ -272,7 +272,15 @@ describe('query limits', () => {
     expect(r.body.error.code).toBe('query_timeout');
     expect(Date.now() - start).toBeLessThan(5000);
     expect(t.engine.limiter.running).toBe(0);
-    expect((await call(t.url, 'GET', '/monitoring/logs')).status).toBe(200);
+    // the slot is free: the next queries are admitted (never 429) and answer again; one may still
+    // meet this engine's 1 s limit behind what chDB finishes of the earlier test's stopped query
+    const next: number[] = [];
+    for (let i = 0; i < 5 && next.at(-1) !== 200; i++) {
+      const q = await call(t.url, 'GET', '/monitoring/logs');
+      expect(q.status === 200 || (q.status === 503 && q.body.error.code === 'query_timeout'), JSON.stringify(q.body)).toBe(true);
+      next.push(q.status);
+    }
+    expect(next.at(-1)).toBe(200);
   });
 });
 
