@@ -289,7 +289,7 @@ start_node() { # node_dir cli: the environment given to this script reaches the 
     MONITORING_ADMIN_TOKEN="$token" MONITORING_CLICKHOUSE_URL="$clickhouse" \
     MONITORING_CLICKHOUSE_CLUSTER=$CLUSTER MONITORING_CLICKHOUSE_DATABASE="${MONITORING_CLICKHOUSE_DATABASE:-puraify}" \
     MONITORING_DATABASE_URL="$postgres" MONITORING_LOG_LEVEL="${MONITORING_LOG_LEVEL:-warn}" \
-    MONITORING_FLUSH_INTERVAL_MS="${MONITORING_FLUSH_INTERVAL_MS:-250}" \
+    MONITORING_FLUSH_INTERVAL_MS="${MONITORING_FLUSH_INTERVAL_MS:-150}" \
     exec setsid node "$cli" serve >>"$d/out.log" 2>&1 </dev/null) &
   echo $! >"$d/pid"
 }

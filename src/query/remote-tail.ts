@@ -31,7 +31,7 @@ export class RemoteTail {
   private readonly overlapMs: number;
 
   constructor(private readonly opts: RemoteTailOptions, private readonly deliver: (rows: EventRow[]) => void) {
-    this.pollMs = opts.pollMs ?? 250;
+    this.pollMs = opts.pollMs ?? 100;
     this.overlapMs = opts.overlapMs ?? 5000;
   }
 
