@@ -85,7 +85,12 @@ export class Loader {
   private uncertain = false;
   private readonly waiters: { until: Pos; resolve: () => void }[] = [];
 
-  constructor(private readonly cursor: Cursor, private readonly store: WriterStore, private readonly opts: LoaderOptions) {}
+  /** The id filter, decided once: never where a claims registry says what other nodes stored. */
+  private readonly storedIds: KnownIds | undefined;
+
+  constructor(private readonly cursor: Cursor, private readonly store: WriterStore, private readonly opts: LoaderOptions) {
+    this.storedIds = opts.claims ? undefined : opts.storedIds;
+  }
 
   start(): void {
     this.running ??= this.loop();
@@ -171,7 +176,7 @@ export class Loader {
     const checked: IdProbe[] = [];
     let thisRun = 0;
     // after a failed insert this run, every id is looked for in storage, the filter notwithstanding
-    const known = this.uncertain || this.opts.claims ? undefined : this.opts.storedIds;
+    const known = this.uncertain ? undefined : this.storedIds;
     let skipped = 0;
     for (const r of recs) {
       const before = comparePos(r.pos, this.opts.uncertainBefore) < 0;
@@ -190,7 +195,7 @@ export class Loader {
       this.opts.claims ? this.claimBlock(recs, this.opts.claims) : undefined,
     ]);
     for (const k of claimedElsewhere ?? []) stored.add(k);
-    if (this.opts.storedIds && !this.opts.claims) for (const k of stored) addKey(this.opts.storedIds, k);
+    if (this.storedIds) for (const k of stored) addKey(this.storedIds, k);
     this.stats.checkMs += performance.now() - checkStarted;
     // the block's bytes: a record's lines as they are in the log, or only its fresh lines
     const seen = new Set<string>();
@@ -222,8 +227,7 @@ export class Loader {
     const insertStarted = performance.now();
     // in the filter before the insert is tried: whatever becomes of the insert (refused, cut off by a
     // deadline and finished later), the filter never says "not stored" of a row storage may hold
-    const ids = this.opts.claims ? undefined : this.opts.storedIds;
-    if (ids) for (const row of fresh) ids.add(row.project_id, row.id);
+    if (this.storedIds) for (const row of fresh) this.storedIds.add(row.project_id, row.id);
     if (fresh.length > 0) {
       try {
         await this.insertWithWatch(fresh.length, () => this.store.insertLines(Buffer.concat(parts)));
