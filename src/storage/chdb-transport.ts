@@ -1,26 +1,45 @@
 // The embedded transport: ClickHouse in-process through chDB. Queries and inserts run on libuv
 // threads (queryBindAsync / insert), so the event loop stays free while the engine works.
-// Two sessions on the one data directory: a chDB session runs one statement at a time, so with one
-// session a loader's insert waited for whatever query ran (a 7 s query held a 20 ms insert for 7 s);
-// sessions on the same directory run side by side (bench/README.md, "Reads against the loader").
+// Several sessions on the one data directory: a chDB session runs one statement at a time, so with
+// one session a loader's insert waited for whatever query ran (a 7 s query held a 20 ms insert for
+// 7 s); sessions on the same directory run side by side (bench/README.md, "Reads against the
+// loader"). Reads get sessions of their own (readSessions()), so the parts of one answer (the error
+// listing's groups, totals and trends) and concurrent dashboards' queries do not queue behind each
+// other.
+// Parameters are bound here as literals (sql-params.ts), not by chDB: chDB runs every bound query
+// of the process one at a time, across all sessions (its parameter state is not per connection),
+// so with its binding a search waited for every other search and for the loader's id checks.
 import { mkdirSync } from 'node:fs';
 import { Session } from 'chdb';
 import { ALL_FEATURES } from './schema.js';
+import { bindLiterals } from './sql-params.js';
 import { QueryTimeoutError, withDeadline, type ClickHouseTransport, type Params, type QueryOptions } from './transport.js';
+
+/** A statement may be this long (bound id lists are long; ClickHouse's default is 256 KiB). */
+const MAX_QUERY_BYTES = 64 << 20;
+
+/**
+ * Sessions for searches, listings and dashboards. A running statement holds a libuv thread, as do
+ * the log's fsyncs, gzip bodies and DNS lookups: the write session and the reads leave one thread
+ * of the pool (UV_THREADPOOL_SIZE, 4 by default) to those.
+ */
+export function readSessions(poolSize = Number(process.env.UV_THREADPOOL_SIZE) || 4): number {
+  return Math.max(1, Math.min(4, poolSize - 2));
+}
 
 export class ChdbTransport implements ClickHouseTransport {
   readonly name = 'chdb';
   readonly features = ALL_FEATURES;
-  /** Searches, listings, dashboards. */
-  private readonly reads: Session;
+  /** Searches, listings, dashboards: a query goes to the session with the fewest running. */
+  private readonly reads: { session: Session; running: number }[] = [];
   /** Inserts, DDL and the write path's own queries. */
   private readonly writes: Session;
 
   /** `deadlineMs`: longest an insert or an unbounded query may take before its caller hears 503. */
   constructor(dir: string, private readonly deadlineMs = 0) {
     mkdirSync(dir, { recursive: true });
-    this.writes = new Session(dir);
-    this.reads = new Session(dir);
+    this.writes = openSession(dir);
+    for (let i = readSessions(); i > 0; i--) this.reads.push({ session: openSession(dir), running: 0 });
   }
 
   async exec(sql: string): Promise<void> {
@@ -30,11 +49,11 @@ export class ChdbTransport implements ClickHouseTransport {
 
   async query<T>(sql: string, params: Params = {}, opts: QueryOptions = {}): Promise<T[]> {
     // fractional seconds: chDB honours a 0.2 s limit, so MONITORING_QUERY_TIMEOUT_MS means what it says
-    const text = opts.timeoutMs ? `${sql} SETTINGS max_execution_time = ${(opts.timeoutMs / 1000).toFixed(3)}` : sql;
+    const bound = bindLiterals(sql, params);
+    const text = opts.timeoutMs ? `${bound} SETTINGS max_execution_time = ${(opts.timeoutMs / 1000).toFixed(3)}` : bound;
     try {
       // a query with a time limit has it enforced by chDB (and by the query limiter's watchdog)
-      const session = opts.lane === 'write' ? this.writes : this.reads;
-      const run = session.queryBindAsync(text, params, { format: 'JSONEachRow' });
+      const run = opts.lane === 'write' ? this.writes.queryAsync(text, { format: 'JSONEachRow' }) : this.read(text);
       const res = await (opts.timeoutMs ? run : withDeadline(run, this.deadlineMs, 'a query'));
       return parseJsonEachRow<T>(res.text());
     } catch (e) {
@@ -43,14 +62,31 @@ export class ChdbTransport implements ClickHouseTransport {
     }
   }
 
+  private read(text: string): ReturnType<Session['queryAsync']> {
+    let least = this.reads[0];
+    for (const r of this.reads) if (r.running < least.running) least = r;
+    least.running++;
+    const run = least.session.queryAsync(text, { format: 'JSONEachRow' });
+    // counted until chDB is done with it, even when its caller stopped waiting (a deadline)
+    const done = (): void => void least.running--;
+    run.then(done, done);
+    return run;
+  }
+
   async insertCompact(table: string, columns: readonly string[], payload: Buffer): Promise<void> {
     await withDeadline(this.writes.insert({ table, values: payload, format: 'JSONCompactEachRow', columns }), this.deadlineMs, 'an insert');
   }
 
   async close(): Promise<void> {
-    this.reads.close();
+    for (const r of this.reads) r.session.close();
     this.writes.close();
   }
+}
+
+function openSession(dir: string): Session {
+  const s = new Session(dir);
+  s.query(`SET max_query_size = ${MAX_QUERY_BYTES}`);
+  return s;
 }
 
 function isTimeout(e: unknown): boolean {
