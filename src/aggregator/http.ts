@@ -90,10 +90,11 @@ export async function errorRoutes(app: FastifyInstance, opts: ErrorRouteOptions)
       const picked = await listGroups(events, f, sort, limit, { offset, keys });
       // a page that is not full (and not past the end) is the last one: no second aggregation for the total
       const last = picked.length < limit && (offset === 0 || picked.length > 0);
-      const total = last ? offset + picked.length : await countGroups(events, f, keys);
       const fps = picked.map((r) => r.fingerprint);
       const projects = [...new Set(picked.map((r) => r.project_id))];
-      const [totals, trends, statuses] = await Promise.all([
+      // side by side on the storage's read sessions (src/storage/chdb-transport.ts)
+      const [total, totals, trends, statuses] = await Promise.all([
+        last ? offset + picked.length : countGroups(events, f, keys),
         groupTotals(events, projects, fps), groupTrends(events, f, fps, interval), groups.statuses(projects),
       ]);
       return {
