@@ -247,6 +247,13 @@ describe('SQL dialect', () => {
       await expect(db.tx(async () => db.all('SELECT 1'))).rejects.toBeInstanceOf(NestedStatementError);
       // and the store is usable afterwards
       expect(await db.all<{ x: number }>('SELECT 1 AS x')).toEqual([{ x: 1 }]);
+      // the guard is switched on per transaction: the next one is guarded as well, after an await
+      await db.tx(async (t) => t.run('CREATE TABLE IF NOT EXISTS guard_probe (x INTEGER)'));
+      await expect(db.tx(async () => {
+        await new Promise((r) => setTimeout(r, 1));
+        return db.run('INSERT INTO guard_probe VALUES (1)');
+      })).rejects.toBeInstanceOf(NestedStatementError);
+      expect(await db.all('SELECT x FROM guard_probe')).toEqual([]);
     } finally {
       await db.close();
     }

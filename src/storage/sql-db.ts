@@ -74,8 +74,13 @@ export class SqliteDb implements SqlDb {
   private readonly db: Database.Database;
   private readonly cache = new Map<string, Database.Statement>();
   private readonly lock = new Mutex();
-  /** Set inside a transaction's callback (and what it awaits): the shared handle must not be used there. */
+  /**
+   * Set inside a transaction's callback (and what it awaits): the shared handle must not be used
+   * there. Enabled only while a transaction is open: an enabled AsyncLocalStorage turns on promise
+   * hooks for the whole process, a cost on every request's promises.
+   */
   private readonly inTx = new AsyncLocalStorage<true>();
+  private txOpen = false;
 
   constructor(file: string) {
     this.db = new Database(file, { timeout: 5000 });
@@ -99,7 +104,7 @@ export class SqliteDb implements SqlDb {
    * connection, and wait for it otherwise, so a rollback never takes another caller's write along.
    */
   private async exclusive<T>(fn: () => T): Promise<T> {
-    if (this.inTx.getStore()) throw new NestedStatementError();
+    if (this.txOpen && this.inTx.getStore()) throw new NestedStatementError();
     if (this.lock.free) return fn();
     await this.lock.acquire();
     try {
@@ -119,7 +124,7 @@ export class SqliteDb implements SqlDb {
 
   /** BEGIN IMMEDIATE also takes SQLite's write lock, so another process (the keys CLI) waits too. */
   async tx<T>(fn: (db: SqlDb) => Promise<T>): Promise<T> {
-    if (this.inTx.getStore()) throw new NestedStatementError();
+    if (this.txOpen && this.inTx.getStore()) throw new NestedStatementError();
     await this.lock.acquire();
     let open = true;
     const check = () => {
@@ -134,6 +139,7 @@ export class SqliteDb implements SqlDb {
     };
     try {
       this.db.exec('BEGIN IMMEDIATE');
+      this.txOpen = true;
       try {
         const out = await this.inTx.run(true, () => fn(handle));
         this.db.exec('COMMIT');
@@ -144,6 +150,9 @@ export class SqliteDb implements SqlDb {
       }
     } finally {
       open = false;
+      this.txOpen = false;
+      // what the callback left running (a timer, a promise) sees no store any more either
+      this.inTx.disable();
       this.lock.release();
     }
   }
