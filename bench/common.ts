@@ -1,6 +1,7 @@
 // Shared pieces of the benchmarks: a realistic event generator, an engine in a child process,
 // percentiles and a machine line. Benchmarks print figures; they assert nothing.
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 
@@ -84,16 +85,45 @@ export async function spawnEngine(dataDir: string, env: Record<string, string> =
   };
 }
 
-export async function post(url: string, path: string, body: string, contentType = 'application/json'): Promise<number> {
-  const res = await fetch(url + path, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': contentType }, body });
-  await res.arrayBuffer();
-  return res.status;
+/**
+ * The load generators' connections: node:http with keep-alive, as a load tool would. fetch (undici)
+ * cost the client about as much CPU per one-event request as the engine spent answering it, and
+ * client and engine share this machine's cores.
+ */
+const clientAgent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+export function post(url: string, path: string, body: string, contentType = 'application/json', token = ADMIN): Promise<number> {
+  const u = new URL(url + path);
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: u.hostname, port: u.port, path: u.pathname + u.search, method: 'POST', agent: clientAgent,
+      headers: { authorization: `Bearer ${token}`, 'content-type': contentType, 'content-length': Buffer.byteLength(body) },
+    }, (res) => {
+      res.on('data', () => undefined);
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
-export async function get(url: string, path: string): Promise<{ status: number; body: any }> {
-  const res = await fetch(url + path, { headers: { authorization: `Bearer ${ADMIN}` } });
+export async function get(url: string, path: string, token = ADMIN): Promise<{ status: number; body: any }> {
+  const res = await fetch(url + path, { headers: { authorization: `Bearer ${token}` } });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** Creates an API key for every project (such a key needs the admin scope) and returns its token. */
+export async function allProjectKey(url: string, name: string): Promise<string> {
+  const res = await fetch(url + '/monitoring/keys', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name, scopes: ['admin'], project_id: null }),
+  });
+  const body = await res.json() as { token?: string };
+  if (res.status !== 201 || !body.token) throw new Error(`key not created: HTTP ${res.status} ${JSON.stringify(body)}`);
+  return body.token;
 }
 
 export const alnum = (r: () => number, n: number): string => {
