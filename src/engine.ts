@@ -193,10 +193,11 @@ export async function createEngine(config: Config): Promise<Engine> {
   writePath.observe((rows) => alerts.observeRows(rows));
   writePath.observe((rows, ctx) => forwarding.observeRows(rows, ctx));
   writePath.routeAlertsWith((row) => alerts.routeOnce(row));
-  // read-your-writes: a query sees what was acknowledged before it (bounded wait; the live tail never waits)
+  // read-your-writes (bounded wait; the live tail never waits): a key's query sees what that key
+  // wrote before it; the admin token's sees everything acknowledged before it (README, "Reads")
   app.addHook('preHandler', async (req) => {
     if (req.method === 'GET' && req.routeOptions.config?.scope === 'read' && req.routeOptions.url !== '/monitoring/stream') {
-      await writePath.visible(config.walReadWaitMs);
+      await writePath.visible(config.walReadWaitMs, req.principal.keyId ? req.principal.name : undefined);
     }
   });
   const admission = new Admission({ maxInflight: config.maxInflightRequests, maxLagMs: config.overloadLagMs });

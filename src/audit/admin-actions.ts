@@ -1,5 +1,6 @@
 // Admin actions (keys, rules, channels, silences, group state, settings) are recorded in the audit
 // trail as ordinary events, so they are searched, exported and replayed like everything else.
+// They count as the actor's writes: the actor's next query sees them (read-your-writes).
 import type { Principal } from '../auth/principal.js';
 import type { Collector } from '../collector/ingest.js';
 
@@ -25,7 +26,7 @@ export function adminActionRecorder(collector: Collector, system: Principal): Ad
       user_id: principal.name,
       message: `${principal.name} ${action} ${target.kind} ${target.id}`,
       attributes: { target_kind: target.kind, target_id: target.id, ...flatten(details) },
-    }], system);
+    }], system, { writer: principal.name });
   };
 }
 

@@ -7,7 +7,15 @@ import { applyLoggerConventions } from './logger-conventions.js';
 
 /** Where accepted rows go: resolves once they are durable (WritePath implements it). */
 export interface EventSink {
-  accept(rows: EventRow[], opts: { clientIds: boolean; alert?: boolean }): Promise<{ duplicates: number }>;
+  accept(rows: EventRow[], opts: AcceptOptions): Promise<{ duplicates: number }>;
+}
+
+export interface AcceptOptions {
+  /** The rows carry client-supplied ids: resends are looked for. */
+  clientIds: boolean;
+  alert?: boolean;
+  /** Whose writes these are, for read-your-writes (a principal's name). */
+  writer?: string;
 }
 
 /** A step every accepted row goes through before it is stored. Mutates the row in place. */
@@ -27,6 +35,8 @@ export interface IngestOptions {
   alert?: boolean;
   /** How the wire format names the project, for the error when an event has none (default project_id). */
   projectField?: string;
+  /** Whose writes these count as for read-your-writes (default: the principal's name). */
+  writer?: string;
 }
 
 export interface Prepared {
@@ -36,6 +46,7 @@ export interface Prepared {
   checkIds: boolean;
   droppedAttributes: number;
   alert: boolean;
+  writer: string;
 }
 
 export class Collector {
@@ -91,7 +102,7 @@ export class Collector {
       rows.push(row);
       ids.push(row.id);
     }
-    return { rows, ids, rejected, checkIds, droppedAttributes, alert: opts.alert === true };
+    return { rows, ids, rejected, checkIds, droppedAttributes, alert: opts.alert === true, writer: opts.writer ?? principal.name };
   }
 
   /** Validates, then stores; resolves once the accepted rows are durable. */
@@ -102,7 +113,7 @@ export class Collector {
   /** Stores prepared rows; resolves once they are durable. */
   async store(p: Prepared): Promise<IngestResult> {
     let duplicates = 0;
-    if (p.rows.length > 0) duplicates = (await this.sink.accept(p.rows, { clientIds: p.checkIds, alert: p.alert })).duplicates;
+    if (p.rows.length > 0) duplicates = (await this.sink.accept(p.rows, { clientIds: p.checkIds, alert: p.alert, writer: p.writer })).duplicates;
     this.stats.accepted += p.rows.length;
     this.stats.rejected += p.rejected.length;
     this.stats.droppedAttributes += p.droppedAttributes;

@@ -66,4 +66,28 @@ describe('write path segments', () => {
     expect(Number(n.n)).toBe(1003);
     await store.close();
   }, 60_000);
+
+  it('makes a query wait for its own writer\'s acknowledged events only', async () => {
+    const dir = tempDir('pm-wp-ryw-');
+    dirs.push(dir);
+    const store = new EventStore(new ChdbTransport(join(dir, 'events')));
+    await store.init();
+    const wp = await open(store, join(dir, 'wal'));
+    // the loader is not started yet: nothing acknowledged reaches storage
+    await wp.accept([row('w-1')], { clientIds: true, writer: 'key-a' });
+    expect(await wp.visible(200, 'key-b')).toBe(true);
+    expect(await wp.visible(200, 'key-a')).toBe(false);
+    expect(await wp.visible(200)).toBe(false);
+    wp.start();
+    expect(await wp.visible(20_000, 'key-a')).toBe(true);
+    const stored = await store.query<{ id: string }>("SELECT id FROM events WHERE project_id = 'pf_segs' AND id = 'w-1'");
+    expect(stored).toHaveLength(1);
+    // a later write of the same writer is waited for again
+    await wp.loader.stop(5_000);
+    await wp.accept([row('w-2')], { clientIds: true, writer: 'key-a' });
+    expect(await wp.visible(200, 'key-a')).toBe(false);
+    expect(await wp.visible(200, 'key-b')).toBe(true);
+    await wp.close(5_000);
+    await store.close();
+  }, 60_000);
 });

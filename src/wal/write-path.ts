@@ -9,6 +9,8 @@ import { WriteAheadLog, type AppendedListener } from './log.js';
 import { RecentKeys } from './recent-keys.js';
 import { ObserverRunner, type AlertRouter, type Observer } from './observe.js';
 import { StoredIds, type IdSource } from './stored-ids.js';
+import { comparePos, type Pos } from './record.js';
+import type { AcceptOptions } from '../collector/ingest.js';
 
 export interface WritePathOptions {
   dir: string;
@@ -68,6 +70,12 @@ export class WritePath {
   private checkpointFailures = 0;
   private registryDownUntil = 0;
   private filling: Promise<void> | undefined;
+  /**
+   * Read-your-writes per writer: the log end of each writer's last acknowledged record not yet
+   * known to be loaded. A writer's query waits for its own writes only, so steady ingest by others
+   * does not make every read wait for the loader's next block.
+   */
+  private readonly unloadedEnd = new Map<string, Pos>();
   readonly stats = { answerDuplicates: 0, answerClaimFailures: 0, rolls: 0, releasedAtStop: 0 };
 
   private constructor(
@@ -130,6 +138,7 @@ export class WritePath {
   }
 
   private async rollIfIdle(): Promise<void> {
+    this.forgetLoadedWriters();
     const end = this.log.end;
     const key = `${end.seg}:${end.off}`;
     const idle = key === this.lastEnd;
@@ -142,7 +151,7 @@ export class WritePath {
    * Appends a request's rows; resolves once they are durable. Rows repeating an id of this request,
    * or an id acknowledged shortly before, are left out and counted as duplicates.
    */
-  async accept(rows: EventRow[], opts: { clientIds: boolean; alert?: boolean }): Promise<Accepted> {
+  async accept(rows: EventRow[], opts: AcceptOptions): Promise<Accepted> {
     let keep = rows;
     let duplicates = 0;
     if (opts.clientIds) {
@@ -158,6 +167,7 @@ export class WritePath {
     }
     if (keep.length === 0) return { duplicates };
     const rec = await this.log.append(keep, opts);
+    if (opts.writer !== undefined) this.noteWritten(opts.writer, rec.end);
     if (opts.clientIds) {
       this.remember(keep);
       if (this.opts.idRegistry && this.node) {
@@ -198,14 +208,37 @@ export class WritePath {
     for (const r of rows) this.recent.add(`${r.project_id}\u0000${r.id}`);
   }
 
-  /** Read-your-writes: waits (at most ms) until what was acknowledged before this call is in storage. */
-  async visible(ms: number): Promise<boolean> {
+  private noteWritten(writer: string, end: Pos): void {
+    const had = this.unloadedEnd.get(writer);
+    if (!had || comparePos(end, had) > 0) this.unloadedEnd.set(writer, end);
+  }
+
+  /**
+   * Read-your-writes: waits (at most ms) until what was acknowledged before this call is in storage —
+   * everything, or with `reader` only what that writer wrote.
+   */
+  async visible(ms: number, reader?: string): Promise<boolean> {
     if (ms <= 0) return true;
+    let end: Pos;
+    if (reader === undefined) {
+      end = this.log.end;
+    } else {
+      const own = this.unloadedEnd.get(reader);
+      if (!own) return true;
+      end = own;
+    }
     // compared with segment ends made equal to the next segment's start: after an idle roll the end
     // is {next, 0} while the loader's place is the old segment's end
-    const end = this.log.end;
-    if (this.log.loader.passed(end)) return true;
+    if (this.log.loader.passed(end)) {
+      if (reader !== undefined && this.unloadedEnd.get(reader) === end) this.unloadedEnd.delete(reader);
+      return true;
+    }
     return this.loader.loadedUpTo(end, ms);
+  }
+
+  /** Lets go of writers whose writes are all loaded (the map holds only writers with a wait ahead). */
+  private forgetLoadedWriters(): void {
+    for (const [writer, end] of this.unloadedEnd) if (this.log.loader.passed(end)) this.unloadedEnd.delete(writer);
   }
 
   checkpointNow(): Promise<void> {
