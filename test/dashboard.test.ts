@@ -251,6 +251,86 @@ describe.skipIf(!haveChromium)('dashboard', () => {
     expect(seen).toEqual([]);
   });
 
+  it('a refresh of a relative range keeps the rows on screen until its answer replaces them; a failed refresh keeps them beside the error', async () => {
+    const other = await w.browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const seen: string[] = [];
+    other.on('console', (m) => { if (m.type() === 'error') seen.push(m.text()); });
+    await other.addInitScript((t) => localStorage.setItem('puraify.monitoring.token', t), te.token);
+    await other.goto(`${te.url}/#/logs?project=${P}&range=1h`);
+    const loading = other.getByText('Loading…', { exact: true });
+    // the seeded events and those earlier tests added
+    await poll(() => other.getByText(/\d+ shown/).count()).toBe(1);
+    const n = await eventRows(other).count();
+    expect(n).toBeGreaterThanOrEqual(SEEDED);
+    const refresh = other.getByRole('button', { name: 'Refresh', exact: true });
+
+    // the engine's answer to the refresh is held: the rows of before stay, marked as loading
+    let held = await hold(other, '/monitoring/logs');
+    await refresh.click();
+    await held.arrived;
+    await poll(() => loading.count()).toBe(1);
+    expect(await eventRows(other).count()).toBe(n);
+    expect(await other.getByText(/No events match/).count()).toBe(0);
+    await held.release();
+    await poll(() => loading.count()).toBe(0);
+    expect(await eventRows(other).count()).toBe(n);
+
+    // a refresh the engine refuses (400: the request's range made unreadable on its way): the error is
+    // shown and the last good rows stay
+    const match = (u: URL) => u.pathname === '/monitoring/logs';
+    const spoil = async (r: Route) => {
+      const u = new URL(r.request().url());
+      u.searchParams.set('from', 'not-a-time');
+      await r.continue({ url: u.toString() });
+    };
+    await other.route(match, spoil);
+    await refresh.click();
+    await poll(() => other.getByRole('alert').count()).toBeGreaterThan(0);
+    expect(await other.getByRole('alert').first().textContent()).toContain('400');
+    expect(await eventRows(other).count()).toBe(n);
+    await other.unroute(match, spoil);
+    // the next good refresh clears the error
+    await refresh.click();
+    await poll(() => other.getByRole('alert').count()).toBe(0);
+    expect(await eventRows(other).count()).toBe(n);
+
+    // the error groups likewise
+    await other.goto(`${te.url}/#/errors?project=${P}&range=1h`);
+    const groups = other.getByRole('table', { name: 'Error groups' }).getByRole('row').filter({ hasNot: other.getByRole('columnheader') });
+    await poll(() => groups.count()).toBeGreaterThan(0);
+    await poll(() => loading.count()).toBe(0);
+    const m = await groups.count();
+    held = await hold(other, '/monitoring/errors');
+    await refresh.click();
+    await held.arrived;
+    await poll(() => loading.count()).toBe(1);
+    expect(await groups.count()).toBe(m);
+    await held.release();
+    await poll(() => loading.count()).toBe(0);
+    expect(await groups.count()).toBe(m);
+    await other.close();
+
+    // auto-refresh (its own "now", not the Refresh button): the same
+    const ticking = await w.browser.newPage({ viewport: { width: 1400, height: 900 } });
+    ticking.on('console', (msg) => { if (msg.type() === 'error') seen.push(msg.text()); });
+    await ticking.addInitScript((t) => localStorage.setItem('puraify.monitoring.token', t), te.token);
+    await ticking.clock.install();
+    await ticking.goto(`${te.url}/#/logs?project=${P}&range=1h`);
+    await poll(() => eventRows(ticking).count()).toBe(n);
+    await ticking.getByLabel('Auto-refresh').selectOption('10s');
+    held = await hold(ticking, '/monitoring/logs');
+    await ticking.clock.fastForward(10_500);
+    await held.arrived;
+    await poll(() => ticking.getByText('Loading…', { exact: true }).count()).toBe(1);
+    expect(await eventRows(ticking).count()).toBe(n);
+    await held.release();
+    await poll(() => ticking.getByText('Loading…', { exact: true }).count()).toBe(0);
+    expect(await eventRows(ticking).count()).toBe(n);
+    await ticking.close();
+    // the one refusal we caused
+    expect(seen.filter((s) => !/Failed to load resource.*400/.test(s))).toEqual([]);
+  });
+
   it('loading is distinct from empty: a held answer shows "Loading…", then rows or "No events"', async () => {
     await pickProject(BULK);
     await poll(() => total().textContent()).toBe('170 events');

@@ -234,12 +234,19 @@ export function App() {
     return () => clearInterval(t);
   }, [refresh, relative]);
 
+  // what the token may do, asked again on every Refresh; the views stay mounted (and their rows on
+  // screen) while a refresh asks it again, and are only taken down for another token
+  const meFor = useRef<string | null>(null);
   useEffect(() => {
     if (tokenReason !== null) return;
     const ctl = new AbortController();
+    const token = getToken();
     setMeError(null);
-    setMe(null);
-    api<Me>('/monitoring/whoami', {}, { signal: ctl.signal }).then(setMe, (e) => { if (!ctl.signal.aborted) setMeError(e); });
+    if (meFor.current !== token) setMe(null);
+    api<Me>('/monitoring/whoami', {}, { signal: ctl.signal }).then((m) => {
+      meFor.current = token;
+      setMe(m);
+    }, (e) => { if (!ctl.signal.aborted) setMeError(e); });
     return () => ctl.abort();
   }, [epoch, tokenReason]);
 

@@ -30,6 +30,16 @@ export function baseParams(route: Route, now: number): Params {
   return { project_id: route.params.get('project') ?? undefined, from: r.from, to: r.to };
 }
 
+/**
+ * What baseParams asks, without the moment it is asked: a relative range by its name ("1h"), a fixed
+ * one by its bounds. A view's query under the same identity is the same query (a refresh, an
+ * auto-refresh), so its rows stay shown until the new answer replaces them (see useApi).
+ */
+export function baseQuery(route: Route): Params {
+  const r = rangeOf(route.params, 0);
+  return { project_id: route.params.get('project') ?? undefined, range: r.key, ...(r.key === 'custom' ? { from: r.from, to: r.to } : {}) };
+}
+
 /** The correlation filters another view may link the logs view to. */
 export const LINK_FILTERS = ['fingerprint', 'session_id', 'user_id', 'flow_id', 'trace_id', 'action', 'error_type', 'id'] as const;
 

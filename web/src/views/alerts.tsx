@@ -3,7 +3,7 @@
 // (mark one or all read; the tab's badge follows).
 import { useState } from 'preact/hooks';
 import { api, type AlertGroupItem, type AlertItem, type UiNotification } from '../api';
-import { adminDenied, baseParams, type Me, type ViewProps } from '../common';
+import { adminDenied, baseParams, baseQuery, type Me, type ViewProps } from '../common';
 import { Badge, Empty, ErrorBox, Loading, Time } from '../components';
 import { fmtNum } from '../format';
 import { useApi } from '../hooks';
@@ -51,8 +51,8 @@ function AckButton({ g, me, onDone }: { g: AlertGroupItem; me: Me; onDone(): voi
 }
 
 function GroupPane({ route, id, me, epoch, onChanged }: { route: Route; id: string; me: Me; epoch: number; onChanged(): void }) {
-  const group = useApi((signal) => api<AlertGroupItem>(`/monitoring/alert-groups/${encodeURIComponent(id)}`, {}, { signal }), [id, epoch]);
-  const history = useApi((signal) => api<{ alerts: AlertItem[] }>('/monitoring/alerts', { group_id: id, limit: '50' }, { signal }), [id, epoch]);
+  const group = useApi((signal) => api<AlertGroupItem>(`/monitoring/alert-groups/${encodeURIComponent(id)}`, {}, { signal }), [id], [epoch]);
+  const history = useApi((signal) => api<{ alerts: AlertItem[] }>('/monitoring/alerts', { group_id: id, limit: '50' }, { signal }), [id], [epoch]);
   const g = group.data;
   return (
     <aside class="pane detail-pane" aria-labelledby="group-h">
@@ -97,11 +97,11 @@ export function AlertsView({ route, epoch, now, me }: ViewProps) {
   const state = route.params.get('state') ?? '';
   const groupId = route.params.get('group');
   const history = useApi((signal) => api<{ alerts: AlertItem[]; next_cursor: string | null }>('/monitoring/alerts', { ...base, state: state || undefined, limit: '100' }, { signal }),
-    [base.project_id, base.from, base.to, state, epoch]);
+    [baseQuery(route), state], [epoch, now]);
   const firing = useApi((signal) => api<{ groups: AlertGroupItem[] }>('/monitoring/alert-groups', { project_id: base.project_id, state: 'firing', limit: '100' }, { signal }),
-    [base.project_id, epoch]);
+    [base.project_id], [epoch]);
   const notes = useApi((signal) => api<{ notifications: UiNotification[]; unread: number }>('/monitoring/notifications', { project_id: base.project_id, limit: '50' }, { signal }),
-    [base.project_id, epoch]);
+    [base.project_id], [epoch]);
   const [more, setMore] = useState<{ rows: AlertItem[]; cursor: string | null; of: unknown }>({ rows: [], cursor: null, of: null });
   const [err, setErr] = useState<unknown>(null);
 

@@ -2,7 +2,7 @@
 // Filters (user, flow, session, engine, event type) and exports of the same filters (CSV, NDJSON).
 import { useEffect, useState } from 'preact/hooks';
 import { api, download, type Params } from '../api';
-import { baseParams, type ViewProps } from '../common';
+import { baseParams, baseQuery, type ViewProps } from '../common';
 import { Badge, Empty, ErrorBox, Loading, Time } from '../components';
 import { fmtMs } from '../format';
 import { useApi } from '../hooks';
@@ -27,12 +27,14 @@ export function AuditView({ route, epoch, now }: ViewProps) {
   const params: Params = { ...baseParams(route, now) };
   for (const [k] of FILTERS) params[k] = route.params.get(k) ?? undefined;
   const order = route.params.get('order') === 'asc' ? 'asc' : 'desc';
-  const key = JSON.stringify([params, order]);
-  const list = useApi((signal) => api<{ timeline: TimelineEntry[]; next_cursor: string | null }>('/monitoring/audit', { ...params, order, limit: '100' }, { signal }), [key, epoch]);
-  const [more, setMore] = useState<{ key: string; rows: TimelineEntry[]; cursor: string | null }>({ key: '', rows: [], cursor: null });
+  // what is asked, the range by its name: a refresh of it keeps the rows until its answer
+  const queryKey = JSON.stringify([baseQuery(route), FILTERS.map(([k]) => params[k]), order]);
+  const list = useApi((signal) => api<{ timeline: TimelineEntry[]; next_cursor: string | null }>('/monitoring/audit', { ...params, order, limit: '100' }, { signal }), [queryKey], [epoch, now]);
+  const [more, setMore] = useState<{ after: unknown; rows: TimelineEntry[]; cursor: string | null }>({ after: undefined, rows: [], cursor: null });
   const [err, setErr] = useState<unknown>(null);
   const [busy, setBusy] = useState('');
-  const extra = more.key === key && list.data ? more : { key, rows: [], cursor: null };
+  // pages loaded after the first page shown (a refresh's new first page drops them)
+  const extra = list.data && more.after === list.data ? more : { after: list.data, rows: [], cursor: null };
   const rows = [...(list.data?.timeline ?? []), ...extra.rows];
   const cursor = extra.rows.length ? extra.cursor : list.data?.next_cursor ?? null;
   const exportAs = async (format: 'csv' | 'ndjson') => {
@@ -93,7 +95,7 @@ export function AuditView({ route, epoch, now }: ViewProps) {
         <div class="more"><button type="button" onClick={async () => {
           try {
             const page = await api<{ timeline: TimelineEntry[]; next_cursor: string | null }>('/monitoring/audit', { ...params, order, limit: '100', cursor });
-            setMore({ key, rows: [...extra.rows, ...page.timeline], cursor: page.next_cursor });
+            setMore({ after: extra.after, rows: [...extra.rows, ...page.timeline], cursor: page.next_cursor });
           } catch (e) { setErr(e); }
         }}>Load more</button></div>
       )}

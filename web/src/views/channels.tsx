@@ -98,7 +98,7 @@ function ChannelForm({ route, existing, onDone }: { route: Route; existing?: Ale
 export function ChannelsView({ route, epoch, me }: ViewProps) {
   const project = route.params.get('project') || undefined;
   const denied = adminDenied(me);
-  const list = useApi(denied ? null : (signal) => api<{ channels: AlertChannel[] }>('/monitoring/channels', { project_id: project }, { signal }), [project, epoch]);
+  const list = useApi(denied ? null : (signal) => api<{ channels: AlertChannel[] }>('/monitoring/channels', { project_id: project }, { signal }), [project], [epoch]);
   const [note, setNote] = useState<{ id: string; text: string; ok: boolean } | null>(null);
   const action = useAction();
   const editId = route.params.get('edit');

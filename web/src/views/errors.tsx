@@ -1,10 +1,10 @@
 // Errors: the groups (count, users, first/last seen, state, trend), searched in the query language,
 // sorted, paged, resolved or ignored in bulk; one group in detail with resolve / ignore / reopen,
 // every sample paged with previous/next, and the distribution of the fields that vary.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, type ErrorDetail, type ErrorList, type LogsPage, type StoredEvent, type TopValue } from '../api';
 import { Chart } from '../chart';
-import { adminDenied, baseParams, type Me, type ViewProps } from '../common';
+import { adminDenied, baseParams, baseQuery, type Me, type ViewProps } from '../common';
 import { Badge, Empty, ErrorBox, EventDetail, Loading, Sparkline, Time, TopList } from '../components';
 import { fmtAgo, fmtMs, fmtNum } from '../format';
 import { useApi } from '../hooks';
@@ -57,17 +57,25 @@ function Samples({ route, fp, project, epoch }: { route: Route; fp: string; proj
     try {
       const page = await api<LogsPage>('/monitoring/logs', { project_id: project, fingerprint: fp, limit: String(SAMPLE_PAGE), cursor: cursor ?? undefined }, { signal });
       setState((s) => ({ rows: cursor ? [...s.rows, ...page.logs] : page.logs, cursor: page.next_cursor, loading: false }));
+      // a refresh's first page replaces the rows: the same step stays open when it still exists
+      if (!cursor) setCur((c) => (c < page.logs.length ? c : 0));
     } catch (e) {
       if (!signal?.aborted) setState((s) => ({ ...s, error: e, loading: false }));
     }
   };
+  // another group starts empty; a refresh of this one keeps its rows until the new first page
+  const group = JSON.stringify([fp, project]);
+  const shownGroup = useRef(group);
   useEffect(() => {
     const ctl = new AbortController();
-    setCur(0);
-    setState({ rows: [], cursor: null, loading: true });
+    if (shownGroup.current !== group) {
+      shownGroup.current = group;
+      setCur(0);
+      setState({ rows: [], cursor: null, loading: true });
+    }
     void fetchPage(null, ctl.signal);
     return () => ctl.abort();
-  }, [fp, project, epoch]);
+  }, [group, epoch]);
   const e = state.rows[cur];
   const next = async () => {
     if (cur + 1 < state.rows.length) setCur(cur + 1);
@@ -116,7 +124,7 @@ function title(g: { error_type: string; message: string }): string {
 function Detail({ route, fp, project, epoch, now, me, onChanged }: { route: Route; fp: string; project: string; epoch: number; now: number; me: Me; onChanged(): void }) {
   const base = baseParams(route, now);
   const detail = useApi((signal) => api<ErrorDetail>(`/monitoring/errors/${encodeURIComponent(fp)}`, { project_id: project || base.project_id, from: base.from, to: base.to, samples: '10' }, { signal }),
-    [fp, project, base.from, base.to, epoch]);
+    [fp, project, baseQuery(route)], [epoch, now]);
   const [busy, setBusy] = useState(false);
   const [patchError, setPatchError] = useState<unknown>(null);
   const g = detail.data;
@@ -229,7 +237,7 @@ export function ErrorsView({ route, epoch, now, me }: ViewProps) {
   // one page at a time: the engine pages by offset and says the total
   const list = useApi((signal) => withSearch({ ...base, state: state === 'all' ? undefined : state, sort, limit: String(PAGE), offset: page ? String(page * PAGE) : undefined }, search,
     (p) => api<ErrorList & { total: number; next_offset: number | null }>('/monitoring/errors', p, { signal })),
-  [base.project_id, base.from, base.to, state, sort, search, page, epoch], JSON.stringify([base.project_id, base.from, base.to, state, sort, search, page]));
+  [baseQuery(route), state, sort, search, page], [epoch, now]);
   const shown = list.data?.data.groups ?? [];
   const total = list.data?.data.total ?? shown.length;
   const pages = Math.max(1, Math.ceil(total / PAGE));
@@ -296,7 +304,7 @@ export function ErrorsView({ route, epoch, now, me }: ViewProps) {
         {list.data && shown.length === 0 ? (
           <Empty>No {state !== 'all' ? `${state} ` : ''}error groups {search ? 'match the search ' : ''}in this range.</Empty>
         ) : shown.length > 0 ? (
-          <div class="table-wrap">
+          <div class={`table-wrap${list.loading ? ' refreshing' : ''}`} aria-busy={list.loading}>
             <table class="grid groups">
               <caption class="sr-only">Error groups</caption>
               <thead>

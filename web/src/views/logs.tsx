@@ -3,9 +3,10 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, stream, type LogsPage, type Params, type StoredEvent, type Timeseries } from '../api';
 import { Chart } from '../chart';
-import { baseParams, LINK_FILTERS, type ViewProps } from '../common';
+import { baseParams, baseQuery, LINK_FILTERS, type ViewProps } from '../common';
 import { Empty, ErrorBox, EventDetail, EventLevel, Loading, Time } from '../components';
 import { fmtMs, fmtNum, zoneLabel } from '../format';
+import { useApi } from '../hooks';
 import { update, zoomTo, type Route } from '../router';
 import { withSearch } from '../search';
 
@@ -19,7 +20,12 @@ const LIVE_CAP = 2000;
 
 /** The filters as the API wants them, from the route (the search text apart: see withSearch). */
 function searchParams(route: Route, now: number): Params {
-  const p: Params = { ...baseParams(route, now) };
+  return { ...baseParams(route, now), ...filterParams(route) };
+}
+
+/** The filters but the project and range. */
+function filterParams(route: Route): Params {
+  const p: Params = {};
   for (const k of [...FORM_FIELDS, ...LINK_FILTERS]) if (k !== 'query') p[k] = route.params.get(k) ?? undefined;
   // links from before the query language: q= is plain text
   if (route.params.get('q')) p.q = route.params.get('q')!;
@@ -199,50 +205,38 @@ function levelOf(severity: string, status: string): string {
   return 'info';
 }
 
-function Histogram({ route, params, search, epoch }: { route: Route; params: Params; search: string; epoch: number }) {
-  const [h, setH] = useState<{ key: string; data?: { times: number[]; levels: Record<string, number[]> }; error?: unknown }>({ key: '' });
-  const key = JSON.stringify([params, search]);
-  useEffect(() => {
-    const ctl = new AbortController();
-    withSearch(params, search, (p) => api<Timeseries>('/monitoring/timeseries', { ...p, metric: 'count', group_by: 'severity,status' }, { signal: ctl.signal }))
-      .then(({ data: ts }) => {
-        if (ctl.signal.aborted) return;
-        const times = ts.series[0]?.points.map((pt) => pt.t) ?? [];
-        const levels: Record<string, number[]> = Object.fromEntries(LEVELS.map(([l]) => [l, times.map(() => 0)]));
-        for (const s of ts.series) {
-          const lv = levelOf(String(s.group.severity ?? ''), String(s.group.status ?? ''));
-          s.points.forEach((pt, i) => { levels[lv][i] += pt.value ?? 0; });
-        }
-        setH({ key, data: { times, levels } });
-      }, (e) => { if (!ctl.signal.aborted) setH({ key, error: e }); });
-    return () => ctl.abort();
-  }, [key, epoch]);
-  const data = h.key === key ? h.data : undefined;
+/** `query` is what the search asks (see baseQuery): a refresh of it keeps the chart until its answer. */
+function Histogram({ route, params, search, query, refresh }: { route: Route; params: Params; search: string; query: string; refresh: unknown[] }) {
+  const h = useApi(async (signal) => {
+    const { data: ts } = await withSearch(params, search, (p) => api<Timeseries>('/monitoring/timeseries', { ...p, metric: 'count', group_by: 'severity,status' }, { signal }));
+    const times = ts.series[0]?.points.map((pt) => pt.t) ?? [];
+    const levels: Record<string, number[]> = Object.fromEntries(LEVELS.map(([l]) => [l, times.map(() => 0)]));
+    for (const s of ts.series) {
+      const lv = levelOf(String(s.group.severity ?? ''), String(s.group.status ?? ''));
+      s.points.forEach((pt, i) => { levels[lv][i] += pt.value ?? 0; });
+    }
+    return { times, levels };
+  }, [query], refresh);
+  const data = h.data;
   return (
     <div class="histogram">
-      {h.key === key && h.error ? <ErrorBox error={h.error} what="Volume" /> : null}
+      <ErrorBox error={h.error} what="Volume" />
       {data && data.times.length > 0 && (
         <Chart title="Events by level" height={110} stacked times={data.times}
           series={LEVELS.map(([l, label, color]) => ({ label, values: data.levels[l], color }))}
           onZoom={(from, to) => zoomTo(route, from, to)} />
       )}
-      {!data && !(h.key === key && h.error) && <div class="chart-placeholder" aria-hidden="true" />}
+      {!data && !h.error && <div class="chart-placeholder" aria-hidden="true" />}
     </div>
   );
 }
 
 /** The total for the search, when the engine can count it quickly (else nothing is said). */
 const COUNT_TIMEOUT_MS = 1500;
-function useTotal(params: Params, search: string, epoch: number): { key: string; count: number | null } {
-  const [t, setT] = useState<{ key: string; count: number | null }>({ key: '', count: null });
-  const key = JSON.stringify([params, search]);
-  useEffect(() => {
-    const ctl = new AbortController();
-    withSearch(params, search, (p) => api<{ count: number | null }>('/monitoring/logs/count', { ...p, timeout_ms: String(COUNT_TIMEOUT_MS) }, { signal: ctl.signal }))
-      .then((r) => { if (!ctl.signal.aborted) setT({ key, count: r.data.count }); }, () => { if (!ctl.signal.aborted) setT({ key, count: null }); });
-    return () => ctl.abort();
-  }, [key, epoch]);
-  return t.key === key ? t : { key, count: null };
+function useTotal(params: Params, search: string, query: string, refresh: unknown[]): number | null {
+  const t = useApi((signal) => withSearch(params, search, (p) => api<{ count: number | null }>('/monitoring/logs/count', { ...p, timeout_ms: String(COUNT_TIMEOUT_MS) }, { signal }))
+    .then((r) => r.data.count, () => null), [query], refresh);
+  return t.data ?? null;
 }
 
 export function LogsView({ route, epoch, now }: ViewProps) {
@@ -260,16 +254,24 @@ export function LogsView({ route, epoch, now }: ViewProps) {
   };
   const params = searchParams(route, now);
   const search = route.params.get('query') ?? '';
-  const key = JSON.stringify([params, search]);
+  // what is asked, the range by its name: a refresh (same key, new epoch and now) keeps the rows on
+  // screen until its answer replaces them; rows are never shown under another key
+  const key = JSON.stringify([baseQuery(route), filterParams(route), search]);
+  const refresh = [epoch, now];
   const ctlRef = useRef<AbortController | null>(null);
-  const total = useTotal(params, search, epoch).count;
+  /** Whether the first page is being (re)loaded: "load more" waits for it. */
+  const firstRef = useRef(false);
+  const total = useTotal(params, search, key, refresh);
   const sentinel = useRef<HTMLDivElement>(null);
   // rows are shown only under the filters that fetched them
   const rows = page.key === key ? page.rows : [];
   const cursor = page.key === key ? page.cursor : null;
 
   const load = async (after: string | null) => {
+    // a next page of the rows being replaced would be appended to the new ones
+    if (after && firstRef.current) return;
     ctlRef.current?.abort();
+    firstRef.current = !after;
     const ctl = new AbortController();
     ctlRef.current = ctl;
     setLoading(true);
@@ -281,16 +283,22 @@ export function LogsView({ route, epoch, now }: ViewProps) {
     } catch (e) {
       if (!ctl.signal.aborted) setError({ key, e });
     } finally {
-      if (!ctl.signal.aborted) setLoading(false);
+      if (!ctl.signal.aborted) {
+        setLoading(false);
+        firstRef.current = false;
+      }
     }
   };
 
+  useEffect(() => setOpen(new Set()), [key]);
   useEffect(() => {
-    setOpen(new Set());
     setFresh(new Set());
     void load(null);
-    return () => ctlRef.current?.abort();
-  }, [key, epoch]);
+    return () => {
+      ctlRef.current?.abort();
+      firstRef.current = false;
+    };
+  }, [key, ...refresh]);
 
   // infinite scroll: the next page loads when the end of the table comes into view
   const loadRef = useRef(load);
@@ -349,7 +357,7 @@ export function LogsView({ route, epoch, now }: ViewProps) {
   return (
     <section class="view logs-view" aria-labelledby="logs-h">
       <h1 id="logs-h" class="view-title">Logs</h1>
-      <Histogram route={route} params={params} search={search} epoch={epoch} />
+      <Histogram route={route} params={params} search={search} query={key} refresh={refresh} />
       <FilterForm route={route} />
       <div class="toolbar">
         <Chips route={route} />
@@ -376,7 +384,7 @@ export function LogsView({ route, epoch, now }: ViewProps) {
           No events match in this range. Widen the time range, clear a filter, or check the project.
         </Empty>
       ) : rows.length > 0 ? (
-        <div class="table-wrap">
+        <div class={`table-wrap${loading ? ' refreshing' : ''}`} aria-busy={loading}>
           <table class="grid logs">
             <caption class="sr-only">Events, newest first</caption>
             <thead>

@@ -3,7 +3,7 @@
 import { useMemo } from 'preact/hooks';
 import { api, type Params, type PerformanceGroup, type Timeseries } from '../api';
 import { Chart } from '../chart';
-import { baseParams, type ViewProps } from '../common';
+import { baseParams, baseQuery, type ViewProps } from '../common';
 import { Badge, Empty, ErrorBox, Loading } from '../components';
 import { fmtMs, fmtNum, fmtPct } from '../format';
 import { useApi } from '../hooks';
@@ -21,12 +21,12 @@ export function PerformanceView({ route, epoch, now }: ViewProps) {
   const selKey = JSON.stringify(selected);
 
   const table = useApi((signal) => api<{ groups: PerformanceGroup[] }>('/monitoring/performance', { ...base, group_by: groupBy, limit: '200' }, { signal }),
-    [base.project_id, base.from, base.to, groupBy, epoch]);
+    [baseQuery(route), groupBy], [epoch, now]);
   const series = useApi(async (signal) => {
     const p = { ...base, ...selected };
     const [count, errors, p95] = await Promise.all(['count', 'errors', 'p95'].map((metric) => api<Timeseries>('/monitoring/timeseries', { ...p, metric }, { signal })));
     return { count, errors, p95 };
-  }, [base.project_id, base.from, base.to, selKey, epoch]);
+  }, [baseQuery(route), selKey], [epoch, now]);
 
   const charts = useMemo(() => {
     const d = series.data;

@@ -176,8 +176,8 @@ function RuleEditor({ route, existing, copy, channels, onDone }: { route: Route;
 export function RulesView({ route, epoch, me }: ViewProps) {
   const project = route.params.get('project') || undefined;
   const denied = adminDenied(me);
-  const rules = useApi(denied ? null : (signal) => api<{ rules: AlertRule[] }>('/monitoring/alert-rules', { project_id: project }, { signal }), [project, epoch]);
-  const channels = useApi(denied ? null : (signal) => api<{ channels: AlertChannel[] }>('/monitoring/channels', { project_id: project }, { signal }), [project, epoch]);
+  const rules = useApi(denied ? null : (signal) => api<{ rules: AlertRule[] }>('/monitoring/alert-rules', { project_id: project }, { signal }), [project], [epoch]);
+  const channels = useApi(denied ? null : (signal) => api<{ channels: AlertChannel[] }>('/monitoring/channels', { project_id: project }, { signal }), [project], [epoch]);
   const action = useAction();
   // the switch shows what was asked at once, until the list comes back from the engine
   const [asked, setAsked] = useState<Record<string, boolean>>({});

@@ -2,7 +2,7 @@
 // error marked, and what led to it.
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Related, type Replay, type ReplayStep, type SessionItem } from '../api';
-import { baseParams, type ViewProps } from '../common';
+import { baseParams, baseQuery, type ViewProps } from '../common';
 import { Badge, Empty, ErrorBox, EventDetail, Loading, Time } from '../components';
 import { fmtMs, fmtNum } from '../format';
 import { useApi } from '../hooks';
@@ -108,8 +108,8 @@ function Player({ route, steps, firstError }: { route: Route; steps: ReplayStep[
 }
 
 function ReplayView({ route, id, project, epoch }: { route: Route; id: string; project: string; epoch: number }) {
-  const replay = useApi((signal) => api<Replay>(`/monitoring/sessions/${encodeURIComponent(id)}`, { project_id: project || undefined, lead: '10' }, { signal }), [id, project, epoch]);
-  const related = useApi((signal) => api<Related>(`/monitoring/sessions/${encodeURIComponent(id)}/related`, { project_id: project || undefined, limit: '20' }, { signal }), [id, project, epoch]);
+  const replay = useApi((signal) => api<Replay>(`/monitoring/sessions/${encodeURIComponent(id)}`, { project_id: project || undefined, lead: '10' }, { signal }), [id, project], [epoch]);
+  const related = useApi((signal) => api<Related>(`/monitoring/sessions/${encodeURIComponent(id)}/related`, { project_id: project || undefined, limit: '20' }, { signal }), [id, project], [epoch]);
   const r = replay.data;
   const back = viewHref(route, 'sessions', { has_error: route.params.get('has_error') ?? undefined, user_id: route.params.get('user_id') ?? undefined });
 
@@ -190,17 +190,19 @@ export function SessionsView({ route, epoch, now }: ViewProps) {
   const base = baseParams(route, now);
   const hasError = route.params.get('has_error') ?? '';
   const userId = route.params.get('user_id') ?? '';
-  const [extra, setExtra] = useState<{ rows: SessionItem[]; cursor: string | null; key: string }>({ rows: [], cursor: null, key: '' });
+  const [extra, setExtra] = useState<{ rows: SessionItem[]; cursor: string | null; after: unknown }>({ rows: [], cursor: null, after: undefined });
   const [moreError, setMoreError] = useState<unknown>(null);
   const [user, setUser] = useState(userId);
   useEffect(() => setUser(userId), [userId]);
   const params = { ...base, has_error: hasError || undefined, user_id: userId || undefined };
-  const key = JSON.stringify(params);
-  const list = useApi(sid ? null : (signal) => api<{ sessions: SessionItem[]; next_cursor: string | null }>('/monitoring/sessions', { ...params, limit: '50' }, { signal }), [key, epoch, sid]);
+  // what is asked, the range by its name: a refresh of it keeps the rows until its answer
+  const queryKey = JSON.stringify([baseQuery(route), hasError, userId, !!sid]);
+  const list = useApi(sid ? null : (signal) => api<{ sessions: SessionItem[]; next_cursor: string | null }>('/monitoring/sessions', { ...params, limit: '50' }, { signal }), [queryKey], [epoch, now]);
 
   if (sid) return <ReplayView route={route} id={sid} project={route.params.get('sp') ?? base.project_id as string ?? ''} epoch={epoch} />;
 
-  const more = extra.key === key ? extra : { rows: [], cursor: null, key };
+  // pages loaded after the first page shown (a refresh's new first page drops them)
+  const more = list.data && extra.after === list.data ? extra : { rows: [], cursor: null, after: list.data };
   const rows = [...(list.data?.sessions ?? []), ...more.rows];
   const cursor = more.rows.length ? more.cursor : list.data?.next_cursor ?? null;
   const loadMore = async () => {
@@ -208,7 +210,7 @@ export function SessionsView({ route, epoch, now }: ViewProps) {
     setMoreError(null);
     try {
       const page = await api<{ sessions: SessionItem[]; next_cursor: string | null }>('/monitoring/sessions', { ...params, limit: '50', cursor });
-      setExtra({ rows: [...more.rows, ...page.sessions], cursor: page.next_cursor, key });
+      setExtra({ rows: [...more.rows, ...page.sessions], cursor: page.next_cursor, after: more.after });
     } catch (e) {
       setMoreError(e);
     }

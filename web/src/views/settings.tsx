@@ -47,7 +47,7 @@ function GenericFields({ value, onChange, path }: { value: unknown; onChange(v: 
 export function SettingsView({ route, epoch, me }: ViewProps) {
   const project = route.params.get('project') ?? '';
   const denied = adminDenied(me);
-  const loaded = useApi(project && !denied ? (signal) => api<Settings>(`/monitoring/projects/${encodeURIComponent(project)}/settings`, {}, { signal }) : null, [project, epoch]);
+  const loaded = useApi(project && !denied ? (signal) => api<Settings>(`/monitoring/projects/${encodeURIComponent(project)}/settings`, {}, { signal }) : null, [project], [epoch]);
   const [draft, setDraft] = useState<Settings | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState(false);
@@ -122,7 +122,7 @@ type UsageView = { retention_days: number; from: string; to: string; total: { ev
 
 /** Events and bytes stored over the retention window (GET /monitoring/projects/:id/usage). */
 function Usage({ project, epoch }: { project: string; epoch: number }) {
-  const u = useApi((signal) => api<UsageView>(`/monitoring/projects/${encodeURIComponent(project)}/usage`, {}, { signal }), [project, epoch]);
+  const u = useApi((signal) => api<UsageView>(`/monitoring/projects/${encodeURIComponent(project)}/usage`, {}, { signal }), [project], [epoch]);
   if (u.error) return <ErrorBox error={u.error} />;
   if (!u.data) return <Loading show={u.loading} />;
   const d = u.data;
@@ -138,7 +138,7 @@ type ForwardingView = { sentry: unknown; datadog: unknown; status?: unknown; upd
 
 /** Forwarding (GET|PUT /monitoring/projects/:id/forwarding), shown when the engine serves it. */
 function Forwarding({ project, epoch }: { project: string; epoch: number }) {
-  const loaded = useApi((signal) => api<ForwardingView>(`/monitoring/projects/${encodeURIComponent(project)}/forwarding`, {}, { signal }), [project, epoch]);
+  const loaded = useApi((signal) => api<ForwardingView>(`/monitoring/projects/${encodeURIComponent(project)}/forwarding`, {}, { signal }), [project], [epoch]);
   const [text, setText] = useState('');
   const save = useAction();
   const [saved, setSaved] = useState(false);

@@ -70,7 +70,7 @@ export function SilencesView({ route, epoch, me }: ViewProps) {
   const project = route.params.get('project') || undefined;
   const denied = adminDenied(me);
   const showAll = route.params.get('all') === '1';
-  const list = useApi(denied ? null : (signal) => api<{ silences: AlertSilence[] }>('/monitoring/silences', { project_id: project, active: showAll ? undefined : 'true' }, { signal }), [project, showAll, epoch]);
+  const list = useApi(denied ? null : (signal) => api<{ silences: AlertSilence[] }>('/monitoring/silences', { project_id: project, active: showAll ? undefined : 'true' }, { signal }), [project, showAll], [epoch]);
   const action = useAction();
   const creating = route.params.get('new') === '1' && !denied;
   const close = () => {
