@@ -124,9 +124,9 @@ export async function createEngine(config: Config): Promise<Engine> {
   const limiter = queryLimiter(config.maxConcurrentQueries, config.queryTimeoutMs);
   // per-key budgets (src/auth/rate-limit.ts): requests in the auth hook, events in the collector;
   // shared by every node through PostgreSQL when there is one (src/auth/shared-rate-limit.ts)
-  const budgets: Budgets = config.databaseUrl
-    ? new SharedRateLimiter(meta, (msg, err) => engineLog('warn', { err: String(err) }, msg))
-    : new RateLimiter();
+  const shared = config.databaseUrl ? new SharedRateLimiter(meta, (msg, err) => engineLog('warn', { err: String(err) }, msg)) : undefined;
+  shared?.start();
+  const budgets: Budgets = shared ?? new RateLimiter();
   const system: Principal = { name: 'monitoring', scopes: new Set(['ingest']), projects: '*' };
   const closers: (() => Promise<void> | void)[] = [];
   const signals = new GroupSignals();
@@ -145,6 +145,7 @@ export async function createEngine(config: Config): Promise<Engine> {
   await alerts.init();
   alerts.listen(control);
   deps.onClose(() => control.close());
+  if (shared) deps.onClose(() => shared.close());
   if (idClaims) {
     idClaims.startPruning(3_600_000, (msg, err) => engineLog('warn', { err: String(err) }, msg));
     deps.onClose(() => idClaims.stop());

@@ -11,6 +11,8 @@
 // requesting faster than it leases waits for one lease at a time per node (single flight); a key
 // refused is refused on that node without asking again until enough has refilled for that cost.
 // PostgreSQL unreachable: the node counts alone (the in-memory limiter) until it answers again.
+// Leases a node has stopped spending (idle LEASE_IDLE_MS, or the node stopping) go back to the
+// bucket, and buckets that have refilled to full are deleted (a missing row is a full bucket).
 import type { SqlDb } from '../storage/sql-db.js';
 import { RateLimiter, type TakeResult } from './rate-limit.js';
 
@@ -23,10 +25,15 @@ export const LEASE_FRACTION = 0.05;
 const MINUTE = 60_000;
 /** After a failed lease, the node counts alone this long before it asks PostgreSQL again. */
 const FALLBACK_MS = 5000;
+/** A lease not spent from this long goes back to its bucket. */
+export const LEASE_IDLE_MS = 10_000;
+/** How often idle leases are returned and full buckets deleted. */
+const HOUSEKEEPING_MS = 30_000;
 
 interface Lease {
   tokens: number;
   limit: number;
+  usedAt: number;
 }
 
 // The bucket, refilled to the database's now: the same arithmetic as RateLimiter.refill, in SQL.
@@ -41,18 +48,56 @@ const TAKE_SQL = `INSERT INTO rate_buckets AS b (key, tokens, per_minute, at_ms,
   VALUES ($1, $2::float8 - LEAST($4::float8, GREATEST($3::float8, $2::float8)), $2::float8, ${NOW}, LEAST($4::float8, GREATEST($3::float8, $2::float8)))
   ON CONFLICT (key) DO UPDATE SET granted = ${GRANT}, tokens = ${REFILLED} - (${GRANT}), per_minute = $2::float8, at_ms = GREATEST(b.at_ms, ${NOW})
   RETURNING granted, tokens`;
+const RETURN_SQL = 'UPDATE rate_buckets SET tokens = LEAST(per_minute, tokens + $2::float8) WHERE key = $1 AND per_minute = $3::float8';
+// refilled to full by now: the same as no row (TAKE_SQL starts a missing key at a full bucket)
+const PRUNE_SQL = `DELETE FROM rate_buckets WHERE tokens + GREATEST(0, ${NOW} - at_ms) * per_minute / ${MINUTE}.0 >= per_minute`;
 
 export class SharedRateLimiter implements Budgets {
-  readonly stats = { leases: 0, localTakes: 0, fallbacks: 0 };
+  readonly stats = { leases: 0, localTakes: 0, fallbacks: 0, returned: 0 };
   private readonly leases = new Map<string, Lease>();
   /** A key refused: a cost at least this large is refused here until then, without asking again. */
   private readonly refused = new Map<string, { until: number; need: number; limit: number }>();
   private readonly inflight = new Map<string, Promise<unknown>>();
   private readonly local = new RateLimiter();
   private fallbackUntil = 0;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly db: SqlDb, private readonly log: (msg: string, err: unknown) => void = () => undefined) {
     if (db.dialect !== 'postgres') throw new Error('shared rate limits need PostgreSQL');
+  }
+
+  /** Returns idle leases and deletes full buckets every HOUSEKEEPING_MS. */
+  start(): void {
+    this.timer ??= setInterval(() => void this.housekeeping().catch((e) => this.log('rate limits: housekeeping failed', e)), HOUSEKEEPING_MS);
+    this.timer.unref();
+  }
+
+  /** Stops the housekeeping and gives every unspent lease back. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.returnLeases(0).catch((e) => this.log('rate limits: leases could not be returned', e));
+  }
+
+  async housekeeping(): Promise<{ returned: number; pruned: number }> {
+    const returned = await this.returnLeases(LEASE_IDLE_MS);
+    const pruned = (await this.db.run(PRUNE_SQL)).changes;
+    return { returned, pruned };
+  }
+
+  /** Gives the whole tokens of leases unspent for idleMs back to their buckets; returns how many leases. */
+  async returnLeases(idleMs: number): Promise<number> {
+    const before = Date.now() - idleMs;
+    const back: [string, Lease][] = [];
+    for (const [key, lease] of this.leases) {
+      if (lease.usedAt > before || this.inflight.has(key)) continue;
+      // out of the map first: nothing spends a lease on its way back
+      this.leases.delete(key);
+      if (lease.tokens >= 1) back.push([key, lease]);
+    }
+    for (const [key, lease] of back) await this.db.run(RETURN_SQL, [key, Math.floor(lease.tokens), lease.limit]);
+    this.stats.returned += back.length;
+    return back.length;
   }
 
   take(key: string, perMinute: number, cost = 1): TakeResult | Promise<TakeResult> {
@@ -69,6 +114,7 @@ export class SharedRateLimiter implements Budgets {
     const lease = this.leases.get(key);
     if (lease && lease.limit === perMinute && lease.tokens >= need) {
       lease.tokens -= need;
+      lease.usedAt = Date.now();
       this.stats.localTakes++;
       return { retryAfterS: 0, remaining: Math.floor(lease.tokens) };
     }
@@ -112,7 +158,7 @@ export class SharedRateLimiter implements Budgets {
     this.stats.leases++;
     const granted = Number(r.granted);
     if (granted > 0) {
-      const lease = { tokens: left + granted - cost, limit: perMinute };
+      const lease = { tokens: left + granted - cost, limit: perMinute, usedAt: Date.now() };
       this.leases.set(key, lease);
       return { retryAfterS: 0, remaining: Math.max(0, Math.floor(lease.tokens)) };
     }
