@@ -179,7 +179,7 @@ async function raw(store: EventStore, path: string): Promise<void> {
   } else if (u.pathname === '/monitoring/logs' || u.pathname === '/monitoring/audit') {
     await store.search(f, { order: q.order === 'asc' ? 'asc' : 'desc', limit: 100 });
   } else if (u.pathname === '/monitoring/errors') {
-    await listGroups(store, { ...f, from, to }, 'count', 100);
+    await listGroups(store, { ...f, from, to }, 'count', 100, { withTotal: true });
   } else if (u.pathname === '/monitoring/performance') {
     await perfBreakdown(store, f, q.group_by.split(',') as Dimension[], { from, to });
   } else if (u.pathname === '/monitoring/timeseries') {

@@ -87,14 +87,15 @@ export async function errorRoutes(app: FastifyInstance, opts: ErrorRouteOptions)
           ? { keep: false, keys: notOpen.map((s) => groupKey(s.project_id, s.fingerprint)) }
           : { keep: true, keys: notOpen.filter((s) => s.state === state).map((s) => groupKey(s.project_id, s.fingerprint)) };
       }
-      const picked = await listGroups(events, f, sort, limit, { offset, keys });
+      const page = await listGroups(events, f, sort, limit, { offset, keys, withTotal: true });
+      const picked = page.rows;
       // a page that is not full (and not past the end) is the last one: no second aggregation for the total
       const last = picked.length < limit && (offset === 0 || picked.length > 0);
       const fps = picked.map((r) => r.fingerprint);
       const projects = [...new Set(picked.map((r) => r.project_id))];
       // side by side on the storage's read sessions (src/storage/chdb-transport.ts)
       const [total, totals, trends, statuses] = await Promise.all([
-        last ? offset + picked.length : countGroups(events, f, keys),
+        page.total ?? (last ? offset + picked.length : countGroups(events, f, keys)),
         groupTotals(events, projects, fps), groupTrends(events, f, fps, interval), groups.statuses(projects),
       ]);
       return {
@@ -136,7 +137,7 @@ export async function errorRoutes(app: FastifyInstance, opts: ErrorRouteOptions)
       f.eq = { ...f.eq, project_id: [project], fingerprint: [fingerprint] };
       const { from, to } = range(f);
       const interval = intervalS ? intervalS * 1000 : autoInterval(from, to, 48);
-      const [rows, totals, status] = await Promise.all([
+      const [{ rows }, totals, status] = await Promise.all([
         listGroups(events, f, 'count', 1),
         groupTotals(events, [project], [fingerprint]),
         groups.get(project, fingerprint),

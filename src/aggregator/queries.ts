@@ -49,17 +49,31 @@ function keysWhere(keys: GroupKeys | undefined, bag: ParamBag): string {
   return ` WHERE concat(project_id, '/', fingerprint) ${keys.keep ? 'IN' : 'NOT IN'} ${bag.add(keys.keys, 'Array(String)')}`;
 }
 
+export interface GroupPage {
+  rows: GroupRow[];
+  /** How many groups the listing pages through; undefined when the storage cannot say in the same pass. */
+  total?: number;
+}
+
+/**
+ * A page of groups. Asked `withTotal`, where the storage has window functions, the total number of
+ * groups comes in the same pass (`count() OVER ()` over the grouped rows, before LIMIT), else from countGroups().
+ */
 export async function listGroups(
-  events: EventStore, f: EventFilter, sort: GroupSort, limit: number, page: { offset?: number; keys?: GroupKeys } = {},
-): Promise<GroupRow[]> {
+  events: EventStore, f: EventFilter, sort: GroupSort, limit: number,
+  page: { offset?: number; keys?: GroupKeys; withTotal?: boolean } = {},
+): Promise<GroupPage> {
   const bag = new ParamBag();
   const offset = page.offset ? `${page.offset}, ` : '';
-  const rows = await events.query<RawGroupRow>(
-    `SELECT ${MERGED_COLUMNS} FROM (${groupStates(f, bag)})${keysWhere(page.keys, bag)}
+  const withTotal = page.withTotal === true && events.transport.features.windowFunctions;
+  const rows = await events.query<RawGroupRow & { total_?: number }>(
+    `SELECT ${MERGED_COLUMNS}${withTotal ? ', count() OVER () AS total_' : ''} FROM (${groupStates(f, bag)})${keysWhere(page.keys, bag)}
      GROUP BY project_id, fingerprint ORDER BY ${SORT_SQL[sort]}, project_id, fingerprint LIMIT ${offset}${limit}`,
     bag.params,
   );
-  return rows.map(numbers);
+  // a page past the end has no row to carry the total
+  const total = !withTotal ? undefined : rows.length > 0 ? Number(rows[0].total_) : page.offset ? undefined : 0;
+  return { rows: rows.map(numbers), total };
 }
 
 /** How many groups listGroups() would page through. */

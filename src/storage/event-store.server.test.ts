@@ -11,7 +11,7 @@ import { eventArb, printQuery, queryArb } from '../../test/query-arbitraries.js'
 import { emptyFilter, ParamBag, parseFilter, whereClause, type EventFilter } from '../query/filters.js';
 import { matchesFilter } from '../query/match.js';
 import { EVENTS_TABLE } from './schema.js';
-import { groupTop, groupTotals, groupTrends, listGroups, projectsWithFingerprint } from '../aggregator/queries.js';
+import { countGroups, groupTop, groupTotals, groupTrends, listGroups, projectsWithFingerprint } from '../aggregator/queries.js';
 import { load, performance, timeseries } from '../performance/queries.js';
 import { ChdbTransport } from './chdb-transport.js';
 import { EventStore, type SearchOptions } from './event-store.js';
@@ -291,12 +291,21 @@ describe('the stages\' SQL on the server', () => {
     // ties (the same count in two projects) may come in either order, on either engine
     const key = (g: { project_id: string; fingerprint: string }) => `${g.project_id}\u0000${g.fingerprint}`;
     for (const sort of ['count', 'last_seen', 'first_seen', 'users'] as const) {
-      const { server: a, chdb: b } = await both((s) => listGroups(s, f({}), sort, 50));
+      const { server: a, chdb: b } = await both(async (s) => (await listGroups(s, f({}), sort, 50)).rows);
       expect([...a].sort((x, y) => key(x).localeCompare(key(y)))).toEqual([...b].sort((x, y) => key(x).localeCompare(key(y))));
       const field = sort === 'users' ? 'users' : sort;
       for (let i = 1; i < a.length; i++) expect(a[i - 1][field]).toBeGreaterThanOrEqual(a[i][field]);
     }
-    const { server: groups } = await both((s) => listGroups(s, f({ projects: ['pa', 'pb'] }), 'count', 50));
+    // the total: in the same pass on chDB (window functions), from the count query on 18.16
+    const pages = await both(async (s) => {
+      const first = await listGroups(s, f({}), 'count', 2, { withTotal: true });
+      const past = await listGroups(s, f({}), 'count', 2, { offset: 1000, withTotal: true });
+      return { total: first.total, rows: first.rows.length, past: past.total, counted: await countGroups(s, f({})) };
+    });
+    expect(pages.chdb.counted).toBeGreaterThan(2);
+    expect(pages.chdb).toEqual({ total: pages.chdb.counted, rows: 2, past: undefined, counted: pages.chdb.counted });
+    expect(pages.server).toEqual({ total: undefined, rows: 2, past: undefined, counted: pages.chdb.counted });
+    const { server: groups } = await both(async (s) => (await listGroups(s, f({ projects: ['pa', 'pb'] }), 'count', 50)).rows);
     const token = groups.find((g) => g.project_id === 'pa' && g.fingerprint === 'fp-token')!;
     expect(token).toMatchObject({ count: 6, users: 6, sessions: 4, error_type: 'TokenExpired', message: 'Failed to send message – token expired #25', first_seen: T0, last_seen: T0 + 25 * 60_000 });
 
@@ -369,9 +378,9 @@ describe('a store of the first layout on the server', () => {
       expect((await migrateEventStore(old)).changes).toEqual([]);
       // the renewed view keeps rolling up, into the groups the first view filled
       const key = (g: { project_id: string; fingerprint: string }) => `${g.project_id}\u0000${g.fingerprint}`;
-      const groups = async () => round(await listGroups(store, f({ from: T0, to: T0 + 3 * 3_600_000 }), 'count', 50)).sort((x, y) => key(x).localeCompare(key(y)));
+      const groups = async () => round((await listGroups(store, f({ from: T0, to: T0 + 3 * 3_600_000 }), 'count', 50)).rows).sort((x, y) => key(x).localeCompare(key(y)));
       const g0 = await groups();
-      expect(g0).toEqual(await (async () => round(await listGroups(onServer, f({ from: T0, to: T0 + 3 * 3_600_000 }), 'count', 50)).sort((x, y) => key(x).localeCompare(key(y))))());
+      expect(g0).toEqual(await (async () => round((await listGroups(onServer, f({ from: T0, to: T0 + 3 * 3_600_000 }), 'count', 50)).rows).sort((x, y) => key(x).localeCompare(key(y))))());
       await store.insert([{ ...ROWS.find((r) => r.fingerprint === 'fp-token')!, id: 'after-migration', timestamp: T0 + 90_000 }]);
       const g1 = await groups();
       const count = (g: typeof g0) => g.find((x) => x.project_id === 'pa' && x.fingerprint === 'fp-token')!.count;
@@ -402,7 +411,7 @@ describe('a Distributed schema over a one-shard cluster', () => {
       expect(a).toEqual(b);
       expect(await store.existingIds([{ project_id: 'pa', id: 'ev-0002' }])).toEqual(new Set(['pa\u0000ev-0002']));
       const key = (g: { project_id: string; fingerprint: string }) => `${g.project_id}\u0000${g.fingerprint}`;
-      const groups = async (s: EventStore) => round(await listGroups(s, f({ from: T0 + 1, to: T0 + 3 * 3_600_000 }), 'count', 50)).sort((x, y) => key(x).localeCompare(key(y)));
+      const groups = async (s: EventStore) => round((await listGroups(s, f({ from: T0 + 1, to: T0 + 3 * 3_600_000 }), 'count', 50)).rows).sort((x, y) => key(x).localeCompare(key(y)));
       expect(await groups(store)).toEqual(await groups(onServer));
       const tables = await dist.query<{ name: string; engine: string }>("SELECT name, engine FROM system.tables WHERE database = 'pm_dist' AND name NOT LIKE '.inner%' ORDER BY name");
       expect(tables.map((t) => `${t.name}:${t.engine}`)).toEqual([

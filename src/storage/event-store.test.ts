@@ -76,7 +76,7 @@ describe('a store written by the first layout', () => {
 
   it('keeps rolling errors up into the same groups, old rows and new', async () => {
     await store.insert([row({ status: 'error', error_type: 'Timeout', fingerprint: 'fp-1', message: 'timed out again', user_id: 'u-9' })]);
-    const groups = await listGroups(store, { ...emptyFilter(), projects: ['pa'], from: T0, to: T0 + 3 * 3_600_000 }, 'count', 10);
+    const { rows: groups } = await listGroups(store, { ...emptyFilter(), projects: ['pa'], from: T0, to: T0 + 3 * 3_600_000 }, 'count', 10);
     expect(groups).toHaveLength(1);
     expect(groups[0]).toMatchObject({ fingerprint: 'fp-1', count: 5, users: 2, error_type: 'Timeout', message: 'timed out again' });
   });

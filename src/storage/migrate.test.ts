@@ -50,7 +50,7 @@ describe('codecs at start', () => {
       await store.insert(rows);
       const filter = { ...emptyFilter(), projects: ['pa'], from: T0, to: T0 + 3_600_000 };
       const before = await store.search(filter, { order: 'asc', limit: 100 });
-      const groupsBefore = await listGroups(store, filter, 'count', 10);
+      const groupsBefore = (await listGroups(store, filter, 'count', 10)).rows;
       expect(groupsBefore[0]).toMatchObject({ fingerprint: 'fp-1', count: 10 });
 
       const { changes } = await migrateEventStore(t);
@@ -71,9 +71,9 @@ describe('codecs at start', () => {
       await t.exec(`OPTIMIZE TABLE ${EVENTS_TABLE} FINAL`);
       await t.exec(`OPTIMIZE TABLE ${ROLLUP_TABLE} FINAL`);
       expect(await store.search(filter, { order: 'asc', limit: 100 })).toEqual(before);
-      expect(await listGroups(store, filter, 'count', 10)).toEqual(groupsBefore);
+      expect((await listGroups(store, filter, 'count', 10)).rows).toEqual(groupsBefore);
       await store.insert([{ ...rows[0], id: 'after', timestamp: T0 + 60_000 }]);
-      expect((await listGroups(store, filter, 'count', 10))[0]).toMatchObject({ fingerprint: 'fp-1', count: 11 });
+      expect((await listGroups(store, filter, 'count', 10)).rows[0]).toMatchObject({ fingerprint: 'fp-1', count: 11 });
 
       expect((await migrateEventStore(t)).changes).toEqual([]);
     } finally {

@@ -19,10 +19,12 @@ export interface StorageFeatures {
   codecs: boolean;
   /** Data-skipping indexes (bloom_filter). */
   skipIndexes: boolean;
+  /** Window functions (`count() OVER ()`). */
+  windowFunctions: boolean;
 }
 
-/** chDB, and any server from 20.1 on. */
-export const ALL_FEATURES: StorageFeatures = { lowCardinality: true, codecs: true, skipIndexes: true };
+/** chDB, and any server from 21.9 on. */
+export const ALL_FEATURES: StorageFeatures = { lowCardinality: true, codecs: true, skipIndexes: true, windowFunctions: true };
 
 /** What a server of this version (`SELECT version()`) supports. */
 export function serverFeatures(version: string): StorageFeatures {
@@ -35,6 +37,8 @@ export function serverFeatures(version: string): StorageFeatures {
     codecs: major >= 19,
     // bloom_filter indexes arrived in 19.6, behind a setting until 20.1
     skipIndexes: major >= 20,
+    // experimental from 21.1, on by default from 21.9
+    windowFunctions: major > 21 || (major === 21 && Number(version.split('.')[1]) >= 9),
   };
 }
 
