@@ -148,3 +148,38 @@ describe('the duplicate check', () => {
     expect(performance.now() - t).toBeLessThan(1_000);
   });
 });
+
+describe('search, newest first', () => {
+  const DAY = 86_400_000;
+  const now = Date.now();
+  // project pw: 2 events in the last day (one stamped in the future), 6 over the days before,
+  // two of them at the same millisecond (the id breaks the tie)
+  const at = [now + 60_000, now - 3_600_000, now - DAY - 1, now - 2 * DAY, now - 2 * DAY, now - 3 * DAY, now - 5 * DAY, now - 9 * DAY];
+  const rows = at.map((t, i) => row({ project_id: 'pw', id: `w-${i}`, timestamp: t, received_at: t }));
+  const expected = [...rows].sort((a, b) => b.timestamp - a.timestamp || (b.id < a.id ? -1 : 1)).map((r) => r.id);
+  const f = (extra: Partial<ReturnType<typeof emptyFilter>> = {}) => ({ ...emptyFilter(), projects: ['pw'], ...extra });
+  beforeAll(async () => {
+    await store.insert(rows);
+  });
+
+  it('fills a page from the newest day, then the days before, in order, never skipping or repeating', async () => {
+    const first = await store.search(f(), { order: 'desc', limit: 5 });
+    expect(first.rows.map((r) => r.id)).toEqual(expected.slice(0, 5));
+    const seen = first.rows.map((r) => r.id);
+    for (let after = first.next; after; ) {
+      const page = await store.search(f(), { order: 'desc', limit: 2, after });
+      seen.push(...page.rows.map((r) => r.id));
+      after = page.next;
+    }
+    expect(seen).toEqual(expected);
+    // a page the newest day fills alone, and a page past the end
+    expect((await store.search(f(), { order: 'desc', limit: 2 })).rows.map((r) => r.id)).toEqual(expected.slice(0, 2));
+    expect(await store.search(f({ to: now - 20 * DAY }), { order: 'desc', limit: 5 })).toEqual({ rows: [], next: undefined });
+  });
+
+  it('keeps to the asked range on both sides of the cut', async () => {
+    const page = await store.search(f({ from: now - 4 * DAY, to: now }), { order: 'desc', limit: 10 });
+    expect(page.rows.map((r) => r.id)).toEqual(expected.filter((id) => { const t = rows.find((r) => r.id === id)!.timestamp; return t >= now - 4 * DAY && t < now; }));
+    expect(page.next).toBeUndefined();
+  });
+});

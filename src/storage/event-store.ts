@@ -24,6 +24,9 @@ export interface SearchOptions {
 }
 
 const SELECT_COLUMNS = EVENT_COLUMNS.join(', ');
+/** search(): newest first, this much is read before the rest (see there). */
+const NEWEST_WINDOW_MS = 86_400_000;
+const SELECTIVE_FIELDS = ['id', 'trace_id', 'span_id', 'session_id', 'user_id', 'fingerprint'] as const;
 /** Rows serialized between two turns of the event loop. */
 const SERIALIZE_SLICE = 2000;
 
@@ -182,8 +185,24 @@ export class EventStore {
     return Number(rows[0]?.n ?? 0);
   }
 
-  /** Keyset pagination on (timestamp, id): pages never skip or repeat rows, whatever arrives meanwhile. */
+  /**
+   * Keyset pagination on (timestamp, id): pages never skip or repeat rows, whatever arrives meanwhile.
+   * Newest first over more than a day (or with no start), the newest day is read first and the rest
+   * only when that day does not fill the page, as Loki's queriers split by time: "the latest logs"
+   * then reads one day's parts, not every day's. Not for filters that pick a few events by a
+   * selective field (an id, a trace, a session, a user), which their skip indexes find anywhere.
+   */
   async search(filter: EventFilter, opts: SearchOptions): Promise<Page> {
+    if (opts.order === 'asc' || SELECTIVE_FIELDS.some((k) => filter.eq[k]?.length)) return this.searchOnce(filter, opts);
+    const cut = (opts.after?.t ?? filter.to ?? Date.now()) - NEWEST_WINDOW_MS;
+    if (filter.from !== undefined && filter.from >= cut) return this.searchOnce(filter, opts);
+    const newest = await this.searchOnce({ ...filter, from: cut }, opts);
+    if (newest.rows.length >= opts.limit) return newest;
+    const rest = await this.searchOnce({ ...filter, to: cut }, { ...opts, limit: opts.limit - newest.rows.length });
+    return { rows: newest.rows.concat(rest.rows), next: rest.next };
+  }
+
+  private async searchOnce(filter: EventFilter, opts: SearchOptions): Promise<Page> {
     const bag = new ParamBag();
     let where = whereClause(filter, bag);
     const dir = opts.order === 'asc' ? 'ASC' : 'DESC';
