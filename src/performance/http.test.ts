@@ -154,5 +154,8 @@ describe('load and metrics', () => {
     expect(m.body).toMatch(/^puraify_monitoring_events_accepted_total \d+$/m);
     expect(m.body).toMatch(/^puraify_monitoring_wal_bytes [1-9]\d*$/m);
     expect(m.body).toMatch(/^puraify_monitoring_ingest_refused_total\{reason="log_full"\} 0$/m);
+    // memory by where it lives: the JavaScript heap, Buffers outside it, and the embedded chDB's own
+    expect(m.body).toMatch(/^nodejs_external_memory_bytes [1-9]\d*$/m);
+    expect(m.body).toMatch(/^puraify_monitoring_storage_memory_bytes [1-9]\d*$/m);
   });
 });

@@ -86,6 +86,12 @@ export async function performanceRoutes(app: FastifyInstance, deps: EngineDeps &
 
   app.get('/metrics', { config: { scope: 'admin' } }, async (req, reply) => {
     if (!administersAll(req.principal)) throw new HttpError(403, 'forbidden', 'the engine\'s metrics cover every project: they need an admin key for every project');
+    const mem = process.memoryUsage();
+    // embedded only: a server's figure is the server's, not this process's
+    const storageMemory = events.transport.name === 'chdb'
+      ? await events.query<{ v: number }>("SELECT value AS v FROM system.metrics WHERE metric = 'MemoryTracking'", {}, { timeoutMs: 1000 })
+        .then((r) => Number(r[0]?.v ?? 0), () => undefined)
+      : undefined;
     const lines = [
       '# HELP puraify_monitoring_events_accepted_total Events accepted by ingest.',
       '# TYPE puraify_monitoring_events_accepted_total counter',
@@ -105,7 +111,15 @@ export async function performanceRoutes(app: FastifyInstance, deps: EngineDeps &
       `process_resident_memory_bytes ${process.memoryUsage.rss()}`,
       '# HELP nodejs_heap_used_bytes JavaScript heap in use (live objects and garbage not yet collected).',
       '# TYPE nodejs_heap_used_bytes gauge',
-      `nodejs_heap_used_bytes ${process.memoryUsage().heapUsed}`,
+      `nodejs_heap_used_bytes ${mem.heapUsed}`,
+      '# HELP nodejs_external_memory_bytes Memory of Buffers and other objects outside the JavaScript heap.',
+      '# TYPE nodejs_external_memory_bytes gauge',
+      `nodejs_external_memory_bytes ${mem.external}`,
+      ...(storageMemory === undefined ? [] : [
+        '# HELP puraify_monitoring_storage_memory_bytes Memory the embedded storage engine (chDB, in this process) tracks as in use.',
+        '# TYPE puraify_monitoring_storage_memory_bytes gauge',
+        `puraify_monitoring_storage_memory_bytes ${storageMemory}`,
+      ]),
     ];
     return reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n');
   });

@@ -487,6 +487,8 @@ describe('the engine on the server (MONITORING_CLICKHOUSE_URL)', () => {
         if (res.status !== 200) bad.push(`${r}: ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
       }
       expect(bad).toEqual([]);
+      // a server's memory is not this process's: no storage memory figure
+      expect((await call(t.url, 'GET', '/metrics')).body).not.toMatch(/puraify_monitoring_storage_memory_bytes/);
     } finally {
       await t.close();
       removeDir(t.dataDir);
