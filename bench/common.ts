@@ -114,6 +114,31 @@ export async function get(url: string, path: string, token = ADMIN): Promise<{ s
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
 
+/**
+ * Posts events 0…rows-1 from 16 senders in batches of 1,000 with ids (as the SDK sends), waiting and
+ * resending what is refused past capacity (503/429 + Retry-After); returns events/s.
+ */
+export async function fillThroughHttp(url: string, rows: number, event: (n: number) => Record<string, unknown>): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    while (next < rows) {
+      const from = next;
+      next = Math.min(rows, next + 1000);
+      const batch: Record<string, unknown>[] = [];
+      for (let n = from; n < next; n++) batch.push(event(n));
+      const body = JSON.stringify(batch);
+      let status = await post(url, '/monitoring/logs', body);
+      for (let tries = 0; (status === 503 || status === 429) && tries < 100; tries++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        status = await post(url, '/monitoring/logs', body);
+      }
+      if (status !== 200) throw new Error(`fill: ingest answered ${status}`);
+    }
+  }));
+  return rows / ((performance.now() - t0) / 1000);
+}
+
 /** Creates an API key for every project (such a key needs the admin scope) and returns its token. */
 export async function allProjectKey(url: string, name: string): Promise<string> {
   const res = await fetch(url + '/monitoring/keys', {

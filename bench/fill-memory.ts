@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ADMIN, machine, makeEvent, post, rng, spawnEngine } from './common.js';
+import { ADMIN, fillThroughHttp, machine, makeEvent, rng, spawnEngine } from './common.js';
 
 const ROWS = Number(process.env.ROWS ?? 2_000_000);
 const MB = 1 << 20;
@@ -42,25 +42,7 @@ const timer = setInterval(() => {
 }, 500);
 
 const r = rng(7);
-let next = 0;
-const fill0 = performance.now();
-await Promise.all(Array.from({ length: 16 }, async () => {
-  while (next < ROWS) {
-    const from = next;
-    next = Math.min(ROWS, next + 1000);
-    const batch: Record<string, unknown>[] = [];
-    for (let n = from; n < next; n++) batch.push(makeEvent(r, n));
-    const body = JSON.stringify(batch);
-    // refused past capacity: wait and resend, as the SDK does
-    let status = await post(engine.url, '/monitoring/logs', body);
-    for (let tries = 0; (status === 503 || status === 429) && tries < 100; tries++) {
-      await new Promise((res) => setTimeout(res, 1000));
-      status = await post(engine.url, '/monitoring/logs', body);
-    }
-    if (status !== 200) throw new Error(`fill: ingest answered ${status}`);
-  }
-}));
-const rate = ROWS / ((performance.now() - fill0) / 1000);
+const rate = await fillThroughHttp(engine.url, ROWS, (n) => makeEvent(r, n));
 await new Promise((res) => setTimeout(res, 5000));
 clearInterval(timer);
 await sampling;

@@ -12,7 +12,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChdbTransport } from '../src/storage/chdb-transport.js';
 import { EventStore } from '../src/storage/event-store.js';
-import { ACTIONS, allProjectKey, ENGINES, ERRORS, get, machine, PLATFORMS, percentile, post, spawnEngine } from './common.js';
+import { ACTIONS, allProjectKey, fillThroughHttp, ENGINES, ERRORS, get, machine, PLATFORMS, percentile, post, spawnEngine } from './common.js';
 import { newEventId } from '../src/ids.js';
 import { parseFilter, type EventFilter } from '../src/query/filters.js';
 import { listGroups } from '../src/aggregator/queries.js';
@@ -62,27 +62,9 @@ function eventAt(n: number, rows: number, start: number): Record<string, unknown
 }
 
 /** Fills the engine through HTTP: 16 clients, batches of 1,000. Returns events/s. */
-async function fillHttp(url: string, rows: number, end: number): Promise<number> {
+function fillHttp(url: string, rows: number, end: number): Promise<number> {
   const start = end - 7 * DAY;
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: 16 }, async () => {
-    while (next < rows) {
-      const from = next;
-      next = Math.min(rows, next + 1000);
-      const batch: Record<string, unknown>[] = [];
-      for (let n = from; n < next; n++) batch.push(eventAt(n, rows, start));
-      const body = JSON.stringify(batch);
-      // refused past capacity (503/429 + Retry-After): wait and resend, as the SDK does
-      let status = await post(url, '/monitoring/logs', body);
-      for (let tries = 0; (status === 503 || status === 429) && tries < 100; tries++) {
-        await new Promise((r) => setTimeout(r, 1000));
-        status = await post(url, '/monitoring/logs', body);
-      }
-      if (status !== 200) throw new Error(`fill: ingest answered ${status}`);
-    }
-  }));
-  return rows / ((performance.now() - t0) / 1000);
+  return fillThroughHttp(url, rows, (n) => eventAt(n, rows, start));
 }
 
 /**
