@@ -55,7 +55,8 @@ export async function startEngine(env: Record<string, string> = {}, dataDir = te
 }
 
 export function removeDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
+  // retried: a storage engine stopping may still finish a file in it (ENOTEMPTY once, in a full run)
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
 }
 
 export interface Res<T = any> {

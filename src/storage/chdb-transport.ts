@@ -15,6 +15,8 @@ import { ALL_FEATURES } from './schema.js';
 import { bindLiterals } from './sql-params.js';
 import { QueryTimeoutError, withDeadline, type ClickHouseTransport, type Params, type QueryOptions } from './transport.js';
 
+/** close(): longest it waits for running statements before it closes the sessions anyway. */
+const CLOSE_WAIT_MS = 2_000;
 /** A statement may be this long (bound id lists are long; ClickHouse's default is 256 KiB). */
 const MAX_QUERY_BYTES = 64 << 20;
 
@@ -34,6 +36,8 @@ export class ChdbTransport implements ClickHouseTransport {
   private readonly reads: { session: Session; running: number }[] = [];
   /** Inserts, DDL and the write path's own queries. */
   private readonly writes: Session;
+  /** Statements chDB is still running, including those whose caller stopped waiting (a deadline). */
+  private readonly running = new Set<Promise<unknown>>();
 
   /** `deadlineMs`: longest an insert or an unbounded query may take before its caller hears 503. */
   constructor(dir: string, private readonly deadlineMs = 0) {
@@ -44,7 +48,7 @@ export class ChdbTransport implements ClickHouseTransport {
 
   async exec(sql: string): Promise<void> {
     // DDL runs at start and in migrations, where a statement may rightly take minutes: no deadline
-    await this.writes.queryAsync(sql);
+    await this.track(this.writes.queryAsync(sql));
   }
 
   async query<T>(sql: string, params: Params = {}, opts: QueryOptions = {}): Promise<T[]> {
@@ -53,7 +57,7 @@ export class ChdbTransport implements ClickHouseTransport {
     const text = opts.timeoutMs ? `${bound} SETTINGS max_execution_time = ${(opts.timeoutMs / 1000).toFixed(3)}` : bound;
     try {
       // a query with a time limit has it enforced by chDB (and by the query limiter's watchdog)
-      const run = opts.lane === 'write' ? this.writes.queryAsync(text, { format: 'JSONEachRow' }) : this.read(text);
+      const run = opts.lane === 'write' ? this.track(this.writes.queryAsync(text, { format: 'JSONEachRow' })) : this.read(text);
       const res = await (opts.timeoutMs ? run : withDeadline(run, this.deadlineMs, 'a query'));
       return parseJsonEachRow<T>(res.text());
     } catch (e) {
@@ -66,18 +70,36 @@ export class ChdbTransport implements ClickHouseTransport {
     let least = this.reads[0];
     for (const r of this.reads) if (r.running < least.running) least = r;
     least.running++;
-    const run = least.session.queryAsync(text, { format: 'JSONEachRow' });
+    const run = this.track(least.session.queryAsync(text, { format: 'JSONEachRow' }));
     // counted until chDB is done with it, even when its caller stopped waiting (a deadline)
     const done = (): void => void least.running--;
     run.then(done, done);
     return run;
   }
 
-  async insertCompact(table: string, columns: readonly string[], payload: Buffer): Promise<void> {
-    await withDeadline(this.writes.insert({ table, values: payload, format: 'JSONCompactEachRow', columns }), this.deadlineMs, 'an insert');
+  private track<T>(run: Promise<T>): Promise<T> {
+    this.running.add(run);
+    const done = (): void => void this.running.delete(run);
+    run.then(done, done);
+    return run;
   }
 
+  async insertCompact(table: string, columns: readonly string[], payload: Buffer): Promise<void> {
+    await withDeadline(this.track(this.writes.insert({ table, values: payload, format: 'JSONCompactEachRow', columns })), this.deadlineMs, 'an insert');
+  }
+
+  /**
+   * Waits (at most CLOSE_WAIT_MS) for the statements still running: chDB keeps a session's engine,
+   * and its background merges, alive until they end, so the data directory would still be written
+   * to after close() returned.
+   */
   async close(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.running]),
+      new Promise((r) => (timer = setTimeout(r, CLOSE_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
     for (const r of this.reads) r.session.close();
     this.writes.close();
   }
