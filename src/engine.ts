@@ -195,7 +195,8 @@ export async function createEngine(config: Config): Promise<Engine> {
   writePath.observe((rows, ctx) => forwarding.observeRows(rows, ctx));
   writePath.routeAlertsWith((row) => alerts.routeOnce(row));
   // read-your-writes (bounded wait; the live tail never waits): a key's query sees what that key
-  // wrote before it; the admin token's sees everything acknowledged before it (README, "Reads")
+  // wrote before it; the admin token's sees everything acknowledged before it (README, "What the
+  // answer means")
   app.addHook('preHandler', async (req) => {
     if (req.method === 'GET' && req.routeOptions.config?.scope === 'read' && req.routeOptions.url !== '/monitoring/stream') {
       await writePath.visible(config.walReadWaitMs, req.principal.keyId ? req.principal.name : undefined);
