@@ -70,16 +70,16 @@ export class ChdbTransport implements ClickHouseTransport {
     let least = this.reads[0];
     for (const r of this.reads) if (r.running < least.running) least = r;
     least.running++;
-    const run = this.track(least.session.queryAsync(text, { format: 'JSONEachRow' }));
-    // counted until chDB is done with it, even when its caller stopped waiting (a deadline)
-    const done = (): void => void least.running--;
-    run.then(done, done);
-    return run;
+    return this.track(least.session.queryAsync(text, { format: 'JSONEachRow' }), () => void least.running--);
   }
 
-  private track<T>(run: Promise<T>): Promise<T> {
+  /** Counts a statement as running until chDB is done with it, even when its caller stopped waiting (a deadline). */
+  private track<T>(run: Promise<T>, after?: () => void): Promise<T> {
     this.running.add(run);
-    const done = (): void => void this.running.delete(run);
+    const done = (): void => {
+      this.running.delete(run);
+      after?.();
+    };
     run.then(done, done);
     return run;
   }

@@ -1,6 +1,6 @@
 // EventStore: every piece of event SQL the engine runs, over any ClickHouse transport.
-import { EVENT_COLUMNS, type EventRow } from '../event.js';
-import { EVENTS_TABLE } from './schema.js';
+import { EVENT_COLUMNS, type EventRow, type FilterField } from '../event.js';
+import { EVENT_INDEXES, EVENTS_TABLE } from './schema.js';
 import { compactLine } from './compact-row.js';
 import { migrateEventStore } from './migrate.js';
 import { QueryTimeoutError, type ClickHouseTransport, type Params, type QueryOptions } from './transport.js';
@@ -26,7 +26,8 @@ export interface SearchOptions {
 const SELECT_COLUMNS = EVENT_COLUMNS.join(', ');
 /** search(): newest first, this much is read before the rest (see there). */
 const NEWEST_WINDOW_MS = 86_400_000;
-const SELECTIVE_FIELDS = ['id', 'trace_id', 'span_id', 'session_id', 'user_id', 'fingerprint'] as const;
+/** The fields a skip index finds anywhere (schema.ts): search() reads all days at once for them. */
+const SELECTIVE_FIELDS = EVENT_INDEXES.map(([, column]) => column as FilterField);
 /** Rows serialized between two turns of the event loop. */
 const SERIALIZE_SLICE = 2000;
 
@@ -189,8 +190,8 @@ export class EventStore {
    * Keyset pagination on (timestamp, id): pages never skip or repeat rows, whatever arrives meanwhile.
    * Newest first over more than a day (or with no start), the newest day is read first and the rest
    * only when that day does not fill the page, as Loki's queriers split by time: "the latest logs"
-   * then reads one day's parts, not every day's. Not for filters that pick a few events by a
-   * selective field (an id, a trace, a session, a user), which their skip indexes find anywhere.
+   * then reads one day's parts, not every day's. Not for filters on a field with a skip index (an
+   * id, a trace, a session, a user, a fingerprint), which pick a few events from anywhere.
    */
   async search(filter: EventFilter, opts: SearchOptions): Promise<Page> {
     if (opts.order === 'asc' || SELECTIVE_FIELDS.some((k) => filter.eq[k]?.length)) return this.searchOnce(filter, opts);

@@ -133,12 +133,14 @@ export class WritePath {
     if (this.storedIds && !this.filling) this.filling = this.storedIds.fill();
     this.loader.start();
     this.observers.start();
-    this.rollTimer ??= setInterval(() => void this.rollIfIdle(), ROLL_CHECK_MS);
+    this.rollTimer ??= setInterval(() => {
+      this.forgetLoadedWriters();
+      void this.rollIfIdle();
+    }, ROLL_CHECK_MS);
     this.rollTimer.unref();
   }
 
   private async rollIfIdle(): Promise<void> {
-    this.forgetLoadedWriters();
     const end = this.log.end;
     const key = `${end.seg}:${end.off}`;
     const idle = key === this.lastEnd;
