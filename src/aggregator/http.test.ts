@@ -148,6 +148,13 @@ describe('the hourly rollup', () => {
       first_seen: new Date(base).toISOString(), last_seen: new Date(base + 42 * 7 * 60_000).toISOString(),
     });
     expect(pick(rolled).trend.reduce((a: number, b: number) => a + b, 0)).toBe(inRange.length);
+    // a range with none of the group's events: the group is still described, from all time
+    const empty = await call(t.url, 'GET', `/monitoring/errors/${pick(rolled).fingerprint}?${qs({ project_id: 'pf_roll', from: '2025-08-02T00:00:00Z', to: '2025-08-02T06:00:00Z' })}`);
+    expect(empty.status).toBe(200);
+    expect(empty.body).toMatchObject({
+      count: 0, total_count: 43, error_type: 'E', message: 'boom', platform: 'P',
+      first_seen: new Date(base).toISOString(), last_seen: new Date(base + 42 * 7 * 60_000).toISOString(),
+    });
   });
 });
 

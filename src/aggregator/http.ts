@@ -10,7 +10,7 @@ import { asInt, asSingle, type EventFilter } from '../query/filters.js';
 import { GROUP_STATES, statusKey, type GroupState, type GroupStatus } from './groups.js';
 import {
   autoInterval, countGroups, fillBuckets, GROUP_SORTS, groupKey, groupTop, groupTotals, groupTrends, listGroups, projectsWithFingerprint,
-  type GroupKeys, type GroupRow, type GroupSort,
+  type GroupKeys, type GroupRow, type GroupSort, type GroupTotal,
 } from './queries.js';
 
 export const DEFAULT_RANGE_MS = 14 * 24 * 3600 * 1000;
@@ -34,7 +34,7 @@ export function range(f: EventFilter): { from: number; to: number } {
 /** One error group as the API shows it (the dashboard reads this type too). */
 export type ErrorGroupSummary = ReturnType<typeof describe>;
 
-function describe(g: GroupRow, status: GroupStatus | undefined, total: GroupRow | undefined) {
+function describe(g: GroupRow, status: GroupStatus | undefined, total: GroupTotal | undefined) {
   const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
   return {
     project_id: g.project_id,
@@ -143,7 +143,8 @@ export async function errorRoutes(app: FastifyInstance, opts: ErrorRouteOptions)
         groups.get(project, fingerprint),
       ]);
       const total = totals.get(statusKey(project, fingerprint));
-      const g = rows[0] ?? total;
+      // no event in the range: the group is described from all time (a rare second round)
+      const g = rows[0] ?? (total && (await listGroups(events, { ...f, from: undefined, to: undefined }, 'count', 1)).rows[0]);
       if (!g) throw new HttpError(404, 'not_found', `no error group ${fingerprint} in project ${project}`);
       const [trend, top, page] = await Promise.all([
         groupTrends(events, f, [fingerprint], interval),

@@ -86,16 +86,30 @@ export async function countGroups(events: EventStore, f: EventFilter, keys?: Gro
   return Number(rows[0]?.n ?? 0);
 }
 
-/** All-time totals for the given groups (the listing's counts are for the asked range). */
-export async function groupTotals(events: EventStore, projects: readonly string[], fingerprints: readonly string[]): Promise<Map<string, GroupRow>> {
+/** A group's all-time figures the listing shows beside the range's (total_count, first and last seen). */
+export interface GroupTotal {
+  count: number;
+  first_seen: number;
+  last_seen: number;
+}
+
+/**
+ * All-time totals for the given groups (the listing's counts are for the asked range). Only the
+ * cheap states are merged: the users' and sessions' uniqExact and the argMax columns cost most of
+ * this statement and the listing does not show them all-time.
+ */
+export async function groupTotals(events: EventStore, projects: readonly string[], fingerprints: readonly string[]): Promise<Map<string, GroupTotal>> {
   if (fingerprints.length === 0) return new Map();
   const f: EventFilter = { projects, eq: { fingerprint: [...fingerprints] }, attrs: [] };
   const bag = new ParamBag();
-  const rows = await events.query<RawGroupRow>(
-    `SELECT ${MERGED_COLUMNS} FROM (${groupStates(f, bag)}) GROUP BY project_id, fingerprint`,
+  const rows = await events.query<{ project_id: string; fingerprint: string; count: number; first_seen_: number; last_seen_: number }>(
+    `SELECT project_id, fingerprint, countMerge(c) AS count, minMerge(first_seen) AS first_seen_, maxMerge(last_seen) AS last_seen_
+     FROM (${groupStates(f, bag)}) GROUP BY project_id, fingerprint`,
     bag.params,
   );
-  return new Map(rows.map((r) => [`${r.project_id}\u0000${r.fingerprint}`, numbers(r)]));
+  return new Map(rows.map((r) => [`${r.project_id}\u0000${r.fingerprint}`, {
+    count: Number(r.count), first_seen: Number(r.first_seen_), last_seen: Number(r.last_seen_),
+  }]));
 }
 
 /** Counts per bucket for each group; buckets with no events are filled with 0 by the caller. */

@@ -312,6 +312,7 @@ describe('the stages\' SQL on the server', () => {
     const totals = await both(async (s) => [...(await groupTotals(s, ['pa', 'pb'], ['fp-token', 'fp-uni']))].sort());
     expect(totals.server).toEqual(totals.chdb);
     expect(totals.server.map(([k, g]) => [k, g.count])).toEqual([['pa\u0000fp-token', 6], ['pb\u0000fp-token', 6], ['pb\u0000fp-uni', 6]]);
+    expect(totals.server[0]).toEqual(['pa\u0000fp-token', { count: 6, first_seen: T0, last_seen: T0 + 25 * 60_000 }]);
 
     const trends = await both(async (s) => [...(await groupTrends(s, f({ from: RANGE.from, to: RANGE.to }), ['fp-token', 'fp-timeout'], 600_000))]
       .map(([k, m]) => [k, [...m].sort((x, y) => x[0] - y[0])]).sort());
