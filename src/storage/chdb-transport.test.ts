@@ -1,6 +1,9 @@
 // The embedded transport: bound queries run side by side (chDB's own binding ran every bound query
-// of the process one at a time), and statements longer than ClickHouse's default 256 KiB run.
+// of the process one at a time), statements longer than ClickHouse's default 256 KiB run, and a
+// process out of memory ends instead of hanging in chDB's signal handler.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { removeDir, tempDir } from '../../test/helpers.js';
 import { ChdbTransport, readSessions } from './chdb-transport.js';
 
@@ -54,4 +57,32 @@ describe('ChdbTransport', () => {
     expect(readSessions(8)).toBe(4);
     expect(readSessions(2)).toBe(1);
   });
+});
+
+describe('a process with chDB that runs out of memory', () => {
+  it('ends at once (V8 aborts; chDB\'s own SIGABRT handler would hold it for minutes)', async () => {
+    const dir = tempDir('pm-chdb-oom-');
+    // the built transport in a child given a small heap, which then allocates until V8 gives up
+    const script = `
+      const { ChdbTransport } = await import(${JSON.stringify(join(import.meta.dirname, '..', '..', 'dist', 'src', 'storage', 'chdb-transport.js'))});
+      const t = new ChdbTransport(${JSON.stringify(dir)});
+      await t.query('SELECT 1');
+      const held = [];
+      for (;;) held.push(new Array(1e5).fill(Math.random()));`;
+    const child = spawn(process.execPath, ['--max-old-space-size=64', '--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const t0 = performance.now();
+    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, signal });
+      });
+    });
+    removeDir(dir);
+    expect(err).toMatch(/heap out of memory/);
+    expect(exit.signal).toBe('SIGABRT');
+    expect(performance.now() - t0).toBeLessThan(30_000);
+  }, 70_000);
 });

@@ -44,6 +44,7 @@ export class ChdbTransport implements ClickHouseTransport {
     mkdirSync(dir, { recursive: true });
     this.writes = openSession(dir);
     for (let i = readSessions(); i > 0; i--) this.reads.push({ session: openSession(dir), running: 0 });
+    abortAtOnce();
   }
 
   async exec(sql: string): Promise<void> {
@@ -103,6 +104,21 @@ export class ChdbTransport implements ClickHouseTransport {
     for (const r of this.reads) r.session.close();
     this.writes.close();
   }
+}
+
+let abortHandled = false;
+
+/**
+ * chDB brings ClickHouse's fatal-signal handlers, and on SIGABRT (V8 out of memory, a failed
+ * assertion) its handler waits for a crash-log thread chDB does not run: up to 5 minutes of a
+ * process that answers nothing and does not exit, so no supervisor restarts it. A listener of our
+ * own replaces that handler (the last sigaction wins); it returns, and abort() then ends the process
+ * at once (checked in chdb-transport.test.ts).
+ */
+function abortAtOnce(): void {
+  if (abortHandled) return;
+  abortHandled = true;
+  process.on('SIGABRT', () => undefined);
 }
 
 function openSession(dir: string): Session {
