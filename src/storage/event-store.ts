@@ -46,10 +46,15 @@ export interface IdPageKey {
   strict?: boolean;
 }
 
-export interface IdRow {
-  project_id: string;
-  timestamp: number;
-  id: string;
+/**
+ * A page of the stored ids, in (project, timestamp) order: the ids grouped by project (one array per
+ * project, so the engine parses a few rows, not one object per id), and the page's first and last key.
+ */
+export interface IdPage {
+  rows: number;
+  groups: { project_id: string; ids: string[] }[];
+  first?: { project_id: string; timestamp: number };
+  last?: { project_id: string; timestamp: number };
 }
 
 /** Ids per duplicate-check query: far below where long IN lists stop using the index. */
@@ -149,16 +154,28 @@ export class EventStore {
    * place: a whole scan costs a few reads of the three columns (2M events in 3–8 s on a busy machine,
    * against 30–50 s for pages across all partitions at once).
    */
-  async idPage(partition: string, from: IdPageKey | undefined, limit: number, opts: { timeoutMs?: number } = {}): Promise<IdRow[]> {
+  async idPage(partition: string, from: IdPageKey | undefined, limit: number, opts: { timeoutMs?: number } = {}): Promise<IdPage> {
     const bag = new ParamBag();
     let where = `_partition_id = ${bag.add(partition, 'String')}`;
     if (from) where += ` AND (project_id, timestamp) ${from.strict ? '>' : '>='} (${bag.add(from.project_id, 'String')}, ${bag.add(from.timestamp, 'Int64')})`;
-    const rows = await this.query<{ project_id: string; timestamp: number | string; id: string }>(
-      `SELECT project_id, timestamp, id FROM ${EVENTS_TABLE} WHERE ${where} ORDER BY project_id, timestamp LIMIT ${Math.max(1, Math.floor(limit))}`,
+    // grouped by project: one row per project of the page, its ids in an array (parsing 20,000
+    // rows as objects took ~25 ms of the event loop per page, the arrays ~1.5 ms)
+    const rows = await this.query<{ project_id: string; ids: string[]; first_ts: number | string; last_ts: number | string; n: number | string }>(
+      `SELECT project_id, groupArray(id) AS ids, min(timestamp) AS first_ts, max(timestamp) AS last_ts, count() AS n
+       FROM (SELECT project_id, timestamp, id FROM ${EVENTS_TABLE} WHERE ${where} ORDER BY project_id, timestamp LIMIT ${Math.max(1, Math.floor(limit))})
+       GROUP BY project_id ORDER BY project_id`,
       bag.params, opts,
     );
-    for (const r of rows) r.timestamp = Number(r.timestamp);
-    return rows as IdRow[];
+    const page: IdPage = { rows: 0, groups: [] };
+    for (const r of rows) {
+      page.rows += Number(r.n);
+      page.groups.push({ project_id: r.project_id, ids: r.ids });
+    }
+    if (rows.length > 0) {
+      page.first = { project_id: rows[0].project_id, timestamp: Number(rows[0].first_ts) };
+      page.last = { project_id: rows[rows.length - 1].project_id, timestamp: Number(rows[rows.length - 1].last_ts) };
+    }
+    return page;
   }
 
   /**
