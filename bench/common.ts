@@ -1,5 +1,6 @@
 // Shared pieces of the benchmarks: a realistic event generator, an engine in a child process,
 // percentiles and a machine line. Benchmarks print figures; they assert nothing.
+import { readFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { cpus, totalmem } from 'node:os';
@@ -60,9 +61,16 @@ export function machine(): string {
   return `${c.length} × ${c[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 }
 
+/** The node flags of package.json's start script. */
+export function startNodeArgs(): string[] {
+  const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { scripts: { start: string } };
+  return pkg.scripts.start.split(/\s+/).filter((a) => a.startsWith('--'));
+}
+
 export async function spawnEngine(dataDir: string, env: Record<string, string> = {}): Promise<{ url: string; proc: ChildProcess; stop(): Promise<void> }> {
-  // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the engine process
-  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // the engine as `npm start` runs it (its node flags: the heap limit); BENCH_NODE_ARGS adds to them,
+  // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the engine process
+  const nodeArgs = [...startNodeArgs(), ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)];
   const proc = spawn(process.execPath, [...nodeArgs, join(import.meta.dirname, '..', 'src', 'cli.js'), 'serve'], {
     env: { ...process.env, MONITORING_DATA_DIR: dataDir, MONITORING_PORT: '0', MONITORING_ADMIN_TOKEN: ADMIN, MONITORING_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

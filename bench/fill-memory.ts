@@ -2,11 +2,11 @@
 // × batches of 1,000 events with ids). Samples the engine's RSS (/proc) and, from /metrics, the
 // JavaScript heap, Buffers outside it, chDB's tracked memory and the log's read-ahead every 0.5 s,
 // and prints the peak and a sample every 3 s.
-//   ROWS=2000000 node dist/bench/fill-memory.js     (BENCH_NODE_ARGS="--max-old-space-size=768" to try a heap limit)
+//   ROWS=2000000 node dist/bench/fill-memory.js     (the engine as npm start runs it; BENCH_NODE_ARGS="--max-old-space-size=N" to try another heap limit)
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ADMIN, fillThroughHttp, machine, makeEvent, rng, spawnEngine } from './common.js';
+import { ADMIN, fillThroughHttp, machine, makeEvent, rng, spawnEngine, startNodeArgs } from './common.js';
 
 const ROWS = Number(process.env.ROWS ?? 2_000_000);
 const MB = 1 << 20;
@@ -46,13 +46,16 @@ const rate = await fillThroughHttp(engine.url, ROWS, (n) => makeEvent(r, n));
 await new Promise((res) => setTimeout(res, 5000));
 clearInterval(timer);
 await sampling;
+const refused = (await (await fetch(`${engine.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text())
+  .split('\n').filter((l) => l.startsWith('puraify_monitoring_ingest_refused_total{') && !l.endsWith(' 0'))
+  .map((l) => l.replace('puraify_monitoring_ingest_refused_total', '')).join(', ');
 await engine.stop();
 rmSync(dir, { recursive: true, force: true });
 
 const f = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '–');
 const peak = samples.reduce((a, b) => (b.rss > a.rss ? b : a), samples[0]);
-console.log(`bench/fill-memory — ${machine()} — ${ROWS.toLocaleString('en-US')} events, engine node flags: ${process.env.BENCH_NODE_ARGS || '(none)'}`);
-console.log(`filled at ${Math.round(rate).toLocaleString('en-US')} events/s; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(`bench/fill-memory — ${machine()} — ${ROWS.toLocaleString('en-US')} events, engine node flags: ${[...startNodeArgs(), process.env.BENCH_NODE_ARGS ?? ''].join(' ').trim() || '(none)'}`);
+console.log(`filled at ${Math.round(rate).toLocaleString('en-US')} events/s; requests refused (resent): ${refused || 'none'}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 console.log(`peak RSS ${f(peak.rss)} MB at ${peak.s.toFixed(1)} s: JS heap used ${f(peak.heap)}, Buffers ${f(peak.buffers)}, chDB tracked ${f(peak.chdb)}, log read-ahead ${f(peak.readAhead)} MB; chDB tracked max seen ${f(Math.max(...samples.map((x) => x.chdb)))} MB`);
 console.log('| s | RSS MB | JS heap MB | Buffers MB | chDB MB | read-ahead MB | unloaded log MB |');
 console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-old-space-size=768
 // puraify-monitoring serve | keys | query | tail
 import { Command } from 'commander';
 import { ConfigError, loadConfig, SETTINGS } from './config.js';

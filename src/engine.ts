@@ -11,6 +11,7 @@ import { EventStore } from './storage/event-store.js';
 import { openControlStore } from './storage/control-store.js';
 import { migrateEvents } from './storage/event-migrations.js';
 import { WritePath } from './wal/write-path.js';
+import { processMemoryBudgets } from './memory-budget.js';
 import { Admission } from './collector/admission.js';
 import { Collector, type RowProcessor } from './collector/ingest.js';
 import { collectorRoutes } from './collector/http.js';
@@ -94,10 +95,11 @@ export async function createEngine(config: Config): Promise<Engine> {
   // nodes sharing a ClickHouse server and PostgreSQL: a client id is stored once whichever node takes
   // it (src/storage/id-claims.ts). One node (embedded, or alone on SQLite) has no registry.
   const idClaims = config.databaseUrl && config.clickhouseUrl ? new IdClaims(meta) : undefined;
+  // what the engine holds in memory follows V8's heap limit (npm start gives it 768 MB)
+  const memory = processMemoryBudgets();
   const writePath = await WritePath.open(events, {
-    // waiting for the fsync, a request's rows are held as objects (~9× their log bytes): 16 MB of log
-    // is a few seconds of a stalled disk and ~150 MB of heap
-    dir: config.walDir, maxBytes: config.walMaxBytes, maxWaitingBytes: 16 << 20,
+    // waiting for the fsync, a request's rows are held as objects (~9× their log bytes)
+    dir: config.walDir, maxBytes: config.walMaxBytes, maxWaitingBytes: memory.fsyncWaitingLogBytes, memoryBytes: memory.readAheadHeapBytes,
     blockRows: config.flushMaxEvents, intervalMs: config.flushIntervalMs, insertTimeoutMs: 60_000, log: engineLog,
     idRegistry: idClaims,
     // an in-memory filter of the stored ids spares the loader most storage look-ups, but only where
@@ -202,7 +204,10 @@ export async function createEngine(config: Config): Promise<Engine> {
       await writePath.visible(config.walReadWaitMs, req.principal.keyId ? req.principal.name : undefined);
     }
   });
-  const admission = new Admission({ maxInflight: config.maxInflightRequests, maxLagMs: config.overloadLagMs });
+  const admission = new Admission({
+    maxInflight: config.maxInflightRequests, maxLagMs: config.overloadLagMs,
+    maxInflightBytes: memory.inflightBodyBytes, refuseHeapBytes: memory.refuseHeapBytes,
+  });
   admission.start();
   await app.register(authPlugin, {
     keys,

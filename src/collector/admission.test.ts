@@ -106,3 +106,48 @@ describe('admission fairness', () => {
     expect(await send(url, 'A')).toBe(200);
   });
 });
+
+describe('admission under memory pressure', () => {
+  it('refuses ingest while the heap in use is past the line, a full collection telling live data from garbage', async () => {
+    let heap = 100;
+    let live = 100;
+    let collections = 0;
+    const a = new Admission({
+      maxInflight: 100, maxLagMs: 0, refuseHeapBytes: 500,
+      heapUsed: () => heap,
+      collectGarbage: () => {
+        collections++;
+        heap = live;
+      },
+    });
+    const { url, release } = await serve(a);
+    release();
+    const later = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    expect(await send(url, 'A')).toBe(200);
+    expect(collections).toBe(0);
+    // garbage past the line: a full collection shows the live heap is small, the request is taken
+    heap = 900;
+    await later(25); // past the 20 ms a reading stands
+    expect(await send(url, 'A')).toBe(200);
+    expect(collections).toBe(1);
+    // past the line again within the second: no second collection, refused
+    heap = 900;
+    await later(25);
+    const refused = await fetch(`${url}/ingest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect((await refused.json()).error.message).toMatch(/short of memory/);
+    expect(collections).toBe(1);
+    // a second later, live data past the line: collected, still past it, refused
+    live = 800;
+    await later(1000);
+    expect(await send(url, 'A')).toBe(503);
+    expect(collections).toBe(2);
+    expect(a.stats.shedMemory).toBe(2);
+    // memory freed: taken again
+    heap = 100;
+    await later(25);
+    expect(await send(url, 'A')).toBe(200);
+    expect(a.inflight).toBe(0);
+  });
+});

@@ -6,12 +6,14 @@
 //   inside the engine — as with a client that caps its sockets and keeps them all busy;
 // - event-loop delay with many requests in flight: requests queue before the engine even sees them;
 // - the work waiting for a turn (cpu-turns.ts): bodies read and not yet parsed, at the measured rate.
+// - the JavaScript heap in use near V8's limit (memory-budget.ts): refusing beats V8 ending the process.
 // A lone client's big batch (one long tick, one slow request) is never refused for it.
 // Per key fairness: past capacity the keys holding more than their share of the requests in flight
 // are refused first, so one key flooding the engine does not starve the others. A key below its
 // share is admitted past the soft cap (maxInflight), up to a hard cap of twice it.
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../http/errors.js';
+import { collectGarbage, heapUsedBytes } from '../memory-budget.js';
 import { CpuTurns } from './cpu-turns.js';
 
 export interface AdmissionOptions {
@@ -19,14 +21,24 @@ export interface AdmissionOptions {
   maxInflight: number;
   /** Target queueing delay and event-loop delay; past it new ingest requests are refused. 0 = never. */
   maxLagMs: number;
+  /** Body bytes in flight (Content-Length, or the body limit when absent); default 256 MB. */
+  maxInflightBytes?: number;
+  /** JavaScript heap in use past which new ingest requests are refused (memory-budget.ts); default never. */
+  refuseHeapBytes?: number;
+  /** The heap in use now, and a full collection (injectable for tests). */
+  heapUsed?: () => number;
+  collectGarbage?: () => void;
 }
 
 const SAMPLE_MS = 10;
 const INTERVAL_MS = 100;
 /** Lag sheds only with at least this many requests in flight: the backlog is theirs, not one batch's. */
 const LAG_MIN_INFLIGHT = 16;
-/** Body bytes in flight (Content-Length, or the body limit when absent): bounds memory under overload. */
+/** Body bytes in flight by default: bounds memory under overload. */
 const MAX_INFLIGHT_BYTES = 256 << 20;
+/** How long a reading of the heap in use stands (reading it costs a few µs; requests come faster). */
+const HEAP_READ_MS = 20;
+const GC_EVERY_MS = 1000;
 const ASSUMED_BODY_BYTES = 5 << 20;
 /** What a request's size explains of its time (a conservative 20 MB/s of parsing and validation). */
 const BYTES_PER_MS = 20_000;
@@ -44,7 +56,7 @@ export class Admission {
   lagMs = 0;
   /** Set while requests have been queueing longer than the target. */
   congested = false;
-  readonly stats = { shedInflight: 0, shedLag: 0, shedQueue: 0, shedTurns: 0, admittedFair: 0 };
+  readonly stats = { shedInflight: 0, shedLag: 0, shedQueue: 0, shedTurns: 0, shedMemory: 0, admittedFair: 0 };
   /** The parsing and validation of admitted requests, one per loop iteration. */
   readonly turns = new CpuTurns();
   private timer: NodeJS.Timeout | undefined;
@@ -52,7 +64,29 @@ export class Admission {
   private intervalEnds = 0;
   private minExcess = Infinity;
 
+  private heapReadAt = -Infinity;
+  private heapBytes = 0;
+  private collectedAt = -Infinity;
+
   constructor(private readonly opts: AdmissionOptions) {}
+
+  /**
+   * Whether the heap in use is past the refusal line (read at most every HEAP_READ_MS). Past it, a
+   * full collection (at most one a second) tells live data from garbage V8 has not collected yet.
+   */
+  private shortOfMemory(line: number): boolean {
+    const now = performance.now();
+    if (now - this.heapReadAt < HEAP_READ_MS) return this.heapBytes > line;
+    const used = this.opts.heapUsed ?? heapUsedBytes;
+    this.heapBytes = used();
+    this.heapReadAt = now;
+    if (this.heapBytes > line && now - this.collectedAt >= GC_EVERY_MS) {
+      (this.opts.collectGarbage ?? collectGarbage)();
+      this.collectedAt = performance.now();
+      this.heapBytes = used();
+    }
+    return this.heapBytes > line;
+  }
 
   start(): void {
     if (this.timer || this.opts.maxLagMs <= 0) return;
@@ -90,9 +124,14 @@ export class Admission {
 
   /** Throws the 503 for a request that must not be taken now. */
   admit(bytes = 0, key = ''): void {
-    if (this.inflight > 0 && this.inflightBytes + bytes > MAX_INFLIGHT_BYTES) {
+    if (this.inflight > 0 && this.inflightBytes + bytes > (this.opts.maxInflightBytes ?? MAX_INFLIGHT_BYTES)) {
       this.stats.shedInflight++;
       throw overloaded('the engine is handling as many requests as it can; retry shortly');
+    }
+    // near the heap limit a request is refused rather than risk V8 ending the process for it
+    if (this.opts.refuseHeapBytes !== undefined && this.shortOfMemory(this.opts.refuseHeapBytes)) {
+      this.stats.shedMemory++;
+      throw overloaded('the engine is short of memory; retry shortly');
     }
     if (this.inflight >= this.opts.maxInflight) {
       // past the soft cap only a key below its share of the cap gets in (up to twice the cap)

@@ -16,7 +16,10 @@ export interface WalOptions {
   maxWaitingBytes: number;
   /** Defaults to maxBytes / 8, at most 64 MB. */
   segmentBytes?: number;
-  /** Per consumer: records kept in memory for it before it reads them back from disk. */
+  /**
+   * Per consumer: heap held by records kept in memory for it before it reads them back from disk.
+   * At most 128 MB (the engine's comes from its heap limit, memory-budget.ts), and at most maxBytes / 8.
+   */
   memoryBytes?: number;
 }
 
@@ -60,7 +63,7 @@ export class WriteAheadLog {
     readonly repairs: Repair[],
     readonly problems: string[],
   ) {
-    const memory = opts.memoryBytes ?? Math.min(128 << 20, Math.max(1 << 20, Math.floor(opts.maxBytes / 8)));
+    const memory = Math.min(opts.memoryBytes ?? 128 << 20, Math.max(1 << 20, Math.floor(opts.maxBytes / 8)));
     this.loader = new Cursor(files, files.clamp(checkpoint.loaded), memory);
     this.observer = new Cursor(files, files.clamp(checkpoint.observed), memory);
     this.openedAt = files.end;

@@ -68,6 +68,7 @@ export function writePathMetrics(wp: WritePath, admission?: Admission): string[]
     ['{reason="log_full"}', w.refusedFull], ['{reason="log_busy"}', w.refusedBusy], ['{reason="log_write_failed"}', w.writeFailures],
     ['{reason="inflight"}', admission?.stats.shedInflight ?? 0], ['{reason="event_loop_lag"}', admission?.stats.shedLag ?? 0],
     ['{reason="queueing"}', admission?.stats.shedQueue ?? 0], ['{reason="parse_queue"}', admission?.stats.shedTurns ?? 0],
+    ['{reason="memory"}', admission?.stats.shedMemory ?? 0],
   ]);
   metric('puraify_monitoring_ingest_parse_queue_seconds', 'gauge', 'Estimated work of the ingest requests waiting for their turn to be parsed.', [['', Number(((admission?.turns.queuedMs() ?? 0) / 1000).toFixed(4))]]);
   metric('puraify_monitoring_wal_memory_bytes', 'gauge', 'Estimated heap held by log records kept in memory for each consumer.', [
