@@ -7,12 +7,12 @@
 // "raw chDB" times the same shapes in-process on the settled store, without HTTP and without ingest.
 // HTTP queries are made with an all-project key of their own, the background ingest with the admin token.
 //   npm run bench:query            (ROWS=1000000 to change; RUNS=50 per shape)
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChdbTransport } from '../src/storage/chdb-transport.js';
 import { EventStore } from '../src/storage/event-store.js';
-import { ACTIONS, allProjectKey, fillThroughHttp, ENGINES, ERRORS, get, machine, PLATFORMS, percentile, post, spawnEngine } from './common.js';
+import { ACTIONS, ADMIN, allProjectKey, fillThroughHttp, ENGINES, ERRORS, get, machine, PLATFORMS, percentile, post, spawnEngine } from './common.js';
 import { newEventId } from '../src/ids.js';
 import { parseFilter, type EventFilter } from '../src/query/filters.js';
 import { listGroups } from '../src/aggregator/queries.js';
@@ -24,6 +24,13 @@ const SIZES = (process.env.ROWS ?? '1000000,10000000').split(',').map(Number);
 const RUNS = Number(process.env.RUNS ?? 50);
 const FILL = process.env.FILL ?? 'http';
 const INGEST = Number(process.env.INGEST ?? 5000);
+/**
+ * KEEP=/some/dir keeps each size's filled, settled store in /some/dir/<rows> and, when it is already
+ * there, times a copy of it instead of filling again: A/B runs of a change at 10M without 10 minutes
+ * of fill each (the timing's own ingest goes into the copy, so every run starts from the same store).
+ */
+const KEEP = process.env.KEEP;
+
 const DAY = 86_400_000;
 
 /** A cheap integer hash (the SQL generator uses cityHash64; any well-mixed hash gives the same shapes). */
@@ -100,6 +107,17 @@ function backgroundIngest(url: string, rate: number): { stop(): Promise<{ sent: 
       return { sent, seconds: (performance.now() - t0) / 1000, failed };
     },
   };
+}
+
+/** Waits (≤ 10 min) until the engine's id filter holds every stored id; the ms it took. */
+async function idFilterComplete(url: string): Promise<number> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < 600_000) {
+    const m = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
+    if (/^puraify_monitoring_id_filter_complete 1$/m.test(m)) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return performance.now() - t0;
 }
 
 /** The engine's resident memory, sampled every 200 ms; peak in MiB. */
@@ -219,11 +237,16 @@ async function textSearchFunctions(dir: string, end: number): Promise<void> {
 console.log(`bench/query — ${machine()} — ${RUNS} runs per shape — fill ${FILL} — ${INGEST} events/s of ingest while timing HTTP`);
 for (const rows of SIZES) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-query-'));
-  const end = Date.now();
+  const kept = KEEP ? join(KEEP, String(rows)) : undefined;
+  const reuse = kept !== undefined && existsSync(join(kept, 'end'));
+  const end = reuse ? Number(readFileSync(join(kept, 'end'), 'utf8')) : Date.now();
   const t0 = performance.now();
   let fillRate = '';
   let fillRss = 0;
-  if (FILL === 'sql') {
+  if (reuse) {
+    cpSync(kept, dir, { recursive: true });
+    fillRate = `, a copy of ${kept} filled earlier`;
+  } else if (FILL === 'sql') {
     await generate(join(dir, 'events'), rows, end);
   } else {
     const filler = await spawnEngine(dir, { MONITORING_LOG_LEVEL: 'warn' });
@@ -233,16 +256,26 @@ for (const rows of SIZES) {
     await filler.stop();
     await settle(join(dir, 'events'));
   }
+  if (kept && !reuse) {
+    mkdirSync(kept, { recursive: true });
+    cpSync(dir, kept, { recursive: true });
+    writeFileSync(join(kept, 'end'), String(end));
+  }
   console.log(`\n### ${rows.toLocaleString('en-US')} events (filled in ${((performance.now() - t0) / 1000).toFixed(1)} s${fillRate}${fillRss ? `, engine RSS peak ${fillRss.toFixed(0)} MiB` : ''}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})\n`);
-  const rawTimes = await timeRaw(join(dir, 'events'), end);
-  await textSearchFunctions(join(dir, 'events'), end);
+  // RAW=0 skips the raw timings (A/B runs of an HTTP-side change on a KEEP store)
+  const rawTimes = process.env.RAW === '0' ? new Map<string, number[]>() : await timeRaw(join(dir, 'events'), end);
+  if (process.env.RAW !== '0') await textSearchFunctions(join(dir, 'events'), end);
   const engine = await spawnEngine(dir, { MONITORING_LOG_LEVEL: 'warn' });
   const rss = rssSampler(engine.proc.pid!);
+  // an engine that has been running a while: its start-up scan of the stored ids (the loader's id
+  // filter, src/wal/stored-ids.ts) is done before the timing starts
+  const scanMs = await idFilterComplete(engine.url);
   // the reader is a key of its own (as a dashboard's would be): its queries wait for its own writes
   // only, not for the background ingest's (README, "What the answer means")
   const reader = await allProjectKey(engine.url, 'bench-reader');
   const ingest = backgroundIngest(engine.url, INGEST);
   await new Promise((r) => setTimeout(r, 3000)); // let the ingest reach its pace
+  console.log(`engine started; its scan of the stored ids took ${(scanMs / 1000).toFixed(1)} s\n`);
   console.log('| query | HTTP p50 ms | HTTP p99 ms | raw chDB p50 ms | raw chDB p99 ms | rows |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
   for (const s of shapes(end)) {
