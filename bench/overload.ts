@@ -75,6 +75,10 @@ for (const cap of CAPS) {
   const got = await Promise.all(answers);
   clearInterval(watch);
   const after = await closedLoop(engine.url, agent, 3);
+  const reasons = (await (await fetch(`${engine.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text())
+    .split('\n').filter((l) => l.startsWith('puraify_monitoring_ingest_refused_total{') && !l.endsWith(' 0'))
+    .map((l) => l.replace(/^puraify_monitoring_ingest_refused_total\{reason="(\w+)"\} /, '$1 ')).join(', ');
+  console.error(`${cap === Infinity ? 'no cap' : cap}: refused by reason (the whole run): ${reasons || 'none'}`);
   const refused = got.filter((a) => a.status !== 200).map((a) => a.ms).sort((a, b) => a - b);
   const taken = got.filter((a) => a.status === 200).map((a) => a.ms).sort((a, b) => a - b);
   const pp = (xs: number[]) => (xs.length ? `${percentile(xs, 50).toFixed(1)} / ${percentile(xs, 99).toFixed(1)}` : '–');

@@ -14,7 +14,7 @@ describe('memory budgets from the heap limit', () => {
   it('shrinks them with a small limit, leaving room for queries below the refusal line', () => {
     const b = memoryBudgets(768 * MB);
     expect(b.inflightBodyBytes).toBe(24 * MB);
-    expect(b.readAheadHeapBytes).toBe(48 * MB);
+    expect(b.readAheadHeapBytes).toBe(128 * MB);
     // rows waiting for the fsync are ~9× their log bytes
     expect(b.fsyncWaitingLogBytes * 9).toBeLessThanOrEqual(96 * MB);
     // the budgets that hold heap (two log consumers, rows waiting for the fsync, parsed bodies) stay under the refusal line
@@ -26,7 +26,7 @@ describe('memory budgets from the heap limit', () => {
     const b = memoryBudgets(1);
     expect(b.heapLimitBytes).toBe(64 * MB);
     expect(b.fsyncWaitingLogBytes).toBe(1 * MB);
-    expect(b.readAheadHeapBytes).toBe(4 * MB);
+    expect(b.readAheadHeapBytes).toBe(Math.floor(64 * MB / 6));
   });
 
   it('reads the running process\'s limit', () => {

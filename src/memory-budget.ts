@@ -28,7 +28,10 @@ export function memoryBudgets(heapLimitBytes: number): MemoryBudgets {
     // a body's parsed rows hold ~10× its bytes of heap (wal/cursor.ts measures 9× per log byte)
     inflightBodyBytes: Math.min(256 * MB, Math.floor(limit / 32)),
     fsyncWaitingLogBytes: Math.max(1 * MB, Math.min(16 * MB, Math.floor(limit / 72))),
-    readAheadHeapBytes: Math.max(1 * MB, Math.min(128 * MB, Math.floor(limit / 16))),
+    // the loader takes a block a second: a budget that holds less than a few seconds of a busy log
+    // sends it back to the segment files, re-reading and decoding on the event loop (at 48 MB the
+    // sustained ingest fell 40 %, bench/README.md)
+    readAheadHeapBytes: Math.max(1 * MB, Math.min(128 * MB, Math.floor(limit / 6))),
     refuseHeapBytes: Math.floor(limit * 0.85),
   };
 }
