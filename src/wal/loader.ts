@@ -11,7 +11,7 @@ import { insertIsolating, isClickHouseDataError } from '../collector/isolate.js'
 import { compactLine, lineStarts } from '../storage/compact-row.js';
 import type { Cursor } from './cursor.js';
 import { failpoint } from './failpoint.js';
-import { Wakeable } from './wake.js';
+import { TimeSlice, Wakeable } from './wake.js';
 import { comparePos, FLAG_CLIENT_IDS, type LogRecord, type Pos } from './record.js';
 import { claimantOf } from './claimant.js';
 
@@ -66,6 +66,12 @@ export interface KnownIds {
 export const BACKOFF_MIN_MS = 50;
 export const BACKOFF_MAX_MS = 5000;
 const MAX_BLOCK_BYTES = 64 << 20;
+/**
+ * Preparing a block (id look-ups, duplicates, its bytes) is a pass over up to 50,000 rows: ~100 ms
+ * at once on a slow core, which held every request (and refusals) behind it. It gives the event
+ * loop a turn every few milliseconds.
+ */
+const BLOCK_SLICE_MS = 5;
 
 export class Loader {
   readonly stats = {
@@ -178,7 +184,9 @@ export class Loader {
     // after a failed insert this run, every id is looked for in storage, the filter notwithstanding
     const known = this.uncertain ? undefined : this.storedIds;
     let skipped = 0;
+    const slice = new TimeSlice(BLOCK_SLICE_MS);
     for (const r of recs) {
+      if (slice.due()) await slice.next();
       const before = comparePos(r.pos, this.opts.uncertainBefore) < 0;
       if (!before) thisRun += r.rows.length;
       if (!(this.uncertain || before || r.flags & FLAG_CLIENT_IDS)) continue;
@@ -202,6 +210,7 @@ export class Loader {
     const fresh: EventRow[] = [];
     const parts: Buffer[] = [];
     for (const r of recs) {
+      if (slice.due()) await slice.next();
       let kept: number[] | undefined;
       for (let i = 0; i < r.rows.length; i++) {
         const row = r.rows[i];
@@ -227,7 +236,12 @@ export class Loader {
     const insertStarted = performance.now();
     // in the filter before the insert is tried: whatever becomes of the insert (refused, cut off by a
     // deadline and finished later), the filter never says "not stored" of a row storage may hold
-    if (this.storedIds) for (const row of fresh) this.storedIds.add(row.project_id, row.id);
+    if (this.storedIds) {
+      for (let i = 0; i < fresh.length; i++) {
+        if ((i & 1023) === 0 && slice.due()) await slice.next();
+        this.storedIds.add(fresh[i].project_id, fresh[i].id);
+      }
+    }
     if (fresh.length > 0) {
       try {
         await this.insertWithWatch(fresh.length, () => this.store.insertLines(Buffer.concat(parts)));

@@ -7,6 +7,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { failpoint } from './failpoint.js';
 import { comparePos, decodeRecord, HEADER_BYTES, type LogRecord, type Pos } from './record.js';
+import { TimeSlice } from './wake.js';
 
 const NAME = /^(\d{10})\.wal$/;
 const segName = (n: number) => `${String(n).padStart(10, '0')}.wal`;
@@ -266,13 +267,10 @@ export class SegmentFiles {
         buf = await readAt(path, pos.off, HEADER_BYTES + buf.readUInt32LE(0));
       }
       let at = 0;
-      let slice = performance.now();
+      const slice = new TimeSlice(DECODE_SLICE_MS);
       while (at < buf.length && total < maxBytes && rows < maxRows) {
         // decoding is parsing: a long read gives the event loop back every few milliseconds
-        if (performance.now() - slice > DECODE_SLICE_MS) {
-          await new Promise((r) => setImmediate(r));
-          slice = performance.now();
-        }
+        if (slice.due()) await slice.next();
         const d = decodeRecord(buf, at);
         if (!d.ok) {
           if (d.reason === 'incomplete' && at > 0) break; // the rest comes with the next chunk

@@ -18,3 +18,23 @@ export class Wakeable {
     this.wakeUp?.();
   }
 }
+
+/**
+ * A long synchronous pass (decoding a read, a loader's block) cut into slices: past `ms` since the
+ * last turn given, the pass gives the event loop one turn, so requests are not held behind it.
+ */
+export class TimeSlice {
+  private started = performance.now();
+
+  constructor(private readonly ms: number) {}
+
+  /** Whether the slice is used up (then `await next()`). */
+  due(): boolean {
+    return performance.now() - this.started > this.ms;
+  }
+
+  async next(): Promise<void> {
+    await new Promise((r) => setImmediate(r));
+    this.started = performance.now();
+  }
+}
