@@ -67,9 +67,9 @@ export const BACKOFF_MIN_MS = 50;
 export const BACKOFF_MAX_MS = 5000;
 const MAX_BLOCK_BYTES = 64 << 20;
 /**
- * Preparing a block (id look-ups, duplicates, its bytes) is a pass over up to 50,000 rows: ~100 ms
- * at once on a slow core, which held every request (and refusals) behind it. It gives the event
- * loop a turn every few milliseconds.
+ * Preparing a block (id look-ups, duplicates, its bytes) is a pass over up to 50,000 rows: tens of
+ * milliseconds at once on a slow core (a few µs a row), with every request (and refusal) behind it.
+ * It gives the event loop a turn every few milliseconds.
  */
 const BLOCK_SLICE_MS = 5;
 
