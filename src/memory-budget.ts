@@ -1,7 +1,8 @@
 // The engine's in-memory budgets, derived from V8's heap limit so that one limit (npm start gives
 // V8 768 MB, README "Memory") bounds them all: under a small limit the engine refuses requests
 // (503 + Retry-After) before the heap runs out, instead of V8 ending the process.
-// The budgets below were set for V8's own limit on a large machine (~4 GB) and stay the same there.
+// The log's budgets were set for V8's own limit on a large machine (~4 GB) and stay the same there;
+// bodies in flight are a fraction of the limit everywhere (128 MB at 4 GB, was 256).
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -52,9 +53,9 @@ let gc: (() => void) | null | undefined;
  * A full garbage collection, now. The heap in use counts garbage until V8 collects it, and V8
  * collects old garbage only when it allocates more: an engine refusing requests for memory allocates
  * little, so it would go on refusing for garbage it never collects. Blocks for as long as the
- * collection takes (tens of ms per 100 MB live). False where the runtime does not allow it.
+ * collection takes (tens of ms per 100 MB live). Does nothing where the runtime does not allow it.
  */
-export function collectGarbage(): boolean {
+export function collectGarbage(): void {
   if (gc === undefined) {
     try {
       setFlagsFromString('--expose-gc');
@@ -64,5 +65,4 @@ export function collectGarbage(): boolean {
     }
   }
   gc?.();
-  return gc !== null;
 }

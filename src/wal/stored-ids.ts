@@ -11,6 +11,7 @@
 // "maybe" and looked for in storage (about 14 % at twice the capacity, 40 % at three times); the next
 // start sizes it for what is stored then. Rows retention deletes stay in it: false "maybe"s, harmless.
 import { IdFilter, MAX_BYTES } from './id-filter.js';
+import { yieldTurn } from './wake.js';
 import type { IdPage, IdPageKey } from '../storage/event-store.js';
 
 /** What the scan reads (EventStore implements it). */
@@ -125,8 +126,4 @@ export class StoredIds {
       }
     }
   }
-}
-
-function yieldTurn(): Promise<void> {
-  return new Promise((r) => setImmediate(r));
 }
