@@ -15,9 +15,8 @@ import { EventStore } from '../src/storage/event-store.js';
 import { ACTIONS, ADMIN, allProjectKey, fillThroughHttp, ENGINES, ERRORS, get, machine, PLATFORMS, percentile, post, spawnEngine } from './common.js';
 import { newEventId } from '../src/ids.js';
 import { parseFilter, type EventFilter } from '../src/query/filters.js';
-import { listGroups } from '../src/aggregator/queries.js';
+import { autoInterval, listGroups } from '../src/aggregator/queries.js';
 import { performance as perfBreakdown, timeseries, type Dimension } from '../src/performance/queries.js';
-import { autoInterval } from '../src/aggregator/queries.js';
 import { eventsSelect, shapes } from './query-shapes.js';
 
 const SIZES = (process.env.ROWS ?? '1000000,10000000').split(',').map(Number);
@@ -30,6 +29,9 @@ const INGEST = Number(process.env.INGEST ?? 5000);
  * of fill each (the timing's own ingest goes into the copy, so every run starts from the same store).
  */
 const KEEP = process.env.KEEP;
+/** SHAPES=errors,session: only the shapes whose names contain one of these (A/B runs of one change). */
+const ONLY = process.env.SHAPES?.split(',').filter(Boolean);
+const timedShapes = (end: number) => shapes(end).filter((s) => !ONLY || ONLY.some((o) => s.name.includes(o)));
 
 const DAY = 86_400_000;
 
@@ -179,7 +181,8 @@ async function raw(store: EventStore, path: string): Promise<void> {
   } else if (u.pathname === '/monitoring/logs' || u.pathname === '/monitoring/audit') {
     await store.search(f, { order: q.order === 'asc' ? 'asc' : 'desc', limit: 100 });
   } else if (u.pathname === '/monitoring/errors') {
-    await listGroups(store, { ...f, from, to }, 'count', 100, { withTotal: true });
+    // the page statement the listing runs: its total and trend (48 buckets, as the route's default) in one pass
+    await listGroups(store, { ...f, from, to }, 'count', 100, { withTotal: true, trend: { intervalMs: autoInterval(from, to, 48) } });
   } else if (u.pathname === '/monitoring/performance') {
     await perfBreakdown(store, f, q.group_by.split(',') as Dimension[], { from, to });
   } else if (u.pathname === '/monitoring/timeseries') {
@@ -192,7 +195,7 @@ async function raw(store: EventStore, path: string): Promise<void> {
 async function timeRaw(dir: string, end: number): Promise<Map<string, number[]>> {
   const store = new EventStore(new ChdbTransport(dir));
   const out = new Map<string, number[]>();
-  for (const s of shapes(end)) {
+  for (const s of timedShapes(end)) {
     const lat: number[] = [];
     for (let i = 0; i < RUNS + 3; i++) {
       const a = performance.now();
@@ -278,7 +281,7 @@ for (const rows of SIZES) {
   console.log(`engine started; its scan of the stored ids took ${(scanMs / 1000).toFixed(1)} s\n`);
   console.log('| query | HTTP p50 ms | HTTP p99 ms | raw chDB p50 ms | raw chDB p99 ms | rows |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
-  for (const s of shapes(end)) {
+  for (const s of timedShapes(end)) {
     const lat: number[] = [];
     let lastRows = 0;
     let status = 200;

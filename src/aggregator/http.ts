@@ -9,7 +9,7 @@ import { readFilter } from '../query/http.js';
 import { asInt, asSingle, type EventFilter } from '../query/filters.js';
 import { GROUP_STATES, statusKey, type GroupState, type GroupStatus } from './groups.js';
 import {
-  autoInterval, countGroups, fillBuckets, GROUP_SORTS, groupKey, groupTop, groupTotals, groupTrends, listGroups, projectsWithFingerprint,
+  autoInterval, countGroups, fillBuckets, GROUP_SORTS, groupKey, groupTop, groupTotals, listGroups, projectsWithFingerprint,
   type GroupKeys, type GroupRow, type GroupSort, type GroupTotal,
 } from './queries.js';
 
@@ -87,17 +87,17 @@ export async function errorRoutes(app: FastifyInstance, opts: ErrorRouteOptions)
           ? { keep: false, keys: notOpen.map((s) => groupKey(s.project_id, s.fingerprint)) }
           : { keep: true, keys: notOpen.filter((s) => s.state === state).map((s) => groupKey(s.project_id, s.fingerprint)) };
       }
-      const page = await listGroups(events, f, sort, limit, { offset, keys, withTotal: true });
+      // one round: the page carries its total and trends; the all-time totals and the states are
+      // read beside it, side by side on the storage's read sessions (src/storage/chdb-transport.ts)
+      const [page, totals, statuses] = await Promise.all([
+        listGroups(events, f, sort, limit, { offset, keys, withTotal: true, trend: { intervalMs: interval } }),
+        groupTotals(events, f),
+        groups.statuses(f.eq.project_id?.length ? f.eq.project_id : f.projects),
+      ]);
       const picked = page.rows;
       // a page that is not full (and not past the end) is the last one: no second aggregation for the total
       const last = picked.length < limit && (offset === 0 || picked.length > 0);
-      const fps = picked.map((r) => r.fingerprint);
-      const projects = [...new Set(picked.map((r) => r.project_id))];
-      // side by side on the storage's read sessions (src/storage/chdb-transport.ts)
-      const [total, totals, trends, statuses] = await Promise.all([
-        page.total ?? (last ? offset + picked.length : countGroups(events, f, keys)),
-        groupTotals(events, projects, fps), groupTrends(events, f, fps, interval), groups.statuses(projects),
-      ]);
+      const total = page.total ?? (last ? offset + picked.length : await countGroups(events, f, keys));
       return {
         from: new Date(from).toISOString(),
         to: new Date(to).toISOString(),
@@ -107,7 +107,7 @@ export async function errorRoutes(app: FastifyInstance, opts: ErrorRouteOptions)
         next_offset: offset + picked.length < total ? offset + picked.length : null,
         groups: picked.map((r) => {
           const k = statusKey(r.project_id, r.fingerprint);
-          return { ...describe(r, statuses.get(k), totals.get(k)), trend: fillBuckets(trends.get(k), from, to, interval).map((b) => b.count) };
+          return { ...describe(r, statuses.get(k), totals.get(k)), trend: fillBuckets(r.trend, from, to, interval).map((b) => b.count) };
         }),
       };
     });
@@ -137,26 +137,25 @@ export async function errorRoutes(app: FastifyInstance, opts: ErrorRouteOptions)
       f.eq = { ...f.eq, project_id: [project], fingerprint: [fingerprint] };
       const { from, to } = range(f);
       const interval = intervalS ? intervalS * 1000 : autoInterval(from, to, 48);
-      const [{ rows }, totals, status] = await Promise.all([
-        listGroups(events, f, 'count', 1),
-        groupTotals(events, [project], [fingerprint]),
+      // one round: nothing below depends on another's answer
+      const [{ rows }, totals, status, top, page, suspects] = await Promise.all([
+        listGroups(events, f, 'count', 1, { trend: { intervalMs: interval } }),
+        groupTotals(events, { ...f, from: undefined, to: undefined }), // all time: found even when the range has no event
         groups.get(project, fingerprint),
+        groupTop(events, f),
+        events.search({ ...f, from: undefined, to: undefined }, { order: 'desc', limit: samples }),
+        opts.suspects ? opts.suspects(project, fingerprint) : [],
       ]);
       const total = totals.get(statusKey(project, fingerprint));
       // no event in the range: the group is described from all time (a rare second round)
       const g = rows[0] ?? (total && (await listGroups(events, { ...f, from: undefined, to: undefined }, 'count', 1)).rows[0]);
       if (!g) throw new HttpError(404, 'not_found', `no error group ${fingerprint} in project ${project}`);
-      const [trend, top, page] = await Promise.all([
-        groupTrends(events, f, [fingerprint], interval),
-        groupTop(events, f),
-        events.search({ ...f, from: undefined, to: undefined }, { order: 'desc', limit: samples }),
-      ]);
       const sampleEvents = page.rows.map(toStoredEvent);
       const latestWithStack = sampleEvents.find((e) => e.stack);
       return {
         ...describe(rows[0] ?? { ...g, count: 0 }, status, total),
         interval_s: interval / 1000,
-        trend: fillBuckets(trend.get(statusKey(project, fingerprint)), from, to, interval),
+        trend: fillBuckets(rows[0]?.trend, from, to, interval),
         samples: sampleEvents,
         stack: latestWithStack?.stack ?? null,
         top: {
@@ -166,7 +165,7 @@ export async function errorRoutes(app: FastifyInstance, opts: ErrorRouteOptions)
           users: top.filter((t) => t.dimension === 'user_id').map(({ value, count }) => ({ value, count })),
           engines: top.filter((t) => t.dimension === 'engine').map(({ value, count }) => ({ value, count })),
         },
-        suspect_changes: opts.suspects ? await opts.suspects(project, fingerprint) : [],
+        suspect_changes: suspects,
       };
     });
   });

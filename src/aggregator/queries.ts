@@ -3,7 +3,7 @@
 import type { EventStore } from '../storage/event-store.js';
 import { EVENTS_TABLE } from '../storage/schema.js';
 import { ParamBag, whereClause, type EventFilter } from '../query/filters.js';
-import { groupStates, MERGED_COLUMNS, trendCounts } from './rollup.js';
+import { groupsActiveIn, groupStates, MERGED_COLUMNS, type TrendBuckets } from './rollup.js';
 
 export type GroupSort = 'count' | 'last_seen' | 'first_seen' | 'users';
 export const GROUP_SORTS: readonly GroupSort[] = ['count', 'last_seen', 'first_seen', 'users'];
@@ -21,6 +21,8 @@ export interface GroupRow {
   sessions: number;
   first_seen: number;
   last_seen: number;
+  /** Counts per bucket start, when the listing was asked for a trend; buckets with no events are absent. */
+  trend?: Map<number, number>;
 }
 
 const SORT_SQL: Record<GroupSort, string> = {
@@ -57,23 +59,33 @@ export interface GroupPage {
 
 /**
  * A page of groups. Asked `withTotal`, where the storage has window functions, the total number of
- * groups comes in the same pass (`count() OVER ()` over the grouped rows, before LIMIT), else from countGroups().
+ * groups comes in the same pass (`count() OVER ()` over the grouped rows, before LIMIT), else from
+ * countGroups(). Asked a `trend`, each group's counts per bucket come in the same pass too.
  */
 export async function listGroups(
   events: EventStore, f: EventFilter, sort: GroupSort, limit: number,
-  page: { offset?: number; keys?: GroupKeys; withTotal?: boolean } = {},
+  page: { offset?: number; keys?: GroupKeys; withTotal?: boolean; trend?: TrendBuckets } = {},
 ): Promise<GroupPage> {
   const bag = new ParamBag();
   const offset = page.offset ? `${page.offset}, ` : '';
   const withTotal = page.withTotal === true && events.transport.features.windowFunctions;
-  const rows = await events.query<RawGroupRow & { total_?: number }>(
-    `SELECT ${MERGED_COLUMNS}${withTotal ? ', count() OVER () AS total_' : ''} FROM (${groupStates(f, bag)})${keysWhere(page.keys, bag)}
+  const extra = (withTotal ? ', count() OVER () AS total_' : '') + (page.trend ? ', sumMap([b], [n]) AS trend_' : '');
+  const rows = await events.query<RawGroupRow & { total_?: number; trend_?: [unknown[], unknown[]] | { '1': unknown[]; '2': unknown[] } }>(
+    `SELECT ${MERGED_COLUMNS}${extra} FROM (${groupStates(f, bag, page.trend)})${keysWhere(page.keys, bag)}
      GROUP BY project_id, fingerprint ORDER BY ${SORT_SQL[sort]}, project_id, fingerprint LIMIT ${offset}${limit}`,
     bag.params,
   );
   // a page past the end has no row to carry the total
   const total = !withTotal ? undefined : rows.length > 0 ? Number(rows[0].total_) : page.offset ? undefined : 0;
-  return { rows: rows.map(numbers), total };
+  return { rows: rows.map((r) => (r.trend_ ? { ...numbers(r), trend: trendMap(r.trend_) } : numbers(r))), total };
+}
+
+/** sumMap's (keys, values) tuple, which JSON gives as a pair of arrays (or an object on some versions). */
+function trendMap(t: [unknown[], unknown[]] | { '1': unknown[]; '2': unknown[] }): Map<number, number> {
+  const [keys, values] = Array.isArray(t) ? t : [t['1'], t['2']];
+  const out = new Map<number, number>();
+  for (let i = 0; i < keys.length; i++) out.set(Number(keys[i]), Number(values[i]));
+  return out;
 }
 
 /** How many groups listGroups() would page through. */
@@ -94,43 +106,23 @@ export interface GroupTotal {
 }
 
 /**
- * All-time totals for the given groups (the listing's counts are for the asked range). Only the
- * cheap states are merged: the users' and sessions' uniqExact and the argMax columns cost most of
- * this statement and the listing does not show them all-time.
+ * All-time totals of the groups that have events in the filter's range, within its projects and
+ * fingerprints (the listing's counts are for the range). Not bound to a page's groups, so it runs
+ * beside the page rather than after it. Only the cheap states are merged: the users' and sessions'
+ * uniqExact and the argMax columns cost most of this statement and the listing does not show them all-time.
  */
-export async function groupTotals(events: EventStore, projects: readonly string[], fingerprints: readonly string[]): Promise<Map<string, GroupTotal>> {
-  if (fingerprints.length === 0) return new Map();
-  const f: EventFilter = { projects, eq: { fingerprint: [...fingerprints] }, attrs: [] };
+export async function groupTotals(events: EventStore, f: Pick<EventFilter, 'projects' | 'eq' | 'from' | 'to'>): Promise<Map<string, GroupTotal>> {
+  const scope: EventFilter = { projects: f.projects, eq: { project_id: f.eq.project_id, fingerprint: f.eq.fingerprint }, attrs: [] };
   const bag = new ParamBag();
+  const active = groupsActiveIn({ ...scope, from: f.from, to: f.to }, bag);
   const rows = await events.query<{ project_id: string; fingerprint: string; count: number; first_seen_: number; last_seen_: number }>(
     `SELECT project_id, fingerprint, countMerge(c) AS count, minMerge(first_seen) AS first_seen_, maxMerge(last_seen) AS last_seen_
-     FROM (${groupStates(f, bag)}) GROUP BY project_id, fingerprint`,
+     FROM (${groupStates(scope, bag)}) WHERE (project_id, fingerprint) IN (${active}) GROUP BY project_id, fingerprint`,
     bag.params,
   );
   return new Map(rows.map((r) => [`${r.project_id}\u0000${r.fingerprint}`, {
     count: Number(r.count), first_seen: Number(r.first_seen_), last_seen: Number(r.last_seen_),
   }]));
-}
-
-/** Counts per bucket for each group; buckets with no events are filled with 0 by the caller. */
-export async function groupTrends(
-  events: EventStore, f: EventFilter, fingerprints: readonly string[], intervalMs: number,
-): Promise<Map<string, Map<number, number>>> {
-  const out = new Map<string, Map<number, number>>();
-  if (fingerprints.length === 0) return out;
-  const bag = new ParamBag();
-  const source = trendCounts({ ...f, eq: { ...f.eq, fingerprint: [...fingerprints] } }, bag, intervalMs);
-  const rows = await events.query<{ project_id: string; fingerprint: string; b: number; c: number }>(
-    `SELECT project_id, fingerprint, b, sum(n) AS c FROM (${source}) GROUP BY project_id, fingerprint, b`,
-    bag.params,
-  );
-  for (const r of rows) {
-    const k = `${r.project_id}\u0000${r.fingerprint}`;
-    let m = out.get(k);
-    if (!m) out.set(k, (m = new Map()));
-    m.set(Number(r.b), Number(r.c));
-  }
-  return out;
 }
 
 export interface TopValue {

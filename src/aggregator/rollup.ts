@@ -25,9 +25,19 @@ function stateColumns(): string {
   return STATES.map(([n, , e]) => `${e} AS ${n}`).join(', ');
 }
 
-function rawPart(f: EventFilter, bag: ParamBag): string {
-  return `SELECT project_id, fingerprint, ${stateColumns()} FROM ${EVENTS_TABLE}
-          WHERE ${whereClause({ ...f, hasFingerprint: true }, bag)} GROUP BY project_id, fingerprint`;
+/**
+ * Trend buckets carried beside the states: `b` the bucket's start, `n` its count. With them the
+ * listing reads each group's trend in the same pass as its figures (sumMap over the rows).
+ */
+export interface TrendBuckets {
+  intervalMs: number;
+}
+
+function rawPart(f: EventFilter, bag: ParamBag, trend?: TrendBuckets): string {
+  const iv = trend && bag.add(trend.intervalMs, 'Int64');
+  const bucket = iv ? `, intDiv(timestamp, ${iv}) * ${iv} AS b, count() AS n` : '';
+  return `SELECT project_id, fingerprint${bucket}, ${stateColumns()} FROM ${EVENTS_TABLE}
+          WHERE ${whereClause({ ...f, hasFingerprint: true }, bag)} GROUP BY project_id, fingerprint${iv ? ', b' : ''}`;
 }
 
 function rollupWhere(f: EventFilter, bag: ParamBag, h0?: number, h1?: number): string {
@@ -41,32 +51,31 @@ function rollupWhere(f: EventFilter, bag: ParamBag, h0?: number, h1?: number): s
 }
 
 /**
- * A subquery of (project_id, fingerprint, states…) rows for the events matching `f`: the rollup for
- * whole hours inside [from, to), raw events for the rest, or raw events alone when the filter
- * needs columns the rollup does not keep.
+ * A subquery of (project_id, fingerprint, [b, n,] states…) rows for the events matching `f`: the
+ * rollup for whole hours inside [from, to), raw events for the rest, or raw events alone when the
+ * filter needs columns the rollup does not keep, or the trend's buckets are not whole hours.
+ * Summed per group the states give its figures; `n` summed per `b` its trend.
  */
-export function groupStates(f: EventFilter, bag: ParamBag): string {
-  if (!rollupAnswers(f)) return rawPart(f, bag);
+export function groupStates(f: EventFilter, bag: ParamBag, trend?: TrendBuckets): string {
+  if (!rollupAnswers(f) || (trend && trend.intervalMs % HOUR !== 0)) return rawPart(f, bag, trend);
   const h0 = f.from === undefined ? undefined : Math.ceil(f.from / HOUR) * HOUR;
   const h1 = f.to === undefined ? undefined : Math.floor(f.to / HOUR) * HOUR;
-  if (h0 !== undefined && h1 !== undefined && h0 >= h1) return rawPart(f, bag);
-  const parts = [`SELECT project_id, fingerprint, ${STATES.map(([n]) => n).join(', ')} FROM ${ROLLUP_TABLE} WHERE ${rollupWhere(f, bag, h0, h1)}`];
-  if (f.from !== undefined && h0! > f.from) parts.push(rawPart({ ...f, to: h0 }, bag));
-  if (f.to !== undefined && h1! < f.to) parts.push(rawPart({ ...f, from: h1 }, bag));
+  if (h0 !== undefined && h1 !== undefined && h0 >= h1) return rawPart(f, bag, trend);
+  const iv = trend && bag.add(trend.intervalMs, 'Int64');
+  // a rollup row is one hour of one group: its count is its own state's value
+  const bucket = iv ? `, intDiv(hour, ${iv}) * ${iv} AS b, finalizeAggregation(c) AS n` : '';
+  const parts = [`SELECT project_id, fingerprint${bucket}, ${STATES.map(([n]) => n).join(', ')} FROM ${ROLLUP_TABLE} WHERE ${rollupWhere(f, bag, h0, h1)}`];
+  if (f.from !== undefined && h0! > f.from) parts.push(rawPart({ ...f, to: h0 }, bag, trend));
+  if (f.to !== undefined && h1! < f.to) parts.push(rawPart({ ...f, from: h1 }, bag, trend));
   return parts.join(' UNION ALL ');
 }
 
-/** Counts per bucket from the rollup (whole hours) and raw events (edges); exact when the interval is whole hours. */
-export function trendCounts(f: EventFilter, bag: ParamBag, intervalMs: number): string {
-  const iv = bag.add(intervalMs, 'Int64');
-  const raw = (g: EventFilter) => `SELECT project_id, fingerprint, intDiv(timestamp, ${iv}) * ${iv} AS b, count() AS n FROM ${EVENTS_TABLE}
-     WHERE ${whereClause({ ...g, hasFingerprint: true }, bag)} GROUP BY project_id, fingerprint, b`;
-  const h0 = f.from === undefined ? undefined : Math.ceil(f.from / HOUR) * HOUR;
-  const h1 = f.to === undefined ? undefined : Math.floor(f.to / HOUR) * HOUR;
-  if (!rollupAnswers(f) || intervalMs % HOUR !== 0 || (h0 !== undefined && h1 !== undefined && h0 >= h1)) return raw(f);
-  const parts = [`SELECT project_id, fingerprint, intDiv(hour, ${iv}) * ${iv} AS b, countMerge(c) AS n FROM ${ROLLUP_TABLE}
-     WHERE ${rollupWhere(f, bag, h0, h1)} GROUP BY project_id, fingerprint, b`];
-  if (f.from !== undefined && h0! > f.from) parts.push(raw({ ...f, to: h0 }));
-  if (f.to !== undefined && h1! < f.to) parts.push(raw({ ...f, from: h1 }));
-  return parts.join(' UNION ALL ');
+/**
+ * The groups with events in [from, to) (a superset: whole hours around the edges), read from the
+ * rollup alone: what bounds the all-time totals read beside a listing to the groups it can show.
+ */
+export function groupsActiveIn(f: EventFilter, bag: ParamBag): string {
+  const h0 = f.from === undefined ? undefined : Math.floor(f.from / HOUR) * HOUR;
+  const h1 = f.to === undefined ? undefined : Math.ceil(f.to / HOUR) * HOUR;
+  return `SELECT DISTINCT project_id, fingerprint FROM ${ROLLUP_TABLE} WHERE ${rollupWhere(f, bag, h0, h1)}`;
 }

@@ -11,7 +11,7 @@ import { eventArb, printQuery, queryArb } from '../../test/query-arbitraries.js'
 import { emptyFilter, ParamBag, parseFilter, whereClause, type EventFilter } from '../query/filters.js';
 import { matchesFilter } from '../query/match.js';
 import { EVENTS_TABLE } from './schema.js';
-import { countGroups, groupTop, groupTotals, groupTrends, listGroups, projectsWithFingerprint } from '../aggregator/queries.js';
+import { countGroups, groupTop, groupTotals, listGroups, projectsWithFingerprint } from '../aggregator/queries.js';
 import { load, performance, timeseries } from '../performance/queries.js';
 import { ChdbTransport } from './chdb-transport.js';
 import { EventStore, type SearchOptions } from './event-store.js';
@@ -309,15 +309,27 @@ describe('the stages\' SQL on the server', () => {
     const token = groups.find((g) => g.project_id === 'pa' && g.fingerprint === 'fp-token')!;
     expect(token).toMatchObject({ count: 6, users: 6, sessions: 4, error_type: 'TokenExpired', message: 'Failed to send message – token expired #25', first_seen: T0, last_seen: T0 + 25 * 60_000 });
 
-    const totals = await both(async (s) => [...(await groupTotals(s, ['pa', 'pb'], ['fp-token', 'fp-uni']))].sort());
+    // all-time totals of the groups active in a range, without naming the page's groups
+    const totals = await both(async (s) => [...(await groupTotals(s, f({ projects: ['pa', 'pb'], eq: { fingerprint: ['fp-token', 'fp-uni'] }, ...RANGE })))].sort());
     expect(totals.server).toEqual(totals.chdb);
     expect(totals.server.map(([k, g]) => [k, g.count])).toEqual([['pa\u0000fp-token', 6], ['pb\u0000fp-token', 6], ['pb\u0000fp-uni', 6]]);
     expect(totals.server[0]).toEqual(['pa\u0000fp-token', { count: 6, first_seen: T0, last_seen: T0 + 25 * 60_000 }]);
+    const before = await both(async (s) => (await groupTotals(s, f({ projects: ['pa', 'pb'], from: T0 - 7_200_000, to: T0 - 3_600_000 }))).size);
+    expect(before).toEqual({ server: 0, chdb: 0 });
 
-    const trends = await both(async (s) => [...(await groupTrends(s, f({ from: RANGE.from, to: RANGE.to }), ['fp-token', 'fp-timeout'], 600_000))]
-      .map(([k, m]) => [k, [...m].sort((x, y) => x[0] - y[0])]).sort());
-    expect(trends.server).toEqual(trends.chdb);
-    expect(trends.server.find(([k]) => k === 'pa\u0000fp-token')![1]).toEqual([[T0, 2], [T0 + 600_000, 2], [T0 + 1_200_000, 2]]);
+    // trends in the listing's own pass: raw events (10-minute buckets), the rollup with raw edges (hours)
+    const trended = (from: number, to: number, intervalMs: number) => both(async (s) =>
+      (await listGroups(s, f({ from, to }), 'count', 50, { trend: { intervalMs } })).rows
+        .map((g) => [key(g), g.count, [...g.trend!].sort((x, y) => x[0] - y[0])] as const).sort((x, y) => x[0].localeCompare(y[0])));
+    const tenMinutes = await trended(RANGE.from, RANGE.to, 600_000);
+    expect(tenMinutes.server).toEqual(tenMinutes.chdb);
+    expect(tenMinutes.server.find(([k]) => k === 'pa\u0000fp-token')![2]).toEqual([[T0, 2], [T0 + 600_000, 2], [T0 + 1_200_000, 2]]);
+    const hours = await trended(T0 - 1_800_000, T0 + 3 * 3_600_000 + 1, 3_600_000);
+    expect(hours.server).toEqual(hours.chdb);
+    expect(hours.server.find(([k]) => k === 'pa\u0000fp-token')![2]).toEqual([[T0, 6]]);
+    for (const [k, count, buckets] of [...tenMinutes.server, ...hours.server]) {
+      expect(buckets.reduce((n, [, c]) => n + c, 0), k).toBe(count);
+    }
 
     const top = await both((s) => groupTop(s, f({ eq: { fingerprint: ['fp-token'] } }), 2));
     expect(top.server).toEqual(top.chdb);
