@@ -316,6 +316,13 @@ describe('the stages\' SQL on the server', () => {
     expect(totals.server[0]).toEqual(['pa\u0000fp-token', { count: 6, first_seen: T0, last_seen: T0 + 25 * 60_000 }]);
     const before = await both(async (s) => (await groupTotals(s, f({ projects: ['pa', 'pb'], from: T0 - 7_200_000, to: T0 - 3_600_000 }))).size);
     expect(before).toEqual({ server: 0, chdb: 0 });
+    // a named project is read whole; groups last seen before the range are left out
+    const named = await both(async (s) => [...(await groupTotals(s, f({ eq: { project_id: ['pa'] }, ...RANGE })))].map(([k, g]) => [k, g.count]).sort());
+    expect(named.server).toEqual(named.chdb);
+    expect(named.server).toContainEqual(['pa\u0000fp-token', 6]);
+    expect(named.server.every(([k]) => String(k).startsWith('pa\u0000'))).toBe(true);
+    const later = await both(async (s) => (await groupTotals(s, f({ eq: { project_id: ['pa'] }, from: T0 + 7_200_000, to: T0 + 9_000_000 }))).size);
+    expect(later).toEqual({ server: 0, chdb: 0 });
 
     // trends in the listing's own pass: raw events (10-minute buckets), the rollup with raw edges (hours)
     const trended = (from: number, to: number, intervalMs: number) => both(async (s) =>
