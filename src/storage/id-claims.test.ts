@@ -54,6 +54,21 @@ describe('IdClaims (PostgreSQL)', () => {
     expect(A.stats.statements + B.stats.statements).toBeLessThan(20);
   });
 
+  it('a claim larger than one statement: its chunks, made side by side, lose exactly the ids held elsewhere', async () => {
+    const [a, b] = await twoNodes();
+    const A = new IdClaims(a);
+    const B = new IdClaims(b);
+    const ids = Array.from({ length: 23_000 }, (_, i) => `big-${i}`);
+    const held = ids.filter((_, i) => i % 997 === 0);
+    expect(await B.claim(held.map((id) => ({ row: row(id), claimant: 'B:1:0' })))).toEqual(new Set());
+    const statements = A.stats.statements;
+    const lost = await A.claim(ids.map((id) => ({ row: row(id), claimant: 'A:1:0' })));
+    expect(A.stats.statements - statements).toBe(5);
+    expect(lost).toEqual(new Set(held.map((id) => k(id))));
+    // the replay finds every one of its own claims again
+    expect(await A.claim(ids.map((id) => ({ row: row(id), claimant: 'A:1:0' })))).toEqual(new Set(held.map((id) => k(id))));
+  });
+
   it('prunes claims older than the resend window, and only those', async () => {
     const [a] = await twoNodes();
     let now = 10 * RESEND_WINDOW_MS;
