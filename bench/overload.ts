@@ -6,6 +6,7 @@
 import http from 'node:http';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { ADMIN, machine, percentile, spawnEngine } from './common.js';
 
@@ -57,15 +58,20 @@ for (const cap of CAPS) {
   const perSecond = (2 * rate) / BATCH;
   const answers: Promise<{ status: number; ms: number }>[] = [];
   let rss = 0;
+  let engineLag = 0;
   const watch = setInterval(() => void fetch(`${engine.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } }).then((r) => r.text()).then((text) => {
     const v = Number(/^process_resident_memory_bytes (\d+)$/m.exec(text)?.[1] ?? 0);
     if (v > rss) rss = v;
+    engineLag = Math.max(engineLag, Number(/^puraify_monitoring_event_loop_lag_seconds ([\d.]+)$/m.exec(text)?.[1] ?? 0) * 1000);
     // OVERLOAD_WATCH=1: where the engine's memory is, every half second
     if (process.env.OVERLOAD_WATCH) {
       const mb = (re: RegExp) => Math.round(Number(re.exec(text)?.[1] ?? 0) / 2 ** 20);
       console.error(`rss ${mb(/^process_resident_memory_bytes (\d+)$/m)} heap ${mb(/^nodejs_heap_used_bytes (\d+)$/m)} MB; in flight ${/^puraify_monitoring_ingest_inflight_requests (\d+)$/m.exec(text)?.[1]} req ${mb(/^puraify_monitoring_ingest_inflight_bytes (\d+)$/m)} MB; log memory ${mb(/consumer="loader"} (\d+)/)}/${mb(/consumer="observer"} (\d+)/)} MB; fsync waiting ${mb(/^puraify_monitoring_wal_fsync_waiting_bytes (\d+)$/m)} MB; unloaded ${mb(/^puraify_monitoring_wal_unloaded_bytes (\d+)$/m)} MB`);
     }
   }).catch(() => undefined), 500);
+  // the client's own event-loop delay is part of every latency it measures: printed beside them
+  const clientLag = monitorEventLoopDelay({ resolution: 10 });
+  clientLag.enable();
   const t0 = performance.now();
   while (performance.now() - t0 < OVERLOAD_S * 1000) {
     const due = Math.floor(((performance.now() - t0) / 1000) * perSecond);
@@ -74,11 +80,14 @@ for (const cap of CAPS) {
   }
   const got = await Promise.all(answers);
   clearInterval(watch);
+  clientLag.disable();
   const after = await closedLoop(engine.url, agent, 3);
   const reasons = (await (await fetch(`${engine.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text())
     .split('\n').filter((l) => l.startsWith('puraify_monitoring_ingest_refused_total{') && !l.endsWith(' 0'))
     .map((l) => l.replace(/^puraify_monitoring_ingest_refused_total\{reason="(\w+)"\} /, '$1 ')).join(', ');
-  console.error(`${cap === Infinity ? 'no cap' : cap}: refused by reason (the whole run): ${reasons || 'none'}`);
+  console.error(`${cap === Infinity ? 'no cap' : cap}: refused by reason (the whole run): ${reasons || 'none'}; `
+    + `client event-loop delay p99 ${(clientLag.percentile(99) / 1e6).toFixed(1)} ms, max ${(clientLag.max / 1e6).toFixed(1)} ms; `
+    + `engine's largest sampled event-loop lag ${engineLag.toFixed(1)} ms`);
   const refused = got.filter((a) => a.status !== 200).map((a) => a.ms).sort((a, b) => a - b);
   const taken = got.filter((a) => a.status === 200).map((a) => a.ms).sort((a, b) => a - b);
   const pp = (xs: number[]) => (xs.length ? `${percentile(xs, 50).toFixed(1)} / ${percentile(xs, 99).toFixed(1)}` : '–');
