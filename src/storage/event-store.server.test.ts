@@ -433,6 +433,13 @@ describe('a Distributed schema over a one-shard cluster', () => {
       const key = (g: { project_id: string; fingerprint: string }) => `${g.project_id}\u0000${g.fingerprint}`;
       const groups = async (s: EventStore) => round((await listGroups(s, f({ from: T0 + 1, to: T0 + 3 * 3_600_000 }), 'count', 50)).rows).sort((x, y) => key(x).localeCompare(key(y)));
       expect(await groups(store)).toEqual(await groups(onServer));
+      // the listing's own pass (trend) and the all-time totals beside it, through the Distributed tables
+      const trended = async (s: EventStore) => (await listGroups(s, f({ from: T0 - 1_800_000, to: T0 + 3 * 3_600_000 + 1 }), 'count', 50, { trend: { intervalMs: 3_600_000 } })).rows
+        .map((g) => [key(g), g.count, [...g.trend!]] as const).sort((x, y) => x[0].localeCompare(y[0]));
+      expect(await trended(store)).toEqual(await trended(onServer));
+      const totals = async (s: EventStore) => [...(await groupTotals(s, f({ projects: ['pa', 'pb'], from: T0, to: T0 + 3_600_000 })))].sort();
+      expect((await totals(store)).length).toBeGreaterThan(2);
+      expect(await totals(store)).toEqual(await totals(onServer));
       const tables = await dist.query<{ name: string; engine: string }>("SELECT name, engine FROM system.tables WHERE database = 'pm_dist' AND name NOT LIKE '.inner%' ORDER BY name");
       expect(tables.map((t) => `${t.name}:${t.engine}`)).toEqual([
         'error_rollup:Distributed', 'error_rollup_local:AggregatingMergeTree', 'error_rollup_mv:MaterializedView',

@@ -179,6 +179,23 @@ describe('two engine nodes', () => {
     expect(n.body.count).toBe(1);
   });
 
+  it('an error group spread over both shards: the listing\'s all-time total counts every shard\'s events', async () => {
+    // sessions decide the shard: 20 old events on 20 sessions land on both shards; the one event in
+    // the range sits on one. A shard-local "active in the range" set would drop the other's old events.
+    const now = Date.now();
+    const ev = (i: number, timestamp: number) => ({
+      project_id: 'pf_spread', event_type: 'action_error', status: 'error', error_type: 'SpreadError', message: 'spread over shards',
+      session_id: `spread-${i}`, timestamp,
+    });
+    const body = [...Array.from({ length: 20 }, (_, i) => ev(i, now - 3 * 86_400_000 + i * 1000)), ev(99, now - 60_000)];
+    expect((await api(A, 'POST', '/monitoring/logs', { token: c.admin_token, body })).status).toBe(200);
+    // no project named: the totals go through the groups active in the range
+    const r = await api(A, 'GET', `/monitoring/errors?from=${now - 3_600_000}&to=${now + 1000}`, { token: c.admin_token });
+    expect(r.status).toBe(200);
+    const g = r.body.groups.find((x: { project_id: string }) => x.project_id === 'pf_spread');
+    expect(g).toMatchObject({ count: 1, total_count: 21, error_type: 'SpreadError' });
+  });
+
   it('a key\'s rate limits hold across both nodes (counted in PostgreSQL), not once per node', async () => {
     // requests: 20 a minute (leased one token at a time); events: 600 a minute (leases of 30)
     const r = await api(A, 'POST', '/monitoring/keys', { token: c.admin_token, body: {
