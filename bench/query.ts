@@ -183,7 +183,7 @@ async function raw(store: EventStore, path: string): Promise<void> {
     await store.search(f, { order: q.order === 'asc' ? 'asc' : 'desc', limit: 100 });
   } else if (u.pathname === '/monitoring/errors') {
     // the page statement the listing runs: its total and trend (48 buckets, as the route's default) in one pass
-    await listGroups(store, { ...f, from, to }, 'count', 100, { withTotal: true, trend: { intervalMs: autoInterval(from, to, 48) } });
+    await listGroups(store, { ...f, from, to }, 'count', 100, { withTotal: true, trendMs: autoInterval(from, to, 48) });
   } else if (u.pathname === '/monitoring/performance') {
     await perfBreakdown(store, f, q.group_by.split(',') as Dimension[], { from, to });
   } else if (u.pathname === '/monitoring/timeseries') {

@@ -90,7 +90,7 @@ export async function errorRoutes(app: FastifyInstance, opts: ErrorRouteOptions)
       // one round: the page carries its total and trends; the all-time totals and the states are
       // read beside it, side by side on the storage's read sessions (src/storage/chdb-transport.ts)
       const [page, totals, statuses] = await Promise.all([
-        listGroups(events, f, sort, limit, { offset, keys, withTotal: true, trend: { intervalMs: interval } }),
+        listGroups(events, f, sort, limit, { offset, keys, withTotal: true, trendMs: interval }),
         groupTotals(events, f),
         groups.statuses(f.eq.project_id?.length ? f.eq.project_id : f.projects),
       ]);
@@ -139,7 +139,7 @@ export async function errorRoutes(app: FastifyInstance, opts: ErrorRouteOptions)
       const interval = intervalS ? intervalS * 1000 : autoInterval(from, to, 48);
       // one round: nothing below depends on another's answer
       const [{ rows }, totals, status, top, page, suspects] = await Promise.all([
-        listGroups(events, f, 'count', 1, { trend: { intervalMs: interval } }),
+        listGroups(events, f, 'count', 1, { trendMs: interval }),
         groupTotals(events, { ...f, from: undefined, to: undefined }), // all time: found even when the range has no event
         groups.get(project, fingerprint),
         groupTop(events, f),

@@ -3,7 +3,7 @@
 import type { EventStore } from '../storage/event-store.js';
 import { EVENTS_TABLE } from '../storage/schema.js';
 import { ParamBag, whereClause, type EventFilter } from '../query/filters.js';
-import { groupsActiveIn, groupStates, MERGED_COLUMNS, type TrendBuckets } from './rollup.js';
+import { groupsActiveIn, groupStates, MERGED_COLUMNS } from './rollup.js';
 
 export type GroupSort = 'count' | 'last_seen' | 'first_seen' | 'users';
 export const GROUP_SORTS: readonly GroupSort[] = ['count', 'last_seen', 'first_seen', 'users'];
@@ -60,18 +60,18 @@ export interface GroupPage {
 /**
  * A page of groups. Asked `withTotal`, where the storage has window functions, the total number of
  * groups comes in the same pass (`count() OVER ()` over the grouped rows, before LIMIT), else from
- * countGroups(). Asked a `trend`, each group's counts per bucket come in the same pass too.
+ * countGroups(). Asked a trend (`trendMs`, the bucket width), each group's counts per bucket come in the same pass too.
  */
 export async function listGroups(
   events: EventStore, f: EventFilter, sort: GroupSort, limit: number,
-  page: { offset?: number; keys?: GroupKeys; withTotal?: boolean; trend?: TrendBuckets } = {},
+  page: { offset?: number; keys?: GroupKeys; withTotal?: boolean; trendMs?: number } = {},
 ): Promise<GroupPage> {
   const bag = new ParamBag();
   const offset = page.offset ? `${page.offset}, ` : '';
   const withTotal = page.withTotal === true && events.transport.features.windowFunctions;
-  const extra = (withTotal ? ', count() OVER () AS total_' : '') + (page.trend ? ', sumMap([b], [n]) AS trend_' : '');
-  const rows = await events.query<RawGroupRow & { total_?: number; trend_?: [unknown[], unknown[]] | { '1': unknown[]; '2': unknown[] } }>(
-    `SELECT ${MERGED_COLUMNS}${extra} FROM (${groupStates(f, bag, page.trend)})${keysWhere(page.keys, bag)}
+  const extra = (withTotal ? ', count() OVER () AS total_' : '') + (page.trendMs !== undefined ? ', sumMap([b], [n]) AS trend_' : '');
+  const rows = await events.query<RawGroupRow & { total_?: number; trend_?: [unknown[], unknown[]] }>(
+    `SELECT ${MERGED_COLUMNS}${extra} FROM (${groupStates(f, bag, page.trendMs)})${keysWhere(page.keys, bag)}
      GROUP BY project_id, fingerprint ORDER BY ${SORT_SQL[sort]}, project_id, fingerprint LIMIT ${offset}${limit}`,
     bag.params,
   );
@@ -80,9 +80,8 @@ export async function listGroups(
   return { rows: rows.map((r) => (r.trend_ ? { ...numbers(r), trend: trendMap(r.trend_) } : numbers(r))), total };
 }
 
-/** sumMap's (keys, values) tuple, which JSON gives as a pair of arrays (or an object on some versions). */
-function trendMap(t: [unknown[], unknown[]] | { '1': unknown[]; '2': unknown[] }): Map<number, number> {
-  const [keys, values] = Array.isArray(t) ? t : [t['1'], t['2']];
+/** sumMap's (keys, values) tuple, which JSON gives as a pair of arrays. */
+function trendMap([keys, values]: [unknown[], unknown[]]): Map<number, number> {
   const out = new Map<number, number>();
   for (let i = 0; i < keys.length; i++) out.set(Number(keys[i]), Number(values[i]));
   return out;

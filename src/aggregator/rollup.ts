@@ -26,15 +26,10 @@ function stateColumns(): string {
 }
 
 /**
- * Trend buckets carried beside the states: `b` the bucket's start, `n` its count. With them the
- * listing reads each group's trend in the same pass as its figures (sumMap over the rows).
+ * `iv`: a bound bucket width (ms). With it each row carries `b`, its bucket's start, and `n`, its
+ * count, so the listing reads each group's trend in the same pass as its figures (sumMap over the rows).
  */
-export interface TrendBuckets {
-  intervalMs: number;
-}
-
-function rawPart(f: EventFilter, bag: ParamBag, trend?: TrendBuckets): string {
-  const iv = trend && bag.add(trend.intervalMs, 'Int64');
+function rawPart(f: EventFilter, bag: ParamBag, iv?: string): string {
   const bucket = iv ? `, intDiv(timestamp, ${iv}) * ${iv} AS b, count() AS n` : '';
   return `SELECT project_id, fingerprint${bucket}, ${stateColumns()} FROM ${EVENTS_TABLE}
           WHERE ${whereClause({ ...f, hasFingerprint: true }, bag)} GROUP BY project_id, fingerprint${iv ? ', b' : ''}`;
@@ -53,20 +48,20 @@ function rollupWhere(f: EventFilter, bag: ParamBag, h0?: number, h1?: number): s
 /**
  * A subquery of (project_id, fingerprint, [b, n,] states…) rows for the events matching `f`: the
  * rollup for whole hours inside [from, to), raw events for the rest, or raw events alone when the
- * filter needs columns the rollup does not keep, or the trend's buckets are not whole hours.
- * Summed per group the states give its figures; `n` summed per `b` its trend.
+ * filter needs columns the rollup does not keep, or the trend's buckets (`trendMs`) are not whole
+ * hours. Summed per group the states give its figures; `n` summed per `b` its trend.
  */
-export function groupStates(f: EventFilter, bag: ParamBag, trend?: TrendBuckets): string {
-  if (!rollupAnswers(f) || (trend && trend.intervalMs % HOUR !== 0)) return rawPart(f, bag, trend);
+export function groupStates(f: EventFilter, bag: ParamBag, trendMs?: number): string {
+  const iv = trendMs === undefined ? undefined : bag.add(trendMs, 'Int64');
+  if (!rollupAnswers(f) || (trendMs !== undefined && trendMs % HOUR !== 0)) return rawPart(f, bag, iv);
   const h0 = f.from === undefined ? undefined : Math.ceil(f.from / HOUR) * HOUR;
   const h1 = f.to === undefined ? undefined : Math.floor(f.to / HOUR) * HOUR;
-  if (h0 !== undefined && h1 !== undefined && h0 >= h1) return rawPart(f, bag, trend);
-  const iv = trend && bag.add(trend.intervalMs, 'Int64');
+  if (h0 !== undefined && h1 !== undefined && h0 >= h1) return rawPart(f, bag, iv);
   // a rollup row is one hour of one group: its count is its own state's value
   const bucket = iv ? `, intDiv(hour, ${iv}) * ${iv} AS b, finalizeAggregation(c) AS n` : '';
   const parts = [`SELECT project_id, fingerprint${bucket}, ${STATES.map(([n]) => n).join(', ')} FROM ${ROLLUP_TABLE} WHERE ${rollupWhere(f, bag, h0, h1)}`];
-  if (f.from !== undefined && h0! > f.from) parts.push(rawPart({ ...f, to: h0 }, bag, trend));
-  if (f.to !== undefined && h1! < f.to) parts.push(rawPart({ ...f, from: h1 }, bag, trend));
+  if (f.from !== undefined && h0! > f.from) parts.push(rawPart({ ...f, to: h0 }, bag, iv));
+  if (f.to !== undefined && h1! < f.to) parts.push(rawPart({ ...f, from: h1 }, bag, iv));
   return parts.join(' UNION ALL ');
 }
 

@@ -326,7 +326,7 @@ describe('the stages\' SQL on the server', () => {
 
     // trends in the listing's own pass: raw events (10-minute buckets), the rollup with raw edges (hours)
     const trended = (from: number, to: number, intervalMs: number) => both(async (s) =>
-      (await listGroups(s, f({ from, to }), 'count', 50, { trend: { intervalMs } })).rows
+      (await listGroups(s, f({ from, to }), 'count', 50, { trendMs: intervalMs })).rows
         .map((g) => [key(g), g.count, [...g.trend!].sort((x, y) => x[0] - y[0])] as const).sort((x, y) => x[0].localeCompare(y[0])));
     const tenMinutes = await trended(RANGE.from, RANGE.to, 600_000);
     expect(tenMinutes.server).toEqual(tenMinutes.chdb);
@@ -434,7 +434,7 @@ describe('a Distributed schema over a one-shard cluster', () => {
       const groups = async (s: EventStore) => round((await listGroups(s, f({ from: T0 + 1, to: T0 + 3 * 3_600_000 }), 'count', 50)).rows).sort((x, y) => key(x).localeCompare(key(y)));
       expect(await groups(store)).toEqual(await groups(onServer));
       // the listing's own pass (trend) and the all-time totals beside it, through the Distributed tables
-      const trended = async (s: EventStore) => (await listGroups(s, f({ from: T0 - 1_800_000, to: T0 + 3 * 3_600_000 + 1 }), 'count', 50, { trend: { intervalMs: 3_600_000 } })).rows
+      const trended = async (s: EventStore) => (await listGroups(s, f({ from: T0 - 1_800_000, to: T0 + 3 * 3_600_000 + 1 }), 'count', 50, { trendMs: 3_600_000 })).rows
         .map((g) => [key(g), g.count, [...g.trend!]] as const).sort((x, y) => x[0].localeCompare(y[0]));
       expect(await trended(store)).toEqual(await trended(onServer));
       const totals = async (s: EventStore) => [...(await groupTotals(s, f({ projects: ['pa', 'pb'], from: T0, to: T0 + 3_600_000 })))].sort();
