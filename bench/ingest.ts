@@ -7,6 +7,8 @@
 // "acked" is when the answers came (the events are in the log); "stored" is when the loader had moved
 // all of them into storage. Then the bytes per event of the whole data directory the 16 × 1,000 run
 // left, after merges.
+// The 16 × 1,000 run and its baseline alternate ROUNDS times (default 3); the figure is the median
+// ratio, as the baseline swings with the machine.
 //   npm run bench:ingest            (EVENTS=200000 to change the volume)
 import { execFileSync } from 'node:child_process';
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
@@ -17,9 +19,11 @@ import { newEventId } from '../src/ids.js';
 import { ChdbTransport } from '../src/storage/chdb-transport.js';
 import { EventStore } from '../src/storage/event-store.js';
 import { EVENTS_PARTITION_BY } from '../src/storage/schema.js';
-import { get, machine, makeEvent, post, rng, spawnEngine } from './common.js';
+import { ADMIN, get, machine, makeEvent, post, rng, spawnEngine } from './common.js';
 
 const TOTAL = Number(process.env.EVENTS ?? 200_000);
+/** Runs of the goal's 16 × 1000, each beside its own baseline. */
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const BATCHES = (process.env.BATCHES ?? '1,100,1000').split(',').map(Number);
 const r = rng(42);
 const events = Array.from({ length: TOTAL }, (_, i) => {
@@ -149,24 +153,38 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
 
 console.log(`bench/ingest — ${machine()} — ${fmt(TOTAL)} events — load average ${load()}`);
-const plain1000 = await rawInsert(1000, 'plain');
-console.log(`raw chDB insert into a plain MergeTree of the same columns (no codecs, indexes or views), batch 1000: ${fmt(plain1000)} ev/s  <- the goal's baseline`);
 const engine1000 = await rawInsert(1000, 'engine');
 const engine10000 = await rawInsert(10_000, 'engine');
 console.log(`raw chDB insert into the engine's schema (JSONCompactEachRow, pre-serialised): batch 1000 ${fmt(engine1000)} ev/s; batch 10000 ${fmt(engine10000)} ev/s`);
 
-// the goal's run first, on an engine of its own, so its data directory can be measured alone
+// The goal's run, on an engine of its own so its data directory can be measured alone. The
+// baseline swings with the machine (37k–90k ev/s within one hour here), so it is measured right
+// before each of ROUNDS runs of the engine, and the goal's figure is the median of the ratios.
 const first = mkdtempSync(join(tmpdir(), 'bench-http-'));
 let engine = await spawnEngine(first, { MONITORING_LOG_LEVEL: 'warn' });
-const headline = await httpIngest(engine.url, 1000, 16, TOTAL);
-// where the loader's time went in that run: the duplicate check against the inserts
+const rounds: { plain: number; res: Awaited<ReturnType<typeof httpIngest>>; refused: number; ratio: number }[] = [];
+for (let k = 0; k < ROUNDS; k++) {
+  const plain = await rawInsert(1000, 'plain');
+  const res = await httpIngest(engine.url, 1000, 16, TOTAL);
+  rounds.push({ plain, res, refused: refusals, ratio: res.rate / plain });
+  console.log(`round ${k + 1}: raw chDB insert into a plain MergeTree of the same columns (no codecs, indexes or views), batch 1000: ${fmt(plain)} ev/s <- the goal's baseline; `
+    + `HTTP 16 × 1000: ${fmt(res.rate)} ev/s acked${refusals ? ` (${refusals} refused, resent)` : ''} = ${(res.rate / plain).toFixed(2)}×`);
+  refusals = 0;
+}
+const median = [...rounds].sort((x, y) => x.ratio - y.ratio)[Math.floor(rounds.length / 2)];
+const plain1000 = median.plain;
+const headline = median.res;
+// where the loader's time went in those runs: the duplicate check against the inserts
 const loaded = (await get(engine.url, '/monitoring/load?window=10')).body?.ingest ?? {};
-const loaderLine = `loader, 16 × 1000 run: ${loaded.flushes} blocks; duplicate check ${fmt(loaded.load_check_ms ?? NaN)} ms, inserts ${fmt(loaded.load_insert_ms ?? NaN)} ms; `
+const loaderLine = `loader, 16 × 1000 runs: ${loaded.flushes} blocks; duplicate check ${fmt(loaded.load_check_ms ?? NaN)} ms, inserts ${fmt(loaded.load_insert_ms ?? NaN)} ms; `
   + `id probes made ${fmt(loaded.id_probes ?? NaN)}, skipped by the id filter ${fmt(loaded.id_probes_skipped ?? NaN)}`;
 console.log(loaderLine);
-// its refusals belong to its own row, not to the first row printed below
-const headlineRefusals = refusals;
-refusals = 0;
+// why the engine refused requests in those runs, if it did
+const reasons = (await (await fetch(`${engine.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text())
+  .split('\n').filter((l) => l.startsWith('puraify_monitoring_ingest_refused_total{') && !l.endsWith(' 0'))
+  .map((l) => l.replace(/^puraify_monitoring_ingest_refused_total\{reason="(\w+)"\} /, '$1 ')).join(', ');
+console.log(`16 × 1000 runs, requests refused by reason: ${reasons || 'none'}`);
+const headlineRefusals = median.refused;
 await engine.stop();
 const size = await bytesPerEvent(first);
 rmSync(first, { recursive: true, force: true });
@@ -190,7 +208,7 @@ for (const [batch, clients] of [[1, 1], [1, 16], [1, 50], [100, 1], [100, 16], [
   refusals = 0;
   console.log(`| ${batch} | ${clients} | ${fmt(res.rate)}${refused ? ` (${refused} refused, resent)` : ''} | ${fmt(res.storedRate)} | ${res.p50.toFixed(1)} | ${res.p99.toFixed(1)} | ${(res.rate / plain1000).toFixed(2)} |`);
 }
-console.log(`HTTP(16 clients, batch 1000) / plain MergeTree(batch 1000) = ${(headline.rate / plain1000).toFixed(2)} (goal ≥ 1.0)`);
+console.log(`HTTP(16 clients, batch 1000) / plain MergeTree(batch 1000) = ${(headline.rate / plain1000).toFixed(2)}, the median of ${rounds.map((r) => r.ratio.toFixed(2)).join(', ')} (goal ≥ 1.0)`);
 if (single) console.log(`one client, one event per request: ${fmt(single)} ev/s = ${(single / fsyncRate).toFixed(2)} × raw fdatasync (goal ≥ 0.1); 50 such clients: ${fmt(fifty)} ev/s (goal ≥ 5,000)`);
 console.log(`data directory after the 16 × 1000 run, merged: ${size.total.toFixed(1)} bytes/event over ${fmt(size.events)} events (parts: ${size.tables} B/event); load average ${load()}`);
 await engine.stop();

@@ -74,23 +74,23 @@ describe('admission fairness', () => {
   it('while requests queue, the key with the biggest share is refused and the others taken', async () => {
     const a = new Admission({ maxInflight: 100, maxLagMs: 50 });
     const { url, release } = await serve(a);
-    const held = [...Array.from({ length: 6 }, () => send(url, 'A')), send(url, 'C')];
-    await inFlight(a, 7);
+    const held = [...Array.from({ length: 15 }, () => send(url, 'A')), send(url, 'C')];
+    await inFlight(a, 16);
     // the state the interval timer sets when even the quickest answer waited past the target
     a.congested = true;
     expect(await send(url, 'A')).toBe(503);
     const b = send(url, 'B');
-    await inFlight(a, 8);
+    await inFlight(a, 17);
     expect(a.stats.shedQueue).toBe(1);
     release();
-    expect(await Promise.all([...held, b])).toEqual(Array(8).fill(200));
+    expect(await Promise.all([...held, b])).toEqual(Array(17).fill(200));
   });
 
   it('refuses a request while the bodies waiting to be parsed would take longer than the target', async () => {
     const a = new Admission({ maxInflight: 100, maxLagMs: 50 });
     const { url, release } = await serve(a);
-    const held = [send(url, 'A'), send(url, 'A')];
-    await inFlight(a, 2);
+    const held = Array.from({ length: 16 }, () => send(url, 'A'));
+    await inFlight(a, 16);
     // 200 bodies of 20 kB waiting for their turn, each taking a millisecond to parse: ~200 ms of
     // work queued, drained one turn per loop iteration while the next request comes in
     const waiting = Array.from({ length: 200 }, () => a.turns.take(20_000).then(() => busy(1)));
@@ -101,9 +101,49 @@ describe('admission fairness', () => {
     expect(a.stats).toMatchObject({ shedTurns: 1 });
     await Promise.all(waiting);
     release();
-    expect(await Promise.all(held)).toEqual([200, 200]);
+    expect(await Promise.all(held)).toEqual(Array(16).fill(200));
     // the queue drained: the same request is taken
     expect(await send(url, 'A')).toBe(200);
+  });
+});
+
+describe('admission against a fixed set of clients sending back to back', () => {
+  // each client's request waits ~150 ms in the engine (it is held there: three times the target),
+  // then the client sends the next: a standing queue of the clients' own size, not one that grows
+  async function closedLoop(a: Admission, clients: number, rounds: number): Promise<number[]> {
+    app = Fastify();
+    installErrorHandler(app);
+    a.install(app, () => 'A');
+    app.post('/ingest', async () => {
+      await new Promise((r) => setTimeout(r, 150));
+      return { ok: true };
+    });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    a.start();
+    try {
+      const statuses: number[] = [];
+      await Promise.all(Array.from({ length: clients }, async () => {
+        for (let i = 0; i < rounds; i++) statuses.push(await send(url, 'A'));
+      }));
+      return statuses;
+    } finally {
+      a.stop();
+    }
+  }
+
+  it('fewer than 16 clients are never refused, however long their requests wait', async () => {
+    const a = new Admission({ maxInflight: 100, maxLagMs: 50 });
+    expect(await closedLoop(a, 15, 4)).toEqual(Array(60).fill(200));
+    // the engine saw the wait: it is congested, and still takes the clients' requests
+    expect(a.congested).toBe(true);
+    expect(a.stats.shedQueue).toBe(0);
+  });
+
+  it('more are: past 16 in flight, a queue waiting past the target is refused', async () => {
+    const a = new Admission({ maxInflight: 100, maxLagMs: 50 });
+    const statuses = await closedLoop(a, 24, 4);
+    expect(statuses).toContain(503);
+    expect(a.stats.shedQueue).toBeGreaterThan(0);
   });
 });
 
