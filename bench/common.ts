@@ -178,3 +178,11 @@ export const SECRET_MESSAGES: ((r: () => number) => string)[] = [
   (r) => `session eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.${alnum(r, 43)} expired`,
   (r) => `using AKIA${alnum(r, 16).toUpperCase()} for s3 upload`,
 ];
+
+/** The engine's ingest refusals so far, by reason (from /metrics), e.g. "queueing 12, parse_queue 3". */
+export async function refusedByReason(url: string): Promise<string> {
+  const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
+  const reasons = text.split('\n').filter((l) => l.startsWith('puraify_monitoring_ingest_refused_total{') && !l.endsWith(' 0'))
+    .map((l) => l.replace(/^puraify_monitoring_ingest_refused_total\{reason="(\w+)"\} /, '$1 ')).join(', ');
+  return reasons || 'none';
+}

@@ -19,7 +19,7 @@ import { newEventId } from '../src/ids.js';
 import { ChdbTransport } from '../src/storage/chdb-transport.js';
 import { EventStore } from '../src/storage/event-store.js';
 import { EVENTS_PARTITION_BY } from '../src/storage/schema.js';
-import { ADMIN, get, machine, makeEvent, post, rng, spawnEngine } from './common.js';
+import { get, machine, makeEvent, post, refusedByReason, rng, spawnEngine } from './common.js';
 
 const TOTAL = Number(process.env.EVENTS ?? 200_000);
 /** Runs of the goal's 16 × 1000, each beside its own baseline. */
@@ -147,14 +147,6 @@ async function bytesPerEvent(dataDir: string): Promise<{ total: number; events: 
   const n = Number(c.n);
   const du = Number(execFileSync('du', ['-sb', dataDir], { encoding: 'utf8' }).split('\t')[0]);
   return { total: du / n, events: n, tables: parts.map((p) => `${p.table} ${(Number(p.b) / n).toFixed(1)}`).join(', ') };
-}
-
-/** The engine's refusals so far, by reason (from /metrics). */
-async function refusedByReason(url: string): Promise<string> {
-  const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
-  const reasons = text.split('\n').filter((l) => l.startsWith('puraify_monitoring_ingest_refused_total{') && !l.endsWith(' 0'))
-    .map((l) => l.replace(/^puraify_monitoring_ingest_refused_total\{reason="(\w+)"\} /, '$1 ')).join(', ');
-  return reasons || 'none';
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');

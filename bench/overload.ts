@@ -8,7 +8,7 @@ import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
-import { ADMIN, machine, percentile, spawnEngine } from './common.js';
+import { ADMIN, machine, percentile, refusedByReason, spawnEngine } from './common.js';
 
 const OVERLOAD_S = Number(process.env.OVERLOAD_S ?? 10);
 const BATCH = 200;
@@ -82,10 +82,8 @@ for (const cap of CAPS) {
   clearInterval(watch);
   clientLag.disable();
   const after = await closedLoop(engine.url, agent, 3);
-  const reasons = (await (await fetch(`${engine.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text())
-    .split('\n').filter((l) => l.startsWith('puraify_monitoring_ingest_refused_total{') && !l.endsWith(' 0'))
-    .map((l) => l.replace(/^puraify_monitoring_ingest_refused_total\{reason="(\w+)"\} /, '$1 ')).join(', ');
-  console.error(`${cap === Infinity ? 'no cap' : cap}: refused by reason (the whole run): ${reasons || 'none'}; `
+  const reasons = await refusedByReason(engine.url);
+  console.error(`${cap === Infinity ? 'no cap' : cap}: refused by reason (the whole run): ${reasons}; `
     + `client event-loop delay p99 ${(clientLag.percentile(99) / 1e6).toFixed(1)} ms, max ${(clientLag.max / 1e6).toFixed(1)} ms; `
     + `engine's largest sampled event-loop lag ${engineLag.toFixed(1)} ms`);
   const refused = got.filter((a) => a.status !== 200).map((a) => a.ms).sort((a, b) => a - b);

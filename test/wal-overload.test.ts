@@ -74,7 +74,7 @@ async function storedCount(url: string, project: string): Promise<number> {
 }
 
 describe('overload sheds, never stalls', () => {
-  // (a cap below 16 sockets is a closed loop the engine takes whole: admission refuses a queue only
+  // (a cap of 16 sockets or fewer is a closed loop the engine takes whole: admission refuses a queue only
   // with 16 requests in flight, src/collector/admission.ts; the client keeps its backlog itself)
   for (const cap of [Infinity, 64]) {
     it(`2× the sustained rate, open loop, ${cap === Infinity ? 'no socket cap' : `${cap} client sockets`}: excess refused up front with Retry-After, none lost, full rate after`, async () => {

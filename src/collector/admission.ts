@@ -150,20 +150,19 @@ export class Admission {
       this.stats.admittedFair++;
       return;
     }
-    if (this.opts.maxLagMs <= 0) return;
+    if (this.opts.maxLagMs <= 0 || this.inflight < QUEUE_MIN_INFLIGHT) return;
     // congested or behind: the keys with the biggest share of what is queueing go first
     const fair = this.belowShare(key, this.inflight);
-    const queueing = this.inflight >= QUEUE_MIN_INFLIGHT;
-    if (this.congested && queueing && !fair) {
+    if (this.congested && !fair) {
       this.stats.shedQueue++;
       throw overloaded('requests are queueing in the engine; retry shortly');
     }
-    if (queueing && this.turns.length >= 2 && this.turns.queuedMs() > this.opts.maxLagMs && !fair) {
+    if (this.turns.length >= 2 && this.turns.queuedMs() > this.opts.maxLagMs && !fair) {
       this.stats.shedTurns++;
       throw overloaded('requests are waiting to be parsed; retry shortly');
     }
     const lag = Math.max(this.lagMs, performance.now() - this.expected);
-    if (queueing && lag > this.opts.maxLagMs && !fair) {
+    if (lag > this.opts.maxLagMs && !fair) {
       this.stats.shedLag++;
       throw overloaded('the engine is behind; retry shortly');
     }
