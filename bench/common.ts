@@ -122,11 +122,22 @@ export async function get(url: string, path: string, token = ADMIN): Promise<{ s
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
 
+/** Waits until the engine's loader has moved everything acknowledged into storage. */
+export async function untilStored(url: string): Promise<void> {
+  for (;;) {
+    const m = await get(url, '/monitoring/load?window=10');
+    if (m.body?.ingest?.unloaded_bytes === 0) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /**
  * Posts events 0…rows-1 from 16 senders in batches of 1,000 with ids (as the SDK sends), waiting and
- * resending what is refused past capacity (503/429 + Retry-After); returns events/s.
+ * resending what is refused past capacity (503/429 + Retry-After). Returns events/s acknowledged
+ * (the last answer) and stored (the loader's last block in): an answer only means the events are in
+ * the log, so a store measured or copied before `stored` lacks the log's backlog.
  */
-export async function fillThroughHttp(url: string, rows: number, event: (n: number) => Record<string, unknown>): Promise<number> {
+export async function fillThroughHttp(url: string, rows: number, event: (n: number) => Record<string, unknown>): Promise<{ acked: number; stored: number }> {
   let next = 0;
   const t0 = performance.now();
   await Promise.all(Array.from({ length: 16 }, async () => {
@@ -144,7 +155,9 @@ export async function fillThroughHttp(url: string, rows: number, event: (n: numb
       if (status !== 200) throw new Error(`fill: ingest answered ${status}`);
     }
   }));
-  return rows / ((performance.now() - t0) / 1000);
+  const acked = rows / ((performance.now() - t0) / 1000);
+  await untilStored(url);
+  return { acked, stored: rows / ((performance.now() - t0) / 1000) };
 }
 
 /** Creates an API key for every project (such a key needs the admin scope) and returns its token. */

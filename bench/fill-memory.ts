@@ -55,7 +55,7 @@ rmSync(dir, { recursive: true, force: true });
 const f = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '–');
 const peak = samples.reduce((a, b) => (b.rss > a.rss ? b : a), samples[0]);
 console.log(`bench/fill-memory — ${machine()} — ${ROWS.toLocaleString('en-US')} events, engine node flags: ${[...startNodeArgs(), process.env.BENCH_NODE_ARGS ?? ''].join(' ').trim() || '(none)'}`);
-console.log(`filled at ${Math.round(rate).toLocaleString('en-US')} events/s; requests refused (resent): ${refused || 'none'}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(`filled at ${Math.round(rate.acked).toLocaleString('en-US')} events/s acknowledged, ${Math.round(rate.stored).toLocaleString('en-US')} stored; requests refused (resent): ${refused || 'none'}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 console.log(`peak RSS ${f(peak.rss)} MB at ${peak.s.toFixed(1)} s: JS heap used ${f(peak.heap)}, Buffers ${f(peak.buffers)}, chDB tracked ${f(peak.chdb)}, log read-ahead ${f(peak.readAhead)} MB; chDB tracked max seen ${f(Math.max(...samples.map((x) => x.chdb)))} MB`);
 console.log('| s | RSS MB | JS heap MB | Buffers MB | chDB MB | read-ahead MB | unloaded log MB |');
 console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');

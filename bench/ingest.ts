@@ -19,7 +19,7 @@ import { newEventId } from '../src/ids.js';
 import { ChdbTransport } from '../src/storage/chdb-transport.js';
 import { EventStore } from '../src/storage/event-store.js';
 import { EVENTS_PARTITION_BY } from '../src/storage/schema.js';
-import { get, machine, makeEvent, post, refusedByReason, rng, spawnEngine } from './common.js';
+import { get, machine, makeEvent, post, refusedByReason, rng, spawnEngine, untilStored } from './common.js';
 
 const TOTAL = Number(process.env.EVENTS ?? 200_000);
 /** Runs of the goal's 16 × 1000, each beside its own baseline. */
@@ -82,15 +82,6 @@ function rawFdatasync(dir: string): number {
   return rate;
 }
 
-/** Waits until the engine's loader has moved everything acknowledged into storage. */
-async function stored(url: string): Promise<void> {
-  for (;;) {
-    const m = await get(url, '/monitoring/load?window=10');
-    if (m.body?.ingest?.unloaded_bytes === 0) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 let offset = 0;
 let refusals = 0;
 async function httpIngest(url: string, batchSize: number, clients: number, total: number): Promise<{ rate: number; storedRate: number; p50: number; p99: number }> {
@@ -121,7 +112,7 @@ async function httpIngest(url: string, batchSize: number, clients: number, total
     }
   }));
   const secs = (performance.now() - t0) / 1000;
-  await stored(url);
+  await untilStored(url);
   const storedSecs = (performance.now() - t0) / 1000;
   lat.sort((a, b) => a - b);
   return { rate: total / secs, storedRate: total / storedSecs, p50: lat[Math.floor(lat.length * 0.5)], p99: lat[Math.floor(lat.length * 0.99)] };

@@ -13,7 +13,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChdbTransport } from '../src/storage/chdb-transport.js';
 import { EventStore } from '../src/storage/event-store.js';
-import { ACTIONS, ADMIN, allProjectKey, fillThroughHttp, ENGINES, ERRORS, get, machine, PLATFORMS, percentile, post, spawnEngine } from './common.js';
+import { ACTIONS, ADMIN, allProjectKey, fillThroughHttp, ENGINES, ERRORS, get, machine, PLATFORMS, percentile, post, spawnEngine, untilStored } from './common.js';
 import { newEventId } from '../src/ids.js';
 import { parseFilter, type EventFilter } from '../src/query/filters.js';
 import { autoInterval, listGroups } from '../src/aggregator/queries.js';
@@ -71,8 +71,8 @@ function eventAt(n: number, rows: number, start: number): Record<string, unknown
   return e;
 }
 
-/** Fills the engine through HTTP: 16 clients, batches of 1,000. Returns events/s. */
-function fillHttp(url: string, rows: number, end: number): Promise<number> {
+/** Fills the engine through HTTP: 16 clients, batches of 1,000, until all of it is stored. */
+function fillHttp(url: string, rows: number, end: number): Promise<{ acked: number; stored: number }> {
   const start = end - 7 * DAY;
   return fillThroughHttp(url, rows, (n) => eventAt(n, rows, start));
 }
@@ -257,7 +257,8 @@ for (const rows of SIZES) {
   } else {
     const filler = await spawnEngine(dir, { MONITORING_LOG_LEVEL: 'warn' });
     const rss = rssSampler(filler.proc.pid!);
-    fillRate = `, ${Math.round(await fillHttp(filler.url, rows, end)).toLocaleString('en-US')} events/s`;
+    const rate = await fillHttp(filler.url, rows, end);
+    fillRate = `, ${Math.round(rate.acked).toLocaleString('en-US')} events/s acknowledged, ${Math.round(rate.stored).toLocaleString('en-US')} stored`;
     fillRss = rss.stop();
     await filler.stop();
     await settle(join(dir, 'events'));
@@ -276,6 +277,8 @@ for (const rows of SIZES) {
   // an engine that has been running a while: its start-up scan of the stored ids (the loader's id
   // filter, src/wal/stored-ids.ts) is done before the timing starts
   const scanMs = await idFilterComplete(engine.url);
+  // and nothing of the fill is still loading from its log (a store kept before the fill waited for it)
+  await untilStored(engine.url);
   // the reader is a key of its own (as a dashboard's would be): its queries wait for its own writes
   // only, not for the background ingest's (README, "What the answer means")
   const reader = await allProjectKey(engine.url, 'bench-reader');
