@@ -1,4 +1,7 @@
 // The generated events and the query shapes of bench/query, shared with bench/cluster.
+import { newEventId } from '../src/ids.js';
+import { ACTIONS, ENGINES, ERRORS, PLATFORMS } from './common.js';
+
 export const DAY = 86_400_000;
 
 /** A SELECT of `n` events from row `off` of a `rows`-event data set ending 7 days after `start`:
@@ -34,6 +37,41 @@ export function eventsSelect(rows: number, off: number, n: number, start: number
         [['eu','us','ap'][1 + cityHash64(number, 10) % 3]] AS attr_values
       FROM (SELECT number, cityHash64(number, 11) % 100 < 8 AS err, cityHash64(number, 12) % 6 AS p
             FROM numbers(${off}, ${n}))`;
+}
+
+/** A cheap integer hash (the SQL generator uses cityHash64; any well-mixed hash gives the same shapes). */
+function h(n: number, salt: number): number {
+  let x = (Math.imul(n ^ (n >>> 16), 0x45d9f3b) + Math.imul(salt, 0x9e3779b1)) >>> 0;
+  x = Math.imul(x ^ (x >>> 16), 0x45d9f3b) >>> 0;
+  return (x ^ (x >>> 16)) >>> 0;
+}
+
+/** Event number → event, as eventsSelect()'s SQL makes it (same projects, sessions, traces, users, errors). */
+export function eventAt(n: number, rows: number, start: number): Record<string, unknown> {
+  const err = h(n, 11) % 100 < 8;
+  const p = h(n, 12) % 6;
+  const ts = start + Math.floor((n * 7 * DAY) / rows);
+  const e: Record<string, unknown> = {
+    id: newEventId(ts),
+    timestamp: ts,
+    project_id: `pf_${h(Math.floor(n / 20), 1) % 50}`,
+    event_type: err ? 'action_error' : 'execution',
+    engine: ENGINES[h(n, 2) % 6],
+    flow_id: `flow_${h(n, 3) % 200}`,
+    session_id: `sess_${Math.floor(n / 20)}`,
+    user_id: `user_${h(n, 4) % 5000}`,
+    trace_id: `trace_${Math.floor(n / 5)}`,
+    platform: PLATFORMS[p],
+    action: ACTIONS[p],
+    status: err ? 'error' : 'success',
+    severity: err ? 'high' : 'info',
+    message: err ? `Failed to call ${PLATFORMS[p]} after ${h(n, 6) % 5000} ms` : 'ok',
+    duration_ms: 20 + ((h(n, 7) % 3000) * (h(n, 8) % 100)) / 100,
+    retries: err ? h(n, 9) % 4 : 0,
+    attributes: { region: ['eu', 'us', 'ap'][h(n, 10) % 3] },
+  };
+  if (err) e.error_type = ERRORS[h(n, 5) % 5];
+  return e;
 }
 
 export interface Shape {

@@ -11,14 +11,14 @@ import { cpSync, existsSync, mkdirSync, readFileSync, mkdtempSync, rmSync, write
 import { execFileSync } from 'node:child_process';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { ChdbTransport } from '../src/storage/chdb-transport.js';
 import { EventStore } from '../src/storage/event-store.js';
-import { ACTIONS, ADMIN, allProjectKey, fillThroughHttp, ENGINES, ERRORS, get, machine, PLATFORMS, percentile, post, spawnEngine, untilStored } from './common.js';
-import { newEventId } from '../src/ids.js';
+import { ADMIN, allProjectKey, fillThroughHttp, get, machine, percentile, spawnEngine, untilStored } from './common.js';
 import { parseFilter, type EventFilter } from '../src/query/filters.js';
 import { autoInterval, listGroups } from '../src/aggregator/queries.js';
 import { performance as perfBreakdown, timeseries, type Dimension } from '../src/performance/queries.js';
-import { eventsSelect, shapes } from './query-shapes.js';
+import { DAY, eventAt, eventsSelect, shapes } from './query-shapes.js';
 
 const SIZES = (process.env.ROWS ?? '1000000,10000000').split(',').map(Number);
 const RUNS = Number(process.env.RUNS ?? 50);
@@ -34,43 +34,6 @@ const KEEP = process.env.KEEP;
 const ONLY = process.env.SHAPES?.split(',').filter(Boolean);
 const timedShapes = (end: number) => shapes(end).filter((s) => !ONLY || ONLY.some((o) => s.name.includes(o)));
 
-const DAY = 86_400_000;
-
-/** A cheap integer hash (the SQL generator uses cityHash64; any well-mixed hash gives the same shapes). */
-function h(n: number, salt: number): number {
-  let x = (Math.imul(n ^ (n >>> 16), 0x45d9f3b) + Math.imul(salt, 0x9e3779b1)) >>> 0;
-  x = Math.imul(x ^ (x >>> 16), 0x45d9f3b) >>> 0;
-  return (x ^ (x >>> 16)) >>> 0;
-}
-
-/** Event number → event, as generate()'s SQL makes it (same projects, sessions, traces, users, errors). */
-function eventAt(n: number, rows: number, start: number): Record<string, unknown> {
-  const err = h(n, 11) % 100 < 8;
-  const p = h(n, 12) % 6;
-  const ts = start + Math.floor((n * 7 * DAY) / rows);
-  const e: Record<string, unknown> = {
-    id: newEventId(ts),
-    timestamp: ts,
-    project_id: `pf_${h(Math.floor(n / 20), 1) % 50}`,
-    event_type: err ? 'action_error' : 'execution',
-    engine: ENGINES[h(n, 2) % 6],
-    flow_id: `flow_${h(n, 3) % 200}`,
-    session_id: `sess_${Math.floor(n / 20)}`,
-    user_id: `user_${h(n, 4) % 5000}`,
-    trace_id: `trace_${Math.floor(n / 5)}`,
-    platform: PLATFORMS[p],
-    action: ACTIONS[p],
-    status: err ? 'error' : 'success',
-    severity: err ? 'high' : 'info',
-    message: err ? `Failed to call ${PLATFORMS[p]} after ${h(n, 6) % 5000} ms` : 'ok',
-    duration_ms: 20 + ((h(n, 7) % 3000) * (h(n, 8) % 100)) / 100,
-    retries: err ? h(n, 9) % 4 : 0,
-    attributes: { region: ['eu', 'us', 'ap'][h(n, 10) % 3] },
-  };
-  if (err) e.error_type = ERRORS[h(n, 5) % 5];
-  return e;
-}
-
 /** Fills the engine through HTTP: 16 clients, batches of 1,000, until all of it is stored. */
 function fillHttp(url: string, rows: number, end: number): Promise<{ acked: number; stored: number }> {
   const start = end - 7 * DAY;
@@ -78,37 +41,18 @@ function fillHttp(url: string, rows: number, end: number): Promise<{ acked: numb
 }
 
 /**
- * Posts `rate` events/s (batches of 500, events of now, from 8 senders so one slow answer does not
- * hold the pace) until stopped; counts what was accepted.
+ * Posts `rate` events/s to the engine from a worker thread (bench/query-ingest.ts) until stopped: the
+ * load generator's own work (building and sending batches) would otherwise hold up this thread's
+ * reading of the timed answers.
  */
 function backgroundIngest(url: string, rate: number): { stop(): Promise<{ sent: number; seconds: number; failed: number }> } {
-  let running = rate > 0;
-  let sent = 0;
-  let failed = 0;
-  let scheduled = 0;
-  let n = 0;
-  const t0 = performance.now();
-  const sender = async () => {
-    while (running) {
-      const due = t0 + (scheduled / rate) * 1000;
-      scheduled += 500;
-      const wait = due - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      if (!running) break;
-      const now = Date.now();
-      const batch = Array.from({ length: 500 }, () => ({ ...eventAt(10_000_000 + n++, 1, now), timestamp: now, id: newEventId(now) }));
-      const status = await post(url, '/monitoring/logs', JSON.stringify(batch)).catch(() => 0);
-      if (status === 200) sent += batch.length;
-      else failed += batch.length;
-    }
-  };
-  const senders = Promise.all(Array.from({ length: 8 }, sender));
+  const worker = new Worker(new URL('./query-ingest.js', import.meta.url), { workerData: { url, rate } });
   return {
-    async stop() {
-      running = false;
-      await senders;
-      return { sent, seconds: (performance.now() - t0) / 1000, failed };
-    },
+    stop: () => new Promise((resolve, reject) => {
+      worker.once('message', (m) => void worker.terminate().then(() => resolve(m)));
+      worker.once('error', reject);
+      worker.postMessage('stop');
+    }),
   };
 }
 
