@@ -20,6 +20,7 @@ import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../http/errors.js';
 import { collectGarbage, heapUsedBytes } from '../memory-budget.js';
 import { CpuTurns } from './cpu-turns.js';
+import { UNSLICED, type Slicer } from '../wal/wake.js';
 
 export interface AdmissionOptions {
   /** Ingest requests handled at once (reading, parsing, waiting for their fsync). */
@@ -71,6 +72,9 @@ export class Admission {
   private expected = 0;
   private intervalEnds = 0;
   private minExcess = Infinity;
+
+  /** Each admitted request's turns, once it has had its first (turnOf). */
+  private readonly turnsOf = new WeakMap<object, Slicer>();
 
   private heapReadAt = -Infinity;
   private heapBytes = 0;
@@ -174,6 +178,11 @@ export class Admission {
     if (excess < this.minExcess) this.minExcess = excess;
   }
 
+  /** The slicer of a request's parsing and validation (one that never yields outside admission). */
+  turnOf(req: object): Slicer {
+    return this.turnsOf.get(req) ?? UNSLICED;
+  }
+
   /** Counts ingest requests from their first byte to their answer; refuses the excess up front. */
   install(app: FastifyInstance, keyOf: AdmissionKey = defaultKey): void {
     const counted = new WeakMap<object, { bytes: number; at: number; key: string }>();
@@ -193,7 +202,7 @@ export class Admission {
     app.addHook('preHandler', async (req) => {
       if (!counted.has(req)) return;
       const body = req.body as string | Buffer | undefined;
-      await this.turns.take(body?.length ?? 0);
+      this.turnsOf.set(req, await this.turns.take(body?.length ?? 0));
     });
     const done = (req: object, ok: boolean) => {
       const c = counted.get(req);

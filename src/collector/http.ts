@@ -65,7 +65,7 @@ export async function collectorRoutes(app: FastifyInstance, opts: CollectorRoute
     const input = typeof item === 'object' && item !== null && !Array.isArray(item) && (item as { severity?: unknown }).severity === undefined
       ? { ...item, severity: 'high' }
       : item;
-    const prepared = opts.collector.prepare([input], req.principal, { alert: true });
+    const prepared = await opts.collector.prepare([input], req.principal, { alert: true });
     if (prepared.rejected.length > 0) {
       throw badRequest(prepared.rejected[0].errors);
     }

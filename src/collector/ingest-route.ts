@@ -87,7 +87,8 @@ export function ingestScope(
     charge,
     async ingest(req, items, o) {
       await charge(req, items.length);
-      return opts.collector.ingest(items, req.principal, o).catch(overloaded);
+      const turn = opts.admission?.turnOf(req);
+      return opts.collector.ingest(items, req.principal, turn ? { ...o, turn } : o).catch(overloaded);
     },
   };
 }

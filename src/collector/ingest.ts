@@ -4,6 +4,7 @@
 import { normalize, type EventRow, type FieldError } from '../event.js';
 import { boundProject, mayAccessProject, type Principal } from '../auth/principal.js';
 import { applyLoggerConventions } from './logger-conventions.js';
+import { UNSLICED, type Slicer } from '../wal/wake.js';
 
 /** Where accepted rows go: resolves once they are durable (WritePath implements it). */
 export interface EventSink {
@@ -16,6 +17,8 @@ export interface AcceptOptions {
   alert?: boolean;
   /** Whose writes these are, for read-your-writes (a principal's name). */
   writer?: string;
+  /** How the log's encoding of the rows gives the event loop back (the request's turns). */
+  turn?: Slicer;
 }
 
 /** A step every accepted row goes through before it is stored. Mutates the row in place. */
@@ -37,6 +40,8 @@ export interface IngestOptions {
   projectField?: string;
   /** Whose writes these count as for read-your-writes (default: the principal's name). */
   writer?: string;
+  /** The request's turns on the event loop (Admission.turnOf): validation runs in their slices. */
+  turn?: Slicer;
 }
 
 export interface Prepared {
@@ -47,6 +52,7 @@ export interface Prepared {
   droppedAttributes: number;
   alert: boolean;
   writer: string;
+  turn: Slicer;
 }
 
 export class Collector {
@@ -58,8 +64,9 @@ export class Collector {
   ) {}
 
   /** Validates and prepares rows; stores nothing. */
-  prepare(items: readonly unknown[], principal: Principal, opts: IngestOptions = {}): Prepared {
+  async prepare(items: readonly unknown[], principal: Principal, opts: IngestOptions = {}): Promise<Prepared> {
     const receivedAt = Date.now();
+    const turn = opts.turn ?? UNSLICED;
     const rows: EventRow[] = [];
     const ids: string[] = [];
     const rejected: IngestResult['rejected'] = [];
@@ -68,6 +75,7 @@ export class Collector {
     // a key bound to one project names the project of every event that does not name one itself
     const keyProject = boundProject(principal);
     for (let i = 0; i < items.length; i++) {
+      if ((i & 15) === 15 && turn.due()) await turn.next();
       const lineErr = opts.lineErrors?.get(i);
       if (lineErr) {
         rejected.push({ index: i, errors: lineErr });
@@ -102,18 +110,18 @@ export class Collector {
       rows.push(row);
       ids.push(row.id);
     }
-    return { rows, ids, rejected, checkIds, droppedAttributes, alert: opts.alert === true, writer: opts.writer ?? principal.name };
+    return { rows, ids, rejected, checkIds, droppedAttributes, alert: opts.alert === true, writer: opts.writer ?? principal.name, turn };
   }
 
   /** Validates, then stores; resolves once the accepted rows are durable. */
-  ingest(items: readonly unknown[], principal: Principal, opts: IngestOptions = {}): Promise<IngestResult> {
-    return this.store(this.prepare(items, principal, opts));
+  async ingest(items: readonly unknown[], principal: Principal, opts: IngestOptions = {}): Promise<IngestResult> {
+    return this.store(await this.prepare(items, principal, opts));
   }
 
   /** Stores prepared rows; resolves once they are durable. */
   async store(p: Prepared): Promise<IngestResult> {
     let duplicates = 0;
-    if (p.rows.length > 0) duplicates = (await this.sink.accept(p.rows, { clientIds: p.checkIds, alert: p.alert, writer: p.writer })).duplicates;
+    if (p.rows.length > 0) duplicates = (await this.sink.accept(p.rows, { clientIds: p.checkIds, alert: p.alert, writer: p.writer, turn: p.turn })).duplicates;
     this.stats.accepted += p.rows.length;
     this.stats.rejected += p.rejected.length;
     this.stats.droppedAttributes += p.droppedAttributes;

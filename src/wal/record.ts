@@ -43,8 +43,18 @@ export interface LogRecord {
 
 /** The frame of a record (always written with FLAG_COMPACT). */
 export function encodeRecord(flags: number, rows: readonly EventRow[]): Buffer {
+  return frameRecord(flags, compactLines(rows, 0, rows.length));
+}
+
+/** Rows from..to (exclusive) as newline-terminated insert-format lines. */
+export function compactLines(rows: readonly EventRow[], from: number, to: number): string {
   let text = '';
-  for (const r of rows) text += compactLine(r) + '\n';
+  for (let i = from; i < to; i++) text += compactLine(rows[i]) + '\n';
+  return text;
+}
+
+/** The frame of a record whose rows are `text` (compactLines). */
+export function frameRecord(flags: number, text: string): Buffer {
   const len = Buffer.byteLength(text) + 1;
   const buf = Buffer.allocUnsafe(HEADER_BYTES + len);
   buf.writeUInt32LE(len, 0);

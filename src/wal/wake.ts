@@ -20,10 +20,22 @@ export class Wakeable {
 }
 
 /**
+ * How a long synchronous pass gives the event loop back: it asks `due()` as it goes, and when the
+ * slice is used up awaits `next()` before going on.
+ */
+export interface Slicer {
+  due(): boolean;
+  next(): Promise<void>;
+}
+
+/** For a pass that runs whole (no one to give the loop to: tests, engine-internal writes). */
+export const UNSLICED: Slicer = { due: () => false, next: () => Promise.resolve() };
+
+/**
  * A long synchronous pass (decoding a read, a loader's block) cut into slices: past `ms` since the
  * last turn given, the pass gives the event loop one turn, so requests are not held behind it.
  */
-export class TimeSlice {
+export class TimeSlice implements Slicer {
   private started = performance.now();
 
   constructor(private readonly ms: number) {}

@@ -88,6 +88,20 @@ describe('write-ahead log', () => {
     await again.stopAppends();
   });
 
+  it('encodes a request in slices when its turn says so, into the same record as at once', async () => {
+    const d = dir();
+    const log = await WriteAheadLog.open({ dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20 });
+    const batch = rows('sl', 200);
+    let turns = 0;
+    const alwaysDue = { due: () => true, next: async () => void turns++ };
+    const rec = await log.append(batch, { clientIds: true, turn: alwaysDue });
+    // 200 rows, 64 at a time: the loop was given back before each of the 4 chunks
+    expect(turns).toBe(4);
+    expect(rec.lines!.equals(encodeRecord(FLAG_CLIENT_IDS, batch).subarray(9))).toBe(true);
+    expect(await readAll(log)).toEqual(batch.map((r) => r.id));
+    await log.stopAppends();
+  });
+
   it('a consumer far behind reads back from disk only the records of one block, not the whole backlog', async () => {
     const d = dir();
     // nothing kept in memory: every peek reads the files
