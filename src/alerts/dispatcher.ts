@@ -3,7 +3,9 @@
 // senders, and records every attempt: delivered; retried later with exponential backoff + jitter
 // (network errors, timeouts, 5xx, 429 — Retry-After is a floor); or failed for good (other 4xx,
 // invalid config, too many attempts) with the reason. A claim is a lease: a delivery whose worker
-// died mid-attempt is taken again when the lease expires (at once on restart of the embedded store).
+// died mid-attempt is taken again when the lease expires, or at once when its node starts again
+// (leases name their node: see AlertService.init). At a stop, what was claimed and not yet attempted
+// goes back at once.
 // Every payload carries the notification's stable id, so a receiver can drop the rare duplicate
 // of an attempt that succeeded just before a crash. Other outbox users (forwarding) register a
 // handler for their channel_type: the same claims, leases, retries and records apply to them.
@@ -19,6 +21,8 @@ export interface DispatcherOptions {
   pollMs: number;
   /** Deliveries sent at once. */
   concurrency?: number;
+  /** This node's lasting name: the leases it takes carry it. */
+  leaseOwner: string;
   log?: (msg: string, extra?: Record<string, unknown>) => void;
 }
 
@@ -58,10 +62,18 @@ export class Dispatcher {
 
   /**
    * Makes the first attempt of these deliveries now and resolves when each has had one attempt
-   * (or is being attempted by the loop, which it then waits for).
+   * (or is being attempted by the loop, which it then waits for). Each is claimed first, as the loop
+   * claims: on a cluster another node's loop may have taken it meanwhile, and then that node sends it.
    */
   async attemptNow(ids: readonly string[]): Promise<void> {
-    await Promise.all(ids.map((id) => this.attempt(id)));
+    if (this.stopped) return;
+    const mine = new Set(await this.store.claimIds(ids, Date.now(), this.leaseMs(), this.opts.leaseOwner));
+    await Promise.all(ids.map((id) => (mine.has(id) ? this.attempt(id) : this.inFlight.get(id))));
+  }
+
+  /** A lease outlives its attempt's timeout, so no other worker takes the delivery while it runs. */
+  private leaseMs(): number {
+    return this.opts.sendTimeoutMs * 2 + 5000;
   }
 
   async stop(graceMs = 2000): Promise<void> {
@@ -70,6 +82,9 @@ export class Dispatcher {
     this.timer = undefined;
     const pending = [...this.inFlight.values()];
     if (pending.length) await Promise.race([Promise.allSettled(pending), new Promise((r) => setTimeout(r, graceMs).unref())]);
+    // claimed and never attempted: free for any node now; one still sending keeps its lease
+    await this.store.releaseLeasesOf(this.opts.leaseOwner, [...this.inFlight.keys()])
+      .catch((e) => this.opts.log?.('alert dispatcher: leases not released at stop (they expire)', { err: String((e as Error)?.message ?? e) }));
     this.senders.close();
   }
 
@@ -91,8 +106,7 @@ export class Dispatcher {
       const now = Date.now();
       await this.store.releaseExpiredLeases(now);
       const limit = (this.opts.concurrency ?? 8) * 4;
-      // the lease outlives the attempt's timeout, so no other worker takes it while it runs
-      const due = await this.store.claimDue(now, limit, this.opts.sendTimeoutMs * 2 + 5000);
+      const due = await this.store.claimDue(now, limit, this.leaseMs(), this.opts.leaseOwner);
       await mapLimit(due, this.opts.concurrency ?? 8, (id) => this.attempt(id));
       if (due.length >= limit) next = 0;
       else {

@@ -90,4 +90,49 @@ describe('outbox across kill -9', () => {
     expect(after.body.alerts).toHaveLength(1);
     await kill9(c.proc);
   });
+
+  it('a delivery cut off mid-send by kill -9 is sent as soon as its node is back, not when its lease expires', async () => {
+    // a receiver that takes the request and never answers: the attempt is in flight when the engine dies
+    let hung = 0;
+    const hang = http.createServer(() => void hung++);
+    await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
+    const port = (hang.address() as AddressInfo).port;
+    const got: number[] = [];
+    const answering = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        got.push(Date.now());
+        res.writeHead(204).end();
+      });
+    });
+    const d = tempDir('pm-alert-lease-');
+    // the lease of an attempt outlives twice its timeout: 2 × 20 s + 5 s
+    const env = { ...ENV, MONITORING_ALERT_SEND_TIMEOUT_MS: '20000' };
+    try {
+      const a = await spawnEngine(d, env);
+      procs.push(a.proc);
+      const ch = await call(a.url, 'POST', '/monitoring/channels', { body: { project_id: 'pf_lease', name: 'hook', type: 'webhook', config: { url: `http://127.0.0.1:${port}/hook` } } });
+      await call(a.url, 'POST', '/monitoring/alert-rules', { body: { name: 'lease', project_id: 'pf_lease', kind: 'event', channels: [ch.body.id], severity: 'critical' } });
+      expect((await call(a.url, 'POST', '/monitoring/logs', { body: { project_id: 'pf_lease', status: 'error', message: 'mid-send' } })).status).toBe(200);
+      await until('the attempt in flight', () => hung >= 1, SLOW_MS);
+      await kill9(a.proc);
+      const killedAt = Date.now();
+      hang.closeAllConnections();
+      await new Promise((r) => hang.close(r));
+      await new Promise<void>((r) => answering.listen(port, '127.0.0.1', r));
+
+      const b = await spawnEngine(d, env);
+      procs.push(b.proc);
+      await until('the delivery after the restart', () => got.length >= 1, 30_000);
+      // the dead run's lease would have held it until killedAt + ~45 s
+      expect(got[0] - killedAt).toBeLessThan(20_000);
+      await sleep(500);
+      expect(got).toHaveLength(1);
+      await kill9(b.proc);
+    } finally {
+      answering.closeAllConnections();
+      await new Promise((r) => answering.close(() => r(undefined)));
+      removeDir(d);
+    }
+  }, 90_000);
 });

@@ -86,7 +86,7 @@ export interface Queued {
   channels: string[];
 }
 
-export type AlertDeps = Pick<EngineDeps, 'config' | 'events' | 'meta' | 'signals' | 'recordAdminAction' | 'limiter'>;
+export type AlertDeps = Pick<EngineDeps, 'config' | 'events' | 'meta' | 'signals' | 'recordAdminAction' | 'limiter' | 'node'>;
 
 type Logger = { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 
@@ -116,14 +116,17 @@ export class AlertService implements AlertRouting {
       maxAttempts: c.alertMaxAttempts,
       sendTimeoutMs: c.alertSendTimeoutMs,
       pollMs: Math.min(1000, c.alertEvalIntervalMs),
+      leaseOwner: deps.node,
       log: (msg, extra) => this.log?.warn(extra ?? {}, msg),
     });
     this.uiEvents.setMaxListeners(0);
   }
 
   async init(): Promise<void> {
-    // one process owns the embedded store: a delivery still marked "sending" was cut off by a crash
+    // a delivery still marked "sending" by this node was cut off by a crash: on the embedded store
+    // every one (one process owns it), on PostgreSQL the ones this node (its data dir) held
     if (this.deps.meta.dialect === 'sqlite') await this.store.releaseAllLeases();
+    else await this.store.releaseLeasesOf(this.deps.node);
     await this.loadRules();
     this.deps.signals.on('new_group', (s) => this.onSignal('new_group', s));
     this.deps.signals.on('regression', (s) => this.onSignal('regression', s));

@@ -488,21 +488,39 @@ export class AlertStore {
   }
 
   /**
-   * Takes up to `limit` due deliveries for one attempt each (a lease until now + leaseMs) and returns
-   * their ids, oldest first. On PostgreSQL several nodes claim at once: FOR UPDATE SKIP LOCKED hands
-   * each row to one of them, and nobody waits for another's rows.
+   * Takes up to `limit` due deliveries for one attempt each (a lease until now + leaseMs, held by
+   * `owner`) and returns their ids, oldest first. On PostgreSQL several nodes claim at once: FOR
+   * UPDATE SKIP LOCKED hands each row to one of them, and nobody waits for another's rows.
    */
-  async claimDue(now: number, limit: number, leaseMs: number): Promise<string[]> {
+  async claimDue(now: number, limit: number, leaseMs: number, owner: string): Promise<string[]> {
     const lock = this.db.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+    // the picked rows in a materialized CTE: as a plain IN (subquery) PostgreSQL may run the
+    // subquery again while updating, and one claim took 20 rows with a limit of 10
     const rows = await this.db.all<{ id: string; next_attempt_at: number }>(
-      `UPDATE alert_deliveries SET status = 'sending', lease_until = ?, updated_at = ?
-       WHERE id IN (SELECT id FROM alert_deliveries WHERE status = 'pending' AND next_attempt_at <= ?
-                    ORDER BY next_attempt_at, id LIMIT ${Math.trunc(limit)}${lock})
-         AND status = 'pending'
+      `WITH picked AS MATERIALIZED (
+         SELECT id FROM alert_deliveries WHERE status = 'pending' AND next_attempt_at <= ?
+         ORDER BY next_attempt_at, id LIMIT ${Math.trunc(limit)}${lock})
+       UPDATE alert_deliveries SET status = 'sending', lease_until = ?, lease_owner = ?, updated_at = ?
+       WHERE id IN (SELECT id FROM picked) AND status = 'pending'
        RETURNING id, next_attempt_at`,
-      [now + leaseMs, now, now],
+      [now, now + leaseMs, owner, now],
     );
     return rows.sort((a, b) => Number(a.next_attempt_at) - Number(b.next_attempt_at) || (a.id < b.id ? -1 : 1)).map((r) => r.id);
+  }
+
+  /**
+   * Takes these deliveries for one attempt each, as claimDue does, if they are still pending;
+   * returns the ones taken (another node, or this node's loop, may hold the others).
+   */
+  async claimIds(ids: readonly string[], now: number, leaseMs: number, owner: string): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.db.all<{ id: string }>(
+      `UPDATE alert_deliveries SET status = 'sending', lease_until = ?, lease_owner = ?, updated_at = ?
+       WHERE id IN (${ids.map(() => '?').join(', ')}) AND status = 'pending'
+       RETURNING id`,
+      [now + leaseMs, owner, now, ...ids],
+    );
+    return rows.map((r) => r.id);
   }
 
   async nextDueAt(): Promise<number | null> {
@@ -513,19 +531,31 @@ export class AlertStore {
   /** Deliveries whose worker died mid-attempt go back to pending. */
   async releaseExpiredLeases(now: number): Promise<number> {
     return (await this.db.run(
-      "UPDATE alert_deliveries SET status = 'pending', lease_until = NULL WHERE status = 'sending' AND lease_until < ?",
+      "UPDATE alert_deliveries SET status = 'pending', lease_until = NULL, lease_owner = NULL WHERE status = 'sending' AND lease_until < ?",
       [now],
     )).changes;
   }
 
   /** At start of the embedded (single-process) store: nothing can still be sending. */
   async releaseAllLeases(): Promise<number> {
-    return (await this.db.run("UPDATE alert_deliveries SET status = 'pending', lease_until = NULL WHERE status = 'sending'")).changes;
+    return (await this.db.run("UPDATE alert_deliveries SET status = 'pending', lease_until = NULL, lease_owner = NULL WHERE status = 'sending'")).changes;
+  }
+
+  /**
+   * The leases `owner` holds go back to pending, but for the deliveries it is still sending: at
+   * start (its previous run died holding them) and at a stop (claimed, never attempted).
+   */
+  async releaseLeasesOf(owner: string, except: readonly string[] = []): Promise<number> {
+    const keep = except.length ? ` AND id NOT IN (${except.map(() => '?').join(', ')})` : '';
+    return (await this.db.run(
+      `UPDATE alert_deliveries SET status = 'pending', lease_until = NULL, lease_owner = NULL WHERE status = 'sending' AND lease_owner = ?${keep}`,
+      [owner, ...except],
+    )).changes;
   }
 
   async recordAttempt(id: string, r: { status: DeliveryStatus; attempts: number; next_attempt_at: number; last_status: number | null; last_error: string | null; now: number }): Promise<void> {
     await this.db.run(
-      `UPDATE alert_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, lease_until = NULL, last_status = ?, last_error = ?,
+      `UPDATE alert_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, lease_until = NULL, lease_owner = NULL, last_status = ?, last_error = ?,
          updated_at = ?, delivered_at = ? WHERE id = ?`,
       [r.status, r.attempts, r.next_attempt_at, r.last_status, r.last_error, r.now, r.status === 'delivered' ? r.now : null, id],
     );

@@ -287,6 +287,13 @@ export const CONTROL_MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE error_groups_rebuilt RENAME TO error_groups',
     ],
   },
+  {
+    // which node holds a delivery's lease: a node restarted after a crash takes back its own at once
+    // instead of waiting for them to expire (on PostgreSQL other nodes' leases are left alone)
+    version: 9,
+    name: 'delivery_lease_owner',
+    statements: ['ALTER TABLE alert_deliveries ADD COLUMN lease_owner TEXT'],
+  },
 ];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (

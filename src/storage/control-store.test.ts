@@ -180,17 +180,62 @@ for (const b of BACKENDS) {
         await migrateControl(n1);
         await seedDeliveries(n1, 60);
         const [s1, s2] = [new AlertStore(n1), new AlertStore(n2)];
-        const claims = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? s1 : s2).claimDue(10_000, 10, 30_000)));
+        const claims = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? s1 : s2).claimDue(10_000, 10, 30_000, i % 2 ? 'node-1' : 'node-2')));
         const all = claims.flat();
         expect(all).toHaveLength(60);
         expect(new Set(all).size).toBe(60);
-        // oldest first within a claim; claimed ones are leased, nothing is due any more
+        // each within its limit, oldest first; claimed ones are leased, nothing is due any more
+        for (const c of claims) expect(c.length).toBeLessThanOrEqual(10);
         for (const c of claims) expect([...c].sort()).toEqual(c);
-        expect(await s2.claimDue(10_000, 10, 30_000)).toEqual([]);
+        expect(await s2.claimDue(10_000, 10, 30_000, 'node-2')).toEqual([]);
         expect(await s1.getDelivery('d007')).toMatchObject({ status: 'sending', lease_until: 40_000 });
         // a lease that expires makes the delivery claimable again
         expect(await s1.releaseExpiredLeases(50_000)).toBe(60);
-        expect(await s2.claimDue(50_000, 100, 1000)).toHaveLength(60);
+        expect(await s2.claimDue(50_000, 100, 1000, 'node-2')).toHaveLength(60);
+      } finally {
+        await n1.close();
+        await n2.close();
+      }
+    });
+
+    it('a node takes back its own leases at once (its restart, its stop), never another node\'s nor one it is still sending', async () => {
+      const where = await b.fresh();
+      const [n1, n2] = [b.connect(where), b.connect(where)];
+      try {
+        await migrateControl(n1);
+        await seedDeliveries(n1, 20);
+        const [s1, s2] = [new AlertStore(n1), new AlertStore(n2)];
+        const mine = await s1.claimDue(10_000, 10, 30_000, 'node-1');
+        const theirs = await s2.claimDue(10_000, 10, 30_000, 'node-2');
+        expect(mine).toHaveLength(10);
+        expect(theirs).toHaveLength(10);
+        // node-1 stops while still sending its first delivery: the other nine go back, that one stays
+        expect(await s1.releaseLeasesOf('node-1', [mine[0]])).toBe(9);
+        expect(await s1.getDelivery(mine[0])).toMatchObject({ status: 'sending', lease_until: 40_000 });
+        expect(await s1.getDelivery(mine[1])).toMatchObject({ status: 'pending', lease_until: null });
+        // node-1 starts again: its last lease goes back long before it would expire; node-2's stay
+        expect(await s1.releaseLeasesOf('node-1')).toBe(1);
+        for (const id of theirs) expect(await s1.getDelivery(id)).toMatchObject({ status: 'sending' });
+        expect(await s1.claimDue(10_001, 100, 30_000, 'node-1')).toHaveLength(10);
+      } finally {
+        await n1.close();
+        await n2.close();
+      }
+    });
+
+    it('a first attempt made at once claims its deliveries: one another node holds is not handed out twice', async () => {
+      const where = await b.fresh();
+      const [n1, n2] = [b.connect(where), b.connect(where)];
+      try {
+        await migrateControl(n1);
+        await seedDeliveries(n1, 4);
+        const [s1, s2] = [new AlertStore(n1), new AlertStore(n2)];
+        // node-2's loop took two of them first
+        expect(await s2.claimDue(10_000, 2, 30_000, 'node-2')).toEqual(['d000', 'd001']);
+        expect((await s1.claimIds(['d000', 'd001', 'd002', 'd003'], 10_000, 30_000, 'node-1')).sort()).toEqual(['d002', 'd003']);
+        expect(await s1.claimIds(['d000', 'd002'], 10_000, 30_000, 'node-1')).toEqual([]);
+        expect(await s2.getDelivery('d002')).toMatchObject({ status: 'sending', lease_until: 40_000 });
+        expect(await s2.claimDue(10_000, 10, 30_000, 'node-2')).toEqual([]);
       } finally {
         await n1.close();
         await n2.close();
