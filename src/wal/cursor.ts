@@ -62,7 +62,7 @@ export class Cursor {
     if (!this.inMemory) return atLeast;
     let rows = 0;
     for (const r of this.queue) {
-      rows += r.rows.length;
+      rows += r.keys.length;
       if (rows >= atLeast) break;
     }
     return rows;
@@ -81,9 +81,9 @@ export class Cursor {
       let rows = 0;
       let bytes = 0;
       for (const r of this.queue) {
-        if (out.length > 0 && (rows + r.rows.length > maxRows || bytes + r.bytes > maxBytes)) break;
+        if (out.length > 0 && (rows + r.keys.length > maxRows || bytes + r.bytes > maxBytes)) break;
         out.push(r);
-        rows += r.rows.length;
+        rows += r.keys.length;
         bytes += r.bytes;
       }
       return out;
@@ -95,7 +95,7 @@ export class Cursor {
     const recs = await this.files.read(pos, this.queue[0]?.pos, maxBytes, maxRows);
     let rows = 0;
     let n = 0;
-    while (n < recs.length && (n === 0 || rows + recs[n].rows.length <= maxRows)) rows += recs[n++].rows.length;
+    while (n < recs.length && (n === 0 || rows + recs[n].keys.length <= maxRows)) rows += recs[n++].keys.length;
     return recs.slice(0, n);
   }
 

@@ -12,7 +12,7 @@ import { compactLine, lineStarts } from '../storage/compact-row.js';
 import type { Cursor } from './cursor.js';
 import { failpoint } from './failpoint.js';
 import { TimeSlice, Wakeable } from './wake.js';
-import { comparePos, FLAG_CLIENT_IDS, type LogRecord, type Pos } from './record.js';
+import { comparePos, FLAG_CLIENT_IDS, type LogRecord, type Pos, type RowKey } from './record.js';
 import { claimantOf } from './claimant.js';
 
 /** A cluster's shared id registry (src/storage/id-claims.ts) and this node's name in it. */
@@ -188,11 +188,11 @@ export class Loader {
     for (const r of recs) {
       if (slice.due()) await slice.next();
       const before = comparePos(r.pos, this.opts.uncertainBefore) < 0;
-      if (!before) thisRun += r.rows.length;
+      if (!before) thisRun += r.keys.length;
       if (!(this.uncertain || before || r.flags & FLAG_CLIENT_IDS)) continue;
-      for (const row of r.rows) {
-        if (known && !known.mayBeStored(row.project_id, row.id)) skipped++;
-        else checked.push(row);
+      for (const key of r.keys) {
+        if (known && !known.mayBeStored(key.project_id, key.id)) skipped++;
+        else checked.push(key);
       }
     }
     this.stats.idProbesSkipped += skipped;
@@ -207,13 +207,15 @@ export class Loader {
     this.stats.checkMs += performance.now() - checkStarted;
     // the block's bytes: a record's lines as they are in the log, or only its fresh lines
     const seen = new Set<string>();
-    const fresh: EventRow[] = [];
+    const fresh: RowKey[] = [];
+    /** Where each fresh row is, for the rare insert that must be bisected with whole rows. */
+    const freshAt: { rec: LogRecord; i: number }[] = [];
     const parts: Buffer[] = [];
     for (const r of recs) {
       if (slice.due()) await slice.next();
       let kept: number[] | undefined;
-      for (let i = 0; i < r.rows.length; i++) {
-        const row = r.rows[i];
+      for (let i = 0; i < r.keys.length; i++) {
+        const row = r.keys[i];
         const key = `${row.project_id}\u0000${row.id}`;
         if (stored.has(key) || seen.has(key)) {
           this.stats.duplicates++;
@@ -222,6 +224,7 @@ export class Loader {
         }
         seen.add(key);
         fresh.push(row);
+        freshAt.push({ rec: r, i });
         kept?.push(i);
       }
       if (!r.lines) {
@@ -248,7 +251,8 @@ export class Loader {
       } catch (e) {
         if (!isClickHouseDataError(e)) throw e;
         // a row storage refuses for a data reason: find it by bisection, store the rest
-        const result = await insertIsolating(fresh, (part) => this.insertWithWatch(part.length, () => this.store.insert(part)), isClickHouseDataError);
+        const rows = freshAt.map(({ rec, i }) => rec.rows[i]);
+        const result = await insertIsolating(rows, (part) => this.insertWithWatch(part.length, () => this.store.insert(part)), isClickHouseDataError);
         failed = result.failed;
       }
     }
@@ -274,7 +278,7 @@ export class Loader {
     for (const r of recs) {
       if (!(r.flags & FLAG_CLIENT_IDS)) continue;
       const claimant = claimantOf(registry.node, r.pos);
-      for (const row of r.rows) claims.push({ row, claimant });
+      for (const row of r.keys) claims.push({ row, claimant });
     }
     return claims.length ? registry.claim(claims) : Promise.resolve(new Set<string>());
   }

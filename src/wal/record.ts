@@ -30,11 +30,22 @@ export function comparePos(a: Pos, b: Pos): number {
   return a.seg !== b.seg ? a.seg - b.seg : a.off - b.off;
 }
 
+/** What the loader needs of a row to check its id: the rest of the row stays in its line. */
+export interface RowKey {
+  id: string;
+  timestamp: number;
+  received_at: number;
+  project_id: string;
+}
+
 export interface LogRecord {
   pos: Pos;
   end: Pos;
   flags: number;
-  rows: EventRow[];
+  /** The rows. A record read back from disk parses them on first use (the observer's). */
+  readonly rows: EventRow[];
+  /** Each row's key, in order: the rows themselves, or from a record read back, parsed alone. */
+  readonly keys: readonly RowKey[];
   /** With FLAG_COMPACT: the rows' insert-format lines, one per row, in order (a view of the frame). */
   lines?: Buffer;
   /** Bytes of the whole frame on disk. */
@@ -83,11 +94,14 @@ function decodeCompact(lines: Buffer): EventRow[] {
 }
 
 export type Decoded =
-  | { ok: true; flags: number; rows: EventRow[]; lines?: Buffer; bytes: number }
+  | { ok: true; flags: number; keys: readonly RowKey[]; rows: () => EventRow[]; lines?: Buffer; bytes: number }
   /** `incomplete`: the buffer ends inside the frame (read more, or it is a torn tail). */
   | { ok: false; reason: 'incomplete' | 'corrupt'; detail: string };
 
-/** Decodes the frame starting at `at`. Never throws. */
+/**
+ * Decodes the frame starting at `at`. Never throws. Of compact rows only the keys are parsed now
+ * (that also checks each line's shape); `rows()` parses the rest when a consumer needs them.
+ */
 export function decodeRecord(buf: Buffer, at: number): Decoded {
   if (buf.length - at < HEADER_BYTES) return { ok: false, reason: 'incomplete', detail: 'header cut short' };
   const len = buf.readUInt32LE(at);
@@ -99,7 +113,7 @@ export function decodeRecord(buf: Buffer, at: number): Decoded {
   if (flags & FLAG_COMPACT) {
     const lines = payload.subarray(1);
     try {
-      return { ok: true, flags, rows: decodeCompact(lines), lines, bytes: HEADER_BYTES + len };
+      return { ok: true, flags, keys: compactKeys(lines), rows: () => decodeCompact(lines), lines, bytes: HEADER_BYTES + len };
     } catch {
       return { ok: false, reason: 'corrupt', detail: 'payload is not compact rows' };
     }
@@ -111,5 +125,70 @@ export function decodeRecord(buf: Buffer, at: number): Decoded {
     return { ok: false, reason: 'corrupt', detail: 'payload is not JSON' };
   }
   if (!Array.isArray(rows)) return { ok: false, reason: 'corrupt', detail: 'payload is not a list of rows' };
-  return { ok: true, flags, rows, bytes: HEADER_BYTES + len };
+  return { ok: true, flags, keys: rows, rows: () => rows, bytes: HEADER_BYTES + len };
+}
+
+/** A decoded frame at `pos` as a log record; its rows are parsed on first use, once. */
+export function readRecord(pos: Pos, d: Extract<Decoded, { ok: true }>): LogRecord {
+  let rows: EventRow[] | undefined;
+  return {
+    pos, end: { seg: pos.seg, off: pos.off + d.bytes }, flags: d.flags, keys: d.keys, lines: d.lines, bytes: d.bytes,
+    get rows() {
+      return (rows ??= d.rows());
+    },
+  };
+}
+
+/**
+ * Each line's key (id, timestamp, received_at, project_id: the first four columns of a compact
+ * row), without parsing the rest of the line: a loader behind the log reads records back from disk,
+ * and parsing whole rows there was most of its work and of the garbage it made.
+ */
+export function compactKeys(lines: Buffer): RowKey[] {
+  const text = lines.toString('utf8');
+  const keys: RowKey[] = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    if (end > start) keys.push(keyOfLine(text, start, end));
+    start = end + 1;
+  }
+  return keys;
+}
+
+/** The key of one line; a line not shaped as this version writes them is parsed whole. */
+function keyOfLine(text: string, start: number, end: number): RowKey {
+  return fastKey(text, start, end) ?? rowFromCompact(text.slice(start, end));
+}
+
+function fastKey(text: string, start: number, end: number): RowKey | undefined {
+  if (text.charCodeAt(start) !== 91) return undefined; // [
+  const idAt = jsonStringAt(text, start + 1, end);
+  if (!idAt || text.charCodeAt(idAt[1]) !== 44) return undefined;
+  const afterTs = text.indexOf(',', idAt[1] + 1);
+  const afterReceived = afterTs === -1 ? -1 : text.indexOf(',', afterTs + 1);
+  if (afterReceived === -1 || afterReceived >= end) return undefined;
+  const timestamp = Number(text.slice(idAt[1] + 1, afterTs));
+  const received_at = Number(text.slice(afterTs + 1, afterReceived));
+  const projectAt = jsonStringAt(text, afterReceived + 1, end);
+  if (!projectAt || !Number.isFinite(timestamp) || !Number.isFinite(received_at)) return undefined;
+  return { id: idAt[0], timestamp, received_at, project_id: projectAt[0] };
+}
+
+/** The JSON string starting at `i` (its opening quote), and the index after its closing quote. */
+function jsonStringAt(text: string, i: number, end: number): [string, number] | undefined {
+  if (text.charCodeAt(i) !== 34) return undefined;
+  let j = i + 1;
+  let escaped = false;
+  for (;;) {
+    if (j >= end) return undefined;
+    const c = text.charCodeAt(j);
+    if (c === 34) break;
+    if (c === 92) {
+      escaped = true;
+      j += 2;
+    } else j++;
+  }
+  return [escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j), j + 1];
 }

@@ -6,7 +6,7 @@ import { closeSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readdirSy
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { failpoint } from './failpoint.js';
-import { comparePos, decodeRecord, HEADER_BYTES, type LogRecord, type Pos } from './record.js';
+import { comparePos, decodeRecord, HEADER_BYTES, readRecord, type LogRecord, type Pos } from './record.js';
 import { TimeSlice } from './wake.js';
 
 const NAME = /^(\d{10})\.wal$/;
@@ -160,7 +160,7 @@ export class SegmentFiles {
         const out: LogRecord[] = [];
         let off = size;
         for (const p of group) {
-          out.push({ pos: { seg: this.current, off }, end: { seg: this.current, off: off + p.buf.length }, flags: p.body.flags, rows: p.body.rows, lines: p.body.lines, bytes: p.buf.length });
+          out.push({ pos: { seg: this.current, off }, end: { seg: this.current, off: off + p.buf.length }, flags: p.body.flags, rows: p.body.rows, keys: p.body.rows, lines: p.body.lines, bytes: p.buf.length });
           off += p.buf.length;
         }
         this.sizes.set(this.current, off);
@@ -276,12 +276,12 @@ export class SegmentFiles {
           if (d.reason === 'incomplete' && at > 0) break; // the rest comes with the next chunk
           throw new Error(`write-ahead log segment ${pos.seg} at ${pos.off + at}: ${d.detail}`);
         }
-        if (out.length > 0 && rows + d.rows.length > maxRows) {
+        if (out.length > 0 && rows + d.keys.length > maxRows) {
           rows = maxRows;
           break;
         }
-        rows += d.rows.length;
-        out.push({ pos: { seg: pos.seg, off: pos.off + at }, end: { seg: pos.seg, off: pos.off + at + d.bytes }, flags: d.flags, rows: d.rows, lines: d.lines, bytes: d.bytes });
+        rows += d.keys.length;
+        out.push(readRecord({ seg: pos.seg, off: pos.off + at }, d));
         at += d.bytes;
         total += d.bytes;
       }

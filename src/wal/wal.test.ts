@@ -37,7 +37,7 @@ describe('record framing', () => {
   it('round-trips and refuses a flipped bit or a cut frame', () => {
     const buf = encodeRecord(FLAG_CLIENT_IDS, [row('a', { message: 'héllo \u{1F600}' })]);
     const d = decodeRecord(buf, 0);
-    expect(d.ok && d.flags === (FLAG_CLIENT_IDS | FLAG_COMPACT) && d.rows[0].message === 'héllo \u{1F600}' && d.bytes === buf.length).toBe(true);
+    expect(d.ok && d.flags === (FLAG_CLIENT_IDS | FLAG_COMPACT) && d.rows()[0].message === 'héllo \u{1F600}' && d.bytes === buf.length).toBe(true);
     const flipped = Buffer.from(buf);
     flipped[buf.length - 3] ^= 0x20;
     expect(decodeRecord(flipped, 0)).toMatchObject({ ok: false, reason: 'corrupt', detail: 'checksum mismatch' });
@@ -55,11 +55,35 @@ describe('record payload', () => {
     if (!d.ok) throw new Error(d.detail);
     expect(d.flags & FLAG_COMPACT).toBe(FLAG_COMPACT);
     expect(d.flags & FLAG_CLIENT_IDS).toBe(FLAG_CLIENT_IDS);
-    expect(d.rows[0]).toEqual(full.row);
-    expect(d.rows[1].id).toBe('b');
+    expect(d.rows()[0]).toEqual(full.row);
+    expect(d.rows()[1].id).toBe('b');
     // exactly the bytes EventStore.insert sends: one compact line per row, newline-terminated
-    expect(d.lines!.toString('utf8')).toBe(`${compactLine(full.row)}\n${compactLine(d.rows[1])}\n`);
+    expect(d.lines!.toString('utf8')).toBe(`${compactLine(full.row)}\n${compactLine(d.rows()[1])}\n`);
     expect(lineStarts(d.lines!)).toEqual([0, Buffer.byteLength(compactLine(full.row)) + 1, d.lines!.length]);
+  });
+
+  it('parses each row\'s key alone, the same as parsing the whole row, whatever its id holds', () => {
+    const odd = ['plain', 'quote " and \\ backslash', 'line\nbreak\ttab', 'nul \u0000 and \u2028', 'é \u{1F600}', ''];
+    const made = odd.map((id, i) => normalize({ project_id: `proj_${i}`, id: id || 'x', timestamp: 1_700_000_000_000 + i, message: 'm' }, 1_700_000_000_500));
+    const rows = made.map((m) => {
+      if (!m.ok) throw new Error('bad test event');
+      return m.row;
+    });
+    const d = decodeRecord(encodeRecord(FLAG_CLIENT_IDS, rows), 0);
+    if (!d.ok) throw new Error(d.detail);
+    expect(d.keys).toEqual(rows.map((r) => ({ id: r.id, timestamp: r.timestamp, received_at: r.received_at, project_id: r.project_id })));
+    expect(d.rows()).toEqual(rows);
+    // a line this version would not write (no timestamp) is parsed whole: its key is the row's
+    const partial = decodeRecord(encodeRecord(0, [row('no-time')]), 0);
+    expect(partial.ok && partial.keys[0].id === 'no-time' && partial.keys[0].timestamp === null).toBe(true);
+    // a payload that is not rows at all is corrupt, as before
+    const notRows = Buffer.from('["x", 1, 2\n');
+    const payload = Buffer.concat([Buffer.from([FLAG_COMPACT]), notRows]);
+    const frame = Buffer.alloc(8 + payload.length);
+    frame.writeUInt32LE(payload.length, 0);
+    payload.copy(frame, 8);
+    frame.writeUInt32LE(crc32(payload), 4);
+    expect(decodeRecord(frame, 0)).toMatchObject({ ok: false, reason: 'corrupt' });
   });
 
   it('still reads a record an earlier version wrote (the JSON array of rows)', () => {
@@ -70,7 +94,7 @@ describe('record payload', () => {
     payload.copy(frame, 8);
     frame.writeUInt32LE(crc32(payload), 4);
     const d = decodeRecord(frame, 0);
-    expect(d.ok && d.flags === FLAG_CLIENT_IDS && d.lines === undefined && d.rows.map((r) => r.id).join() === 'old-1,old-2').toBe(true);
+    expect(d.ok && d.flags === FLAG_CLIENT_IDS && d.lines === undefined && d.rows().map((r) => r.id).join() === 'old-1,old-2' && d.keys.length === 2).toBe(true);
   });
 });
 
