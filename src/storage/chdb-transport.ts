@@ -13,6 +13,7 @@ import { mkdirSync } from 'node:fs';
 import { Session } from 'chdb';
 import { ALL_FEATURES } from './schema.js';
 import { bindLiterals } from './sql-params.js';
+import { mapLines } from './compact-row.js';
 import { QueryTimeoutError, withDeadline, type ClickHouseTransport, type Params, type QueryOptions } from './transport.js';
 
 /** close(): longest it waits for running statements before it closes the sessions anyway. */
@@ -133,13 +134,5 @@ function isTimeout(e: unknown): boolean {
 }
 
 export function parseJsonEachRow<T>(text: string): T[] {
-  const out: T[] = [];
-  let start = 0;
-  while (start < text.length) {
-    let end = text.indexOf('\n', start);
-    if (end === -1) end = text.length;
-    if (end > start) out.push(JSON.parse(text.slice(start, end)) as T);
-    start = end + 1;
-  }
-  return out;
+  return mapLines(text, (t, start, end) => JSON.parse(t.slice(start, end)) as T);
 }

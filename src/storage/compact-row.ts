@@ -29,3 +29,16 @@ export function lineStarts(payload: Buffer): number[] {
   if (starts[starts.length - 1] !== payload.length) starts.push(payload.length);
   return starts;
 }
+
+/** `fn` of each non-empty line of newline-separated text (given as the text and the line's bounds). */
+export function mapLines<T>(text: string, fn: (text: string, start: number, end: number) => T): T[] {
+  const out: T[] = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    if (end > start) out.push(fn(text, start, end));
+    start = end + 1;
+  }
+  return out;
+}

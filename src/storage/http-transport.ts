@@ -13,6 +13,7 @@ import https from 'node:https';
 import { schemaStatements, serverFeatures, EVENTS_TABLE, type StorageFeatures } from './schema.js';
 import { QueryTimeoutError, StorageTimeoutError, type ClickHouseTransport, type Params, type QueryOptions } from './transport.js';
 import { bindLiterals, encodeNativeParams } from './sql-params.js';
+import { mapLines } from './compact-row.js';
 
 export interface HttpTransportOptions {
   /** e.g. http://127.0.0.1:8123 (credentials in the URL are taken as user/password). */
@@ -373,23 +374,15 @@ function parseRows<T>(text: string): T[] {
 /** JSONCompactEachRow lines (arrays in `columns` order) → JSONEachRow lines, for servers without the former. */
 export function compactToEachRow(columns: readonly string[], payload: Buffer): Buffer {
   const keys = columns.map((c, i) => (i === 0 ? '{' : ',') + JSON.stringify(c) + ':');
-  const text = payload.toString('utf8');
-  const out: string[] = [];
-  let start = 0;
-  while (start < text.length) {
-    let end = text.indexOf('\n', start);
-    if (end === -1) end = text.length;
-    if (end > start) {
-      const row = JSON.parse(text.slice(start, end)) as unknown[];
-      if (!Array.isArray(row) || row.length !== columns.length) {
-        throw new Error(`insert row has ${Array.isArray(row) ? row.length : 'no'} values for ${columns.length} columns`);
-      }
-      let line = '';
-      for (let i = 0; i < row.length; i++) line += keys[i] + JSON.stringify(row[i] ?? null);
-      out.push(line + '}');
+  const out = mapLines(payload.toString('utf8'), (text, start, end) => {
+    const row = JSON.parse(text.slice(start, end)) as unknown[];
+    if (!Array.isArray(row) || row.length !== columns.length) {
+      throw new Error(`insert row has ${Array.isArray(row) ? row.length : 'no'} values for ${columns.length} columns`);
     }
-    start = end + 1;
-  }
+    let line = '';
+    for (let i = 0; i < row.length; i++) line += keys[i] + JSON.stringify(row[i] ?? null);
+    return line + '}';
+  });
   return Buffer.from(out.join('\n') + '\n');
 }
 

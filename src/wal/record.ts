@@ -7,7 +7,7 @@
 // records are whole requests, written by one writev and made durable by one fdatasync per group).
 import { crc32 } from 'node:zlib';
 import type { EventRow } from '../event.js';
-import { compactLine, rowFromCompact } from '../storage/compact-row.js';
+import { compactLine, mapLines, rowFromCompact } from '../storage/compact-row.js';
 
 export const HEADER_BYTES = 8;
 /** Larger than any request can make (5 MB body), small enough that a garbage length is caught. */
@@ -81,16 +81,7 @@ export function recordLines(frame: Buffer): Buffer {
 }
 
 function decodeCompact(lines: Buffer): EventRow[] {
-  const rows: EventRow[] = [];
-  const text = lines.toString('utf8');
-  let start = 0;
-  while (start < text.length) {
-    let end = text.indexOf('\n', start);
-    if (end === -1) end = text.length;
-    if (end > start) rows.push(rowFromCompact(text.slice(start, end)));
-    start = end + 1;
-  }
-  return rows;
+  return mapLines(lines.toString('utf8'), (text, start, end) => rowFromCompact(text.slice(start, end)));
 }
 
 export type Decoded =
@@ -145,16 +136,7 @@ export function readRecord(pos: Pos, d: Extract<Decoded, { ok: true }>): LogReco
  * and parsing whole rows there was most of its work and of the garbage it made.
  */
 export function compactKeys(lines: Buffer): RowKey[] {
-  const text = lines.toString('utf8');
-  const keys: RowKey[] = [];
-  let start = 0;
-  while (start < text.length) {
-    let end = text.indexOf('\n', start);
-    if (end === -1) end = text.length;
-    if (end > start) keys.push(keyOfLine(text, start, end));
-    start = end + 1;
-  }
-  return keys;
+  return mapLines(lines.toString('utf8'), keyOfLine);
 }
 
 /** The key of one line; a line not shaped as this version writes them is parsed whole. */
