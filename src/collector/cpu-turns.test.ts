@@ -7,12 +7,18 @@ function busy(ms: number): void {
   while (performance.now() < end) { /* a request's parsing */ }
 }
 
+/** A loopback echo server and a socket connected to it: an answer is I/O the loop must serve. */
+async function echo() {
+  const server = createServer((s) => s.on('data', (d) => s.write(d)));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const sock = connect((server.address() as AddressInfo).port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  return { server, sock };
+}
+
 describe('CpuTurns', () => {
   it('serves I/O between two requests\' work: a socket answer arrives after a few turns, not after all of them', async () => {
-    const server = createServer((s) => s.on('data', (d) => s.write(d)));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const sock = connect((server.address() as AddressInfo).port, '127.0.0.1');
-    await new Promise((r) => sock.once('connect', r));
+    const { server, sock } = await echo();
     const turns = new CpuTurns();
     let done = 0;
     let doneWhenAnswered = -1;
@@ -48,10 +54,7 @@ describe('CpuTurns', () => {
   });
 
   it('cuts one request\'s work into slices: I/O is served between them, and its next slice comes before requests not yet started', async () => {
-    const server = createServer((s) => s.on('data', (d) => s.write(d)));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const sock = connect((server.address() as AddressInfo).port, '127.0.0.1');
-    await new Promise((r) => sock.once('connect', r));
+    const { server, sock } = await echo();
     const turns = new CpuTurns();
     const log: string[] = [];
     let slicesWhenAnswered = -1;
