@@ -61,7 +61,7 @@ export function writePathMetrics(wp: WritePath, admission?: Admission): string[]
   metric('puraify_monitoring_wal_unloaded_bytes', 'gauge', 'Bytes of the log not yet in storage.', [['', wp.log.loader.behindBytes]]);
   metric('puraify_monitoring_wal_unobserved_bytes', 'gauge', 'Bytes of the log not yet seen by alert rules and error groups.', [['', wp.log.observer.behindBytes]]);
   metric('puraify_monitoring_wal_segments', 'gauge', 'Segment files of the write-ahead log.', [['', wp.log.segments]]);
-  metric('puraify_monitoring_wal_fsyncs_total', 'counter', 'fdatasync calls (one per group of requests).', [['', wp.log.fsyncs]]);
+  metric('puraify_monitoring_wal_fsyncs_total', 'counter', 'Durable writes of the log (O_DSYNC, one per group of requests).', [['', wp.log.fsyncs]]);
   metric('puraify_monitoring_wal_records_total', 'counter', 'Requests appended to the write-ahead log.', [['', w.appendedRecords]]);
   metric('puraify_monitoring_wal_repairs_total', 'counter', 'Torn or corrupted segment tails cut at the last valid record when the log was opened.', [['', wp.log.repairs.length]]);
   metric('puraify_monitoring_ingest_refused_total', 'counter', 'Ingest requests refused with 503/507 + Retry-After.', [
