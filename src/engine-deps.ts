@@ -16,7 +16,7 @@ import type { AdminActionRecorder } from './audit/admin-actions.js';
 /** What every stage's route plugin and service may depend on; passed in, never global. */
 export interface EngineDeps {
   config: Config;
-  /** This node's lasting name, kept in its write-ahead log's directory (src/wal/claimant.ts). */
+  /** This node's lasting name, kept in its write-ahead log's directory (WritePath.node). */
   node: string;
   events: EventStore;
   meta: SqlDb;

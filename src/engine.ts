@@ -11,7 +11,6 @@ import { EventStore } from './storage/event-store.js';
 import { openControlStore } from './storage/control-store.js';
 import { migrateEvents } from './storage/event-migrations.js';
 import { WritePath } from './wal/write-path.js';
-import { nodeIdentity } from './wal/claimant.js';
 import { processMemoryBudgets } from './memory-budget.js';
 import { Admission } from './collector/admission.js';
 import { Collector, type RowProcessor } from './collector/ingest.js';
@@ -137,7 +136,7 @@ export async function createEngine(config: Config): Promise<Engine> {
   await errorGroups.init();
   errorGroups.listen(control);
   const deps: EngineDeps = {
-    config, node: nodeIdentity(config.walDir), events, meta, writePath, collector, keys, limiter, signals, errorGroups, projectSettings, control,
+    config, node: writePath.node, events, meta, writePath, collector, keys, limiter, signals, errorGroups, projectSettings, control,
     recordAdminAction: adminActionRecorder(collector, system),
     onClose: (fn) => closers.push(fn),
   };

@@ -111,6 +111,11 @@ function projectScope(projects: readonly string[] | undefined, column = 'project
   return { sql: `${column} IN (${placeholders(projects.length)})`, params: [...projects] };
 }
 
+/** An outbox row taken for one attempt; parameters: lease until, owner, now. */
+const TAKE_LEASE = "UPDATE alert_deliveries SET status = 'sending', lease_until = ?, lease_owner = ?, updated_at = ?";
+/** Leased outbox rows back to pending (the caller narrows which). */
+const GIVE_BACK_LEASE = "UPDATE alert_deliveries SET status = 'pending', lease_until = NULL, lease_owner = NULL WHERE status = 'sending'";
+
 export class AlertStore {
   constructor(readonly db: SqlDb) {}
 
@@ -500,7 +505,7 @@ export class AlertStore {
       `WITH picked AS MATERIALIZED (
          SELECT id FROM alert_deliveries WHERE status = 'pending' AND next_attempt_at <= ?
          ORDER BY next_attempt_at, id LIMIT ${Math.trunc(limit)}${lock})
-       UPDATE alert_deliveries SET status = 'sending', lease_until = ?, lease_owner = ?, updated_at = ?
+       ${TAKE_LEASE}
        WHERE id IN (SELECT id FROM picked) AND status = 'pending'
        RETURNING id, next_attempt_at`,
       [now, now + leaseMs, owner, now],
@@ -515,7 +520,7 @@ export class AlertStore {
   async claimIds(ids: readonly string[], now: number, leaseMs: number, owner: string): Promise<string[]> {
     if (ids.length === 0) return [];
     const rows = await this.db.all<{ id: string }>(
-      `UPDATE alert_deliveries SET status = 'sending', lease_until = ?, lease_owner = ?, updated_at = ?
+      `${TAKE_LEASE}
        WHERE id IN (${ids.map(() => '?').join(', ')}) AND status = 'pending'
        RETURNING id`,
       [now + leaseMs, owner, now, ...ids],
@@ -530,15 +535,12 @@ export class AlertStore {
 
   /** Deliveries whose worker died mid-attempt go back to pending. */
   async releaseExpiredLeases(now: number): Promise<number> {
-    return (await this.db.run(
-      "UPDATE alert_deliveries SET status = 'pending', lease_until = NULL, lease_owner = NULL WHERE status = 'sending' AND lease_until < ?",
-      [now],
-    )).changes;
+    return (await this.db.run(`${GIVE_BACK_LEASE} AND lease_until < ?`, [now])).changes;
   }
 
   /** At start of the embedded (single-process) store: nothing can still be sending. */
   async releaseAllLeases(): Promise<number> {
-    return (await this.db.run("UPDATE alert_deliveries SET status = 'pending', lease_until = NULL, lease_owner = NULL WHERE status = 'sending'")).changes;
+    return (await this.db.run(GIVE_BACK_LEASE)).changes;
   }
 
   /**
@@ -548,7 +550,7 @@ export class AlertStore {
   async releaseLeasesOf(owner: string, except: readonly string[] = []): Promise<number> {
     const keep = except.length ? ` AND id NOT IN (${except.map(() => '?').join(', ')})` : '';
     return (await this.db.run(
-      `UPDATE alert_deliveries SET status = 'pending', lease_until = NULL, lease_owner = NULL WHERE status = 'sending' AND lease_owner = ?${keep}`,
+      `${GIVE_BACK_LEASE} AND lease_owner = ?${keep}`,
       [owner, ...except],
     )).changes;
   }

@@ -73,8 +73,8 @@ export class Admission {
   private intervalEnds = 0;
   private minExcess = Infinity;
 
-  /** Each admitted request's turns, once it has had its first (turnOf). */
-  private readonly turnsOf = new WeakMap<object, Slicer>();
+  /** Each admitted request, from its first byte to its answer; its turns once it has had its first. */
+  private readonly counted = new WeakMap<object, { bytes: number; at: number; key: string; turn?: Slicer }>();
 
   private heapReadAt = -Infinity;
   private heapBytes = 0;
@@ -180,12 +180,11 @@ export class Admission {
 
   /** The slicer of a request's parsing and validation (one that never yields outside admission). */
   turnOf(req: object): Slicer {
-    return this.turnsOf.get(req) ?? UNSLICED;
+    return this.counted.get(req)?.turn ?? UNSLICED;
   }
 
   /** Counts ingest requests from their first byte to their answer; refuses the excess up front. */
   install(app: FastifyInstance, keyOf: AdmissionKey = defaultKey): void {
-    const counted = new WeakMap<object, { bytes: number; at: number; key: string }>();
     // runs after authentication (an app-wide hook): the caller's key is known
     app.addHook('onRequest', async (req) => {
       if (req.method !== 'POST') return;
@@ -196,18 +195,19 @@ export class Admission {
       this.inflight++;
       this.inflightBytes += bytes;
       this.perKey.set(key, (this.perKey.get(key) ?? 0) + 1);
-      counted.set(req, { bytes, at: performance.now(), key });
+      this.counted.set(req, { bytes, at: performance.now(), key });
     });
     // the body is read: its parsing and validation wait for a turn of their own on the event loop
     app.addHook('preHandler', async (req) => {
-      if (!counted.has(req)) return;
+      const c = this.counted.get(req);
+      if (!c) return;
       const body = req.body as string | Buffer | undefined;
-      this.turnsOf.set(req, await this.turns.take(body?.length ?? 0));
+      c.turn = await this.turns.take(body?.length ?? 0);
     });
     const done = (req: object, ok: boolean) => {
-      const c = counted.get(req);
+      const c = this.counted.get(req);
       if (!c) return;
-      counted.delete(req);
+      this.counted.delete(req);
       this.inflight--;
       this.inflightBytes -= c.bytes;
       const left = (this.perKey.get(c.key) ?? 1) - 1;

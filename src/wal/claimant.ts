@@ -3,7 +3,8 @@
 // directory, so it lives exactly as long as the records it names: a node restarted on its data dir
 // replays its log under the same names and finds its own claims; a node given a new (empty) log is
 // a new claimant. Positions are never reused while a record may still be unloaded (a cut tail is
-// followed by a new segment), so one name is one copy.
+// followed by a new segment), so one name is one copy. The same name marks the node's alert-outbox
+// leases (src/alerts/store.ts), so a restarted node knows which ones its last run held.
 import { randomUUID } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';

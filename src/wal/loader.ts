@@ -208,8 +208,8 @@ export class Loader {
     // the block's bytes: a record's lines as they are in the log, or only its fresh lines
     const seen = new Set<string>();
     const fresh: RowKey[] = [];
-    /** Where each fresh row is, for the rare insert that must be bisected with whole rows. */
-    const freshAt: { rec: LogRecord; i: number }[] = [];
+    /** Each record's fresh rows (all when undefined), for the rare insert bisected with whole rows. */
+    const keptOf: [LogRecord, number[] | undefined][] = [];
     const parts: Buffer[] = [];
     for (const r of recs) {
       if (slice.due()) await slice.next();
@@ -224,9 +224,9 @@ export class Loader {
         }
         seen.add(key);
         fresh.push(row);
-        freshAt.push({ rec: r, i });
         kept?.push(i);
       }
+      keptOf.push([r, kept]);
       if (!r.lines) {
         for (const i of kept ?? r.rows.keys()) parts.push(Buffer.from(compactLine(r.rows[i]) + '\n'));
       } else if (!kept) parts.push(r.lines);
@@ -251,7 +251,7 @@ export class Loader {
       } catch (e) {
         if (!isClickHouseDataError(e)) throw e;
         // a row storage refuses for a data reason: find it by bisection, store the rest
-        const rows = freshAt.map(({ rec, i }) => rec.rows[i]);
+        const rows = keptOf.flatMap(([rec, kept]) => (kept ? kept.map((i) => rec.rows[i]) : rec.rows));
         const result = await insertIsolating(rows, (part) => this.insertWithWatch(part.length, () => this.store.insert(part)), isClickHouseDataError);
         failed = result.failed;
       }

@@ -106,7 +106,6 @@ export class WriteAheadLog {
    * back whenever `turn` says the request's slice is used up.
    */
   async append(rows: EventRow[], opts: { clientIds: boolean; alert?: boolean; turn?: Slicer }): Promise<LogRecord> {
-    if (this.closed) throw new WalUnavailableError('the engine is stopping; retry on another node or shortly', 503, 1);
     const flags = (opts.clientIds ? FLAG_CLIENT_IDS : 0) | (opts.alert ? FLAG_ALERT : 0);
     const turn = opts.turn ?? UNSLICED;
     let text = '';
@@ -114,6 +113,7 @@ export class WriteAheadLog {
       if (turn.due()) await turn.next();
       text += compactLines(rows, i, Math.min(rows.length, i + ENCODE_CHUNK_ROWS));
     }
+    // after the encoding, which may have given the loop to a stop
     if (this.closed) throw new WalUnavailableError('the engine is stopping; retry on another node or shortly', 503, 1);
     const buf = frameRecord(flags, text);
     if (this.files.waitingBytes > 0 && this.files.waitingBytes + buf.length > this.opts.maxWaitingBytes) {

@@ -4,7 +4,7 @@
 // the bytes on as they are; without it (records of earlier versions) the JSON array of rows. A record is valid only when its
 // whole frame is present and its checksum matches: a torn write (crash mid-write) or a flipped bit
 // ends the valid prefix of a segment there (as in Prometheus' WAL, without its 32 KB pages: our
-// records are whole requests, written by one writev and made durable by one fdatasync per group).
+// records are whole requests, written and made durable by one O_DSYNC write per group).
 import { crc32 } from 'node:zlib';
 import type { EventRow } from '../event.js';
 import { compactLine, mapLines, rowFromCompact } from '../storage/compact-row.js';

@@ -83,7 +83,8 @@ export class WritePath {
     readonly loader: Loader,
     readonly observers: ObserverRunner,
     private readonly opts: WritePathOptions,
-    private readonly node?: string,
+    /** This node's lasting name (claimant.ts): its claims in a cluster's id registry, its outbox leases. */
+    readonly node: string,
     /** The loader's filter of stored ids, when storage is this engine's alone. */
     readonly storedIds?: StoredIds,
   ) {}
@@ -96,14 +97,14 @@ export class WritePath {
     }
     for (const p of log.problems) opts.log('warn', {}, `write-ahead log: ${p}`);
     let wp: WritePath | undefined;
-    const node = opts.idRegistry ? nodeIdentity(opts.dir) : undefined;
+    const node = nodeIdentity(opts.dir);
     const registry = opts.idRegistry;
     const storedIds = opts.idSource && !registry ? await StoredIds.open(opts.idSource, opts.log) : undefined;
     const loader = new Loader(log.loader, store, {
       blockRows: opts.blockRows, intervalMs: opts.intervalMs, insertTimeoutMs: opts.insertTimeoutMs,
       quarantineDir: opts.dir, uncertainBefore: log.openedAt, log: opts.log,
       onLoaded: () => void wp?.checkpointNow(),
-      claims: registry && node ? { node, claim: (c) => registry.claim(c) } : undefined,
+      claims: registry ? { node, claim: (c) => registry.claim(c) } : undefined,
       storedIds,
     });
     const observers = new ObserverRunner(log.observer, {
@@ -172,7 +173,7 @@ export class WritePath {
     if (opts.writer !== undefined) this.noteWritten(opts.writer, rec.end);
     if (opts.clientIds) {
       this.remember(keep);
-      if (this.opts.idRegistry && this.node) {
+      if (this.opts.idRegistry) {
         const elsewhere = await this.claimForAnswer(keep, claimantOf(this.node, rec.pos));
         duplicates += elsewhere;
         this.stats.answerDuplicates += elsewhere;
