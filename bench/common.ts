@@ -123,10 +123,20 @@ export async function get(url: string, path: string, token = ADMIN): Promise<{ s
 }
 
 /** Waits until the engine's loader has moved everything acknowledged into storage. */
-export async function untilStored(url: string): Promise<void> {
+export async function untilStored(url: string, stallMs = 120_000): Promise<void> {
+  let least = Infinity;
+  let movedAt = Date.now();
   for (;;) {
     const m = await get(url, '/monitoring/load?window=10');
-    if (m.body?.ingest?.unloaded_bytes === 0) return;
+    const left = m.body?.ingest?.unloaded_bytes;
+    if (left === 0) return;
+    // a loader that stopped moving fails the bench instead of hanging it
+    if (typeof left === 'number' && left < least) {
+      least = left;
+      movedAt = Date.now();
+    } else if (Date.now() - movedAt > stallMs) {
+      throw new Error(`the loader has not moved for ${stallMs / 1000} s (${least} bytes still unloaded; /monitoring/load answered ${m.status})`);
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
 }
