@@ -12,7 +12,16 @@ import { Wakeable } from './wake.js';
  * log bytes: counted in log bytes, two cursors' 64 MB budgets held over a gigabyte of heap under
  * overload.
  */
-const HEAP_PER_LOG_BYTE = 9;
+export const HEAP_PER_LOG_BYTE = 9;
+/** The same for a record whose rows were let go (HeldRecord.release): its lines and its rows' keys. */
+export const KEYS_HEAP_PER_LOG_BYTE = 2;
+
+export interface CursorOptions {
+  /** Heap per log byte of a record held in memory (HEAP_PER_LOG_BYTE when not set). */
+  heapPerLogByte?: number;
+  /** Called with each record held in memory as the cursor commits past it. */
+  onPassed?: (rec: LogRecord) => void;
+}
 
 export class Cursor {
   private queue: LogRecord[] = [];
@@ -20,18 +29,23 @@ export class Cursor {
   /** False from the first record left out of memory until the cursor has caught up with the log. */
   private inMemory = true;
   private readonly waker = new Wakeable();
+  private readonly heapPerLogByte: number;
 
-  constructor(private readonly files: SegmentFiles, public pos: Pos, private readonly memoryBudget: number) {}
+  constructor(private readonly files: SegmentFiles, public pos: Pos, private readonly memoryBudget: number, private readonly opts: CursorOptions = {}) {
+    this.heapPerLogByte = opts.heapPerLogByte ?? HEAP_PER_LOG_BYTE;
+  }
 
-  /** Called with each durable record, in order. */
-  offer(rec: LogRecord): void {
-    if (this.inMemory && this.queueBytes + rec.bytes * HEAP_PER_LOG_BYTE <= this.memoryBudget) {
+  /** Called with each durable record, in order. Answers whether the record is held in memory. */
+  offer(rec: LogRecord): boolean {
+    const held = this.inMemory && this.queueBytes + rec.bytes * this.heapPerLogByte <= this.memoryBudget;
+    if (held) {
       this.queue.push(rec);
-      this.queueBytes += rec.bytes * HEAP_PER_LOG_BYTE;
+      this.queueBytes += rec.bytes * this.heapPerLogByte;
     } else {
       this.inMemory = false;
     }
     this.waker.wake();
+    return held;
   }
 
   /** Estimated heap held by the records kept in memory for this cursor. */
@@ -103,7 +117,9 @@ export class Cursor {
   commit(last: LogRecord): void {
     this.pos = last.end;
     while (this.queue.length > 0 && comparePos(this.queue[0].pos, last.end) < 0) {
-      this.queueBytes -= this.queue.shift()!.bytes * HEAP_PER_LOG_BYTE;
+      const rec = this.queue.shift()!;
+      this.queueBytes -= rec.bytes * this.heapPerLogByte;
+      this.opts.onPassed?.(rec);
     }
   }
 }

@@ -228,7 +228,8 @@ export class Loader {
       }
       keptOf.push([r, kept]);
       if (!r.lines) {
-        for (const i of kept ?? r.rows.keys()) parts.push(Buffer.from(compactLine(r.rows[i]) + '\n'));
+        const all = r.rows;
+        for (const i of kept ?? all.keys()) parts.push(Buffer.from(compactLine(all[i]) + '\n'));
       } else if (!kept) parts.push(r.lines);
       else {
         const starts = lineStarts(r.lines);
@@ -251,7 +252,10 @@ export class Loader {
       } catch (e) {
         if (!isClickHouseDataError(e)) throw e;
         // a row storage refuses for a data reason: find it by bisection, store the rest
-        const rows = keptOf.flatMap(([rec, kept]) => (kept ? kept.map((i) => rec.rows[i]) : rec.rows));
+        const rows = keptOf.flatMap(([rec, kept]) => {
+          const all = rec.rows; // parsed again from the lines on each use once the observers let go of them
+          return kept ? kept.map((i) => all[i]) : all;
+        });
         const result = await insertIsolating(rows, (part) => this.insertWithWatch(part.length, () => this.store.insert(part)), isClickHouseDataError);
         failed = result.failed;
       }

@@ -5,8 +5,8 @@
 // rather than letting memory or disk grow.
 import type { EventRow } from '../event.js';
 import { readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
-import { Cursor } from './cursor.js';
-import { comparePos, compactLines, FLAG_ALERT, FLAG_CLIENT_IDS, frameRecord, HEADER_BYTES, recordLines, type LogRecord, type Pos } from './record.js';
+import { Cursor, KEYS_HEAP_PER_LOG_BYTE } from './cursor.js';
+import { comparePos, FLAG_ALERT, FLAG_CLIENT_IDS, FrameBuilder, HEADER_BYTES, HeldRecord, recordLines, type LogRecord, type Pos } from './record.js';
 import { UNSLICED, type Slicer } from './wake.js';
 import { SegmentFiles, type Repair } from './segments.js';
 
@@ -30,6 +30,10 @@ export class WalUnavailableError extends Error {
     super(message);
   }
 }
+
+const release = (r: LogRecord): void => {
+  if (r instanceof HeldRecord) r.release();
+};
 
 /** Rows encoded between two looks at the request's slice (~1 ms of encoding on a slow core). */
 const ENCODE_CHUNK_ROWS = 64;
@@ -68,14 +72,16 @@ export class WriteAheadLog {
     readonly problems: string[],
   ) {
     const memory = Math.min(opts.memoryBytes ?? 128 << 20, Math.max(1 << 20, Math.floor(opts.maxBytes / 8)));
-    this.loader = new Cursor(files, files.clamp(checkpoint.loaded), memory);
-    this.observer = new Cursor(files, files.clamp(checkpoint.observed), memory);
+    // the loader needs a record's keys and lines only: its rows are held for the observers, and let
+    // go when they have passed the record or never held it (HeldRecord.release)
+    this.loader = new Cursor(files, files.clamp(checkpoint.loaded), memory, { heapPerLogByte: KEYS_HEAP_PER_LOG_BYTE });
+    this.observer = new Cursor(files, files.clamp(checkpoint.observed), memory, { onPassed: release });
     this.openedAt = files.end;
     files.isConsumed = (p) => comparePos(files.normalize(this.loader.pos), p) >= 0 && comparePos(files.normalize(this.observer.pos), p) >= 0;
     files.onDurable = (recs) => {
       for (const r of recs) {
+        if (!this.observer.offer(r)) release(r);
         this.loader.offer(r);
-        this.observer.offer(r);
       }
       for (const l of this.listeners) {
         try {
@@ -108,14 +114,14 @@ export class WriteAheadLog {
   async append(rows: EventRow[], opts: { clientIds: boolean; alert?: boolean; turn?: Slicer }): Promise<LogRecord> {
     const flags = (opts.clientIds ? FLAG_CLIENT_IDS : 0) | (opts.alert ? FLAG_ALERT : 0);
     const turn = opts.turn ?? UNSLICED;
-    let text = '';
+    const frame = new FrameBuilder(flags, rows.length);
     for (let i = 0; i < rows.length; i += ENCODE_CHUNK_ROWS) {
       if (turn.due()) await turn.next();
-      text += compactLines(rows, i, Math.min(rows.length, i + ENCODE_CHUNK_ROWS));
+      frame.addRows(rows, i, Math.min(rows.length, i + ENCODE_CHUNK_ROWS));
     }
     // after the encoding, which may have given the loop to a stop
     if (this.closed) throw new WalUnavailableError('the engine is stopping; retry on another node or shortly', 503, 1);
-    const buf = frameRecord(flags, text);
+    const buf = frame.finish();
     if (this.files.waitingBytes > 0 && this.files.waitingBytes + buf.length > this.opts.maxWaitingBytes) {
       this.stats.refusedBusy++;
       throw new WalUnavailableError('the engine is writing as fast as it can; retry shortly', 503, 1);

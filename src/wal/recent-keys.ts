@@ -20,11 +20,13 @@ export class RecentKeys {
 
   /** Adds a key (a key already held is left where it is); the oldest goes once capacity is reached. */
   add(key: string): void {
-    if (this.capacity <= 0 || this.set.has(key)) return;
+    if (this.capacity <= 0) return;
+    const size = this.set.size;
+    this.set.add(key);
+    if (this.set.size === size) return; // held already
     const old = this.ring[this.next];
     if (old !== undefined) this.set.delete(old);
     this.ring[this.next] = key;
-    this.set.add(key);
-    this.next = (this.next + 1) % this.capacity;
+    this.next = this.next + 1 === this.capacity ? 0 : this.next + 1;
   }
 }

@@ -54,25 +54,52 @@ export interface LogRecord {
 
 /** The frame of a record (always written with FLAG_COMPACT). */
 export function encodeRecord(flags: number, rows: readonly EventRow[]): Buffer {
-  return frameRecord(flags, compactLines(rows, 0, rows.length));
+  const frame = new FrameBuilder(flags, rows.length);
+  frame.addRows(rows, 0, rows.length);
+  return frame.finish();
 }
 
-/** Rows from..to (exclusive) as newline-terminated insert-format lines. */
-export function compactLines(rows: readonly EventRow[], from: number, to: number): string {
-  let text = '';
-  for (let i = from; i < to; i++) text += compactLine(rows[i]) + '\n';
-  return text;
-}
+/**
+ * A record's frame, written a row at a time. Each row's line goes straight into the frame's buffer:
+ * concatenating a request's lines into one string first, then measuring and copying it, cost about
+ * as much again as making the lines.
+ */
+export class FrameBuilder {
+  private buf: Buffer;
+  private at = HEADER_BYTES + 1;
 
-/** The frame of a record whose rows are `text` (compactLines). */
-export function frameRecord(flags: number, text: string): Buffer {
-  const len = Buffer.byteLength(text) + 1;
-  const buf = Buffer.allocUnsafe(HEADER_BYTES + len);
-  buf.writeUInt32LE(len, 0);
-  buf[HEADER_BYTES] = flags | FLAG_COMPACT;
-  buf.write(text, HEADER_BYTES + 1, 'utf8');
-  buf.writeUInt32LE(crc32(buf.subarray(HEADER_BYTES)), 4);
-  return buf;
+  constructor(private readonly flags: number, rows: number) {
+    this.buf = Buffer.allocUnsafe(HEADER_BYTES + 1 + Math.max(1, rows) * 512);
+  }
+
+  /** Rows from..to (exclusive), each as its newline-terminated insert-format line. */
+  addRows(rows: readonly EventRow[], from: number, to: number): void {
+    for (let i = from; i < to; i++) {
+      const line = compactLine(rows[i]);
+      // a UTF-16 unit is at most 3 bytes of UTF-8: with this much room the line is never cut short
+      this.reserve(line.length * 3 + 1);
+      this.at += this.buf.write(line, this.at, 'utf8');
+      this.buf[this.at++] = 10;
+    }
+  }
+
+  private reserve(bytes: number): void {
+    if (this.at + bytes <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.at + bytes, this.buf.length * 2));
+    this.buf.copy(bigger, 0, 0, this.at);
+    this.buf = bigger;
+  }
+
+  /** The whole frame: header, flags byte, lines. */
+  finish(): Buffer {
+    // the frame is kept in memory for the log's consumers: not with much unused room behind it
+    let frame = this.buf.subarray(0, this.at);
+    if (this.buf.length - this.at > this.at >> 3) frame = Buffer.from(frame);
+    frame.writeUInt32LE(this.at - HEADER_BYTES, 0);
+    frame[HEADER_BYTES] = this.flags | FLAG_COMPACT;
+    frame.writeUInt32LE(crc32(frame.subarray(HEADER_BYTES)), 4);
+    return frame;
+  }
 }
 
 /** The insert-format lines of an encoded frame. */
@@ -117,6 +144,41 @@ export function decodeRecord(buf: Buffer, at: number): Decoded {
   }
   if (!Array.isArray(rows)) return { ok: false, reason: 'corrupt', detail: 'payload is not a list of rows' };
   return { ok: true, flags, keys: rows, rows: () => rows, bytes: HEADER_BYTES + len };
+}
+
+/**
+ * A record this process appended, handed to the consumers in memory: its rows as the request made
+ * them, until release(). After that only its keys and lines are held, and rows are parsed again from
+ * the lines on each use (a bisected insert, rare). The observers need the rows, the loader only the
+ * keys and lines: the log releases a record's rows once the observers are done with it, so the
+ * loader's backlog in memory costs about its bytes in the log, not the ~9× of rows as objects.
+ */
+export class HeldRecord implements LogRecord {
+  private held: EventRow[] | undefined;
+  keys: readonly RowKey[];
+
+  constructor(readonly pos: Pos, readonly end: Pos, readonly flags: number, rows: EventRow[], readonly lines: Buffer, readonly bytes: number) {
+    this.held = rows;
+    this.keys = rows;
+  }
+
+  get rows(): EventRow[] {
+    return this.held ?? decodeCompact(this.lines);
+  }
+
+  get holdsRows(): boolean {
+    return this.held !== undefined;
+  }
+
+  release(): void {
+    if (!this.held) return;
+    this.keys = this.held.map(keyOf);
+    this.held = undefined;
+  }
+}
+
+function keyOf(r: EventRow): RowKey {
+  return { id: r.id, timestamp: r.timestamp, received_at: r.received_at, project_id: r.project_id };
 }
 
 /** A decoded frame at `pos` as a log record; its rows are parsed on first use, once. */

@@ -5,8 +5,9 @@
 import { closeSync, constants, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { EventRow } from '../event.js';
 import { failpoint } from './failpoint.js';
-import { comparePos, decodeRecord, HEADER_BYTES, readRecord, type LogRecord, type Pos } from './record.js';
+import { comparePos, decodeRecord, HEADER_BYTES, HeldRecord, readRecord, type LogRecord, type Pos } from './record.js';
 import { TimeSlice } from './wake.js';
 
 const NAME = /^(\d{10})\.wal$/;
@@ -32,7 +33,11 @@ export interface Repair {
 }
 
 /** What a record is, before the log gives it a place. */
-export type RecordBody = Pick<LogRecord, 'flags' | 'rows' | 'lines'>;
+export interface RecordBody {
+  flags: number;
+  rows: EventRow[];
+  lines: Buffer;
+}
 
 interface PendingAppend {
   buf: Buffer;
@@ -165,7 +170,7 @@ export class SegmentFiles {
         const out: LogRecord[] = [];
         let off = size;
         for (const p of group) {
-          out.push({ pos: { seg: this.current, off }, end: { seg: this.current, off: off + p.buf.length }, flags: p.body.flags, rows: p.body.rows, keys: p.body.rows, lines: p.body.lines, bytes: p.buf.length });
+          out.push(new HeldRecord({ seg: this.current, off }, { seg: this.current, off: off + p.buf.length }, p.body.flags, p.body.rows, p.body.lines, p.buf.length));
           off += p.buf.length;
         }
         this.sizes.set(this.current, off);

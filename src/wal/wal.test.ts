@@ -6,7 +6,7 @@ import { removeDir, tempDir } from '../../test/helpers.js';
 import { crc32 } from 'node:zlib';
 import { normalize, type EventRow } from '../event.js';
 import { compactLine, lineStarts } from '../storage/compact-row.js';
-import { decodeRecord, encodeRecord, FLAG_CLIENT_IDS, FLAG_COMPACT } from './record.js';
+import { decodeRecord, encodeRecord, FLAG_CLIENT_IDS, FLAG_COMPACT, HeldRecord } from './record.js';
 import { WriteAheadLog } from './log.js';
 
 const dirs: string[] = [];
@@ -138,6 +138,24 @@ describe('write-ahead log', () => {
     const block = await log.loader.peek(250, 64 << 20);
     expect(block.map((r) => r.rows.length)).toEqual([100, 100]);
     expect((await readAll(log)).length).toBe(5000);
+    await log.stopAppends();
+  });
+
+  it('keeps the loader\'s backlog in memory as keys and lines: rows are let go once the observers pass them', async () => {
+    const d = dir();
+    // ~13 KB records: the observers' budget (rows, ~9× the bytes) holds one, the loader's (keys and lines) all five
+    const log = await WriteAheadLog.open({ dir: d, maxBytes: 64 << 20, maxWaitingBytes: 64 << 20, memoryBytes: 200_000 });
+    const sent = Array.from({ length: 5 }, (_, i) => rows(`k${i}`, 100));
+    for (const batch of sent) await log.append(batch, { clientIds: true });
+    const block = await log.loader.peek(1000, 64 << 20);
+    expect(block.every((r) => r instanceof HeldRecord)).toBe(true);
+    // the observers hold the first record's rows; the others went to them from disk, so the loader's copies let go at once
+    expect(block.map((r) => (r as HeldRecord).holdsRows)).toEqual([true, false, false, false, false]);
+    expect(await readAll(log, 'observer')).toEqual(sent.flat().map((r) => r.id));
+    expect(block.some((r) => (r as HeldRecord).holdsRows)).toBe(false);
+    // what the loader uses stays: the keys, the lines, and the rows parsed again from the lines
+    expect(block.flatMap((r) => r.keys.map((k) => [k.project_id, k.id]))).toEqual(sent.flat().map((r) => ['p', r.id]));
+    expect(block[2].rows).toEqual(decodeRecord(encodeRecord(FLAG_CLIENT_IDS, sent[2]), 0).ok && decodeRecord(encodeRecord(FLAG_CLIENT_IDS, sent[2]), 0).rows());
     await log.stopAppends();
   });
 

@@ -157,12 +157,15 @@ export class WritePath {
   async accept(rows: EventRow[], opts: AcceptOptions): Promise<Accepted> {
     let keep = rows;
     let duplicates = 0;
+    // each kept row's key, made once: looked up here, remembered once durable
+    const keys: string[] = [];
     if (opts.clientIds) {
       const seen = new Set<string>();
       keep = rows.filter((r) => {
         const key = `${r.project_id}\u0000${r.id}`;
         if (seen.has(key) || this.recent.has(key)) return false;
         seen.add(key);
+        keys.push(key);
         return true;
       });
       duplicates = rows.length - keep.length;
@@ -172,7 +175,7 @@ export class WritePath {
     const rec = await this.log.append(keep, opts);
     if (opts.writer !== undefined) this.noteWritten(opts.writer, rec.end);
     if (opts.clientIds) {
-      this.remember(keep);
+      for (const key of keys) this.recent.add(key);
       if (this.opts.idRegistry) {
         const elsewhere = await this.claimForAnswer(keep, claimantOf(this.node, rec.pos));
         duplicates += elsewhere;
@@ -205,10 +208,6 @@ export class WritePath {
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  private remember(rows: readonly EventRow[]): void {
-    for (const r of rows) this.recent.add(`${r.project_id}\u0000${r.id}`);
   }
 
   private noteWritten(writer: string, end: Pos): void {
