@@ -14,6 +14,8 @@ import {
 } from './queries.js';
 
 export const DEFAULT_RANGE_MS = 14 * 24 * 3600 * 1000;
+/** Longest a state change waits for the observers to record a group storage already shows. */
+const OBSERVED_WAIT_MS = 5000;
 /** Paging by offset re-aggregates the skipped groups; past this, narrow the search instead. */
 export const MAX_GROUP_OFFSET = 100_000;
 
@@ -178,7 +180,12 @@ export async function errorRoutes(app: FastifyInstance, opts: ErrorRouteOptions)
     if (errors.length) throw badRequest(errors);
     const { state } = req.body as { state: GroupState };
     const project = await groupProject(req, f, fingerprint);
-    const updated = await groups.setState(project, fingerprint, state, req.principal.name);
+    let updated = await groups.setState(project, fingerprint, state, req.principal.name);
+    // a group already in storage whose events the observers have not reached yet (they record its
+    // state, and its new_group alert, and may run behind the loader): wait for them, then set it
+    if (!updated && (await projectsWithFingerprint(events, [project], fingerprint)).length > 0 && (await opts.writePath.observed(OBSERVED_WAIT_MS))) {
+      updated = await groups.setState(project, fingerprint, state, req.principal.name);
+    }
     if (!updated) throw new HttpError(404, 'not_found', `no error group ${fingerprint} in project ${project}`);
     await opts.recordAdminAction(req.principal, `set_group_state_${state}`, { project_id: project, kind: 'error_group', id: fingerprint }, { state });
     return { project_id: project, fingerprint, state: updated.state, resolved_at: updated.resolved_at ? new Date(updated.resolved_at).toISOString() : null };

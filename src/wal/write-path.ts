@@ -238,6 +238,20 @@ export class WritePath {
     return this.loader.loadedUpTo(end, ms);
   }
 
+  /**
+   * Waits (at most ms) until the observers have passed what was acknowledged before this call: an
+   * error group seen in storage then has its state recorded (the loader may be ahead of them).
+   */
+  async observed(ms: number): Promise<boolean> {
+    const end = this.log.end;
+    const deadline = Date.now() + ms;
+    while (!this.log.observer.passed(end)) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return true;
+  }
+
   /** Lets go of writers whose writes are all loaded (the map holds only writers with a wait ahead). */
   private forgetLoadedWriters(): void {
     for (const [writer, end] of this.unloadedEnd) if (this.log.loader.passed(end)) this.unloadedEnd.delete(writer);
