@@ -80,6 +80,20 @@ async function seedDeliveries(db: SqlDb, n: number, at = 1000): Promise<void> {
 
 for (const b of BACKENDS) {
   describe(`control store on ${b.name}`, () => {
+    /** Two nodes: two connections to one fresh, migrated database holding `deliveries` due deliveries. */
+    async function withTwoNodes(deliveries: number, fn: (n: { n1: SqlDb; n2: SqlDb; s1: AlertStore; s2: AlertStore }) => Promise<void>): Promise<void> {
+      const where = await b.fresh();
+      const [n1, n2] = [b.connect(where), b.connect(where)];
+      try {
+        await migrateControl(n1);
+        if (deliveries > 0) await seedDeliveries(n1, deliveries);
+        await fn({ n1, n2, s1: new AlertStore(n1), s2: new AlertStore(n2) });
+      } finally {
+        await n1.close();
+        await n2.close();
+      }
+    }
+
     it('applies each migration once, and once only when two nodes start at the same moment', async () => {
       const where = await b.fresh();
       // two processes, as two engine nodes (or the engine and the keys CLI) would be
@@ -145,102 +159,63 @@ for (const b of BACKENDS) {
       }
     });
 
-    it('a lease that changes hands gets a new fencing token; the old holder\'s fenced writes are refused', async () => {
-      const where = await b.fresh();
-      const [n1, n2] = [b.connect(where), b.connect(where)];
-      try {
-        await migrateControl(n1);
-        const [a, c] = [new AlertStore(n1), new AlertStore(n2)];
-        const fa = await a.acquireFencedLease('evaluator', 'node-a', 1000, 5000);
-        expect(fa).toEqual({ name: 'evaluator', holder: 'node-a', token: 1 });
-        // renewing keeps the token; another node cannot take it while it lasts
-        expect(await a.acquireFencedLease('evaluator', 'node-a', 3000, 5000)).toEqual(fa);
-        expect(await c.acquireFencedLease('evaluator', 'node-c', 7000, 5000)).toBeNull();
-        // node-a stops renewing (a pause, a partition): node-c takes over with a higher token
-        const fc = await c.acquireFencedLease('evaluator', 'node-c', 8001, 5000);
-        expect(fc).toEqual({ name: 'evaluator', holder: 'node-c', token: 2 });
-        expect(await a.acquireLease('evaluator', 'node-a', 8002, 5000)).toBe(false);
-        // node-a wakes up and writes under its old fence: refused; node-c's write goes through
-        expect(await n1.tx((tx) => a.holdsFence(tx, fa!))).toBe(false);
-        expect(await n2.tx((tx) => c.holdsFence(tx, fc!))).toBe(true);
-        // taken back later: the token grows again, so node-c's fence is stale in turn
-        const back = await a.acquireFencedLease('evaluator', 'node-a', 20_000, 5000);
-        expect(back?.token).toBe(3);
-        expect(await n2.tx((tx) => c.holdsFence(tx, fc!))).toBe(false);
-      } finally {
-        await n1.close();
-        await n2.close();
-      }
-    });
+    it('a lease that changes hands gets a new fencing token; the old holder\'s fenced writes are refused', () => withTwoNodes(0, async ({ n1, n2, s1: a, s2: c }) => {
+      const fa = await a.acquireFencedLease('evaluator', 'node-a', 1000, 5000);
+      expect(fa).toEqual({ name: 'evaluator', holder: 'node-a', token: 1 });
+      // renewing keeps the token; another node cannot take it while it lasts
+      expect(await a.acquireFencedLease('evaluator', 'node-a', 3000, 5000)).toEqual(fa);
+      expect(await c.acquireFencedLease('evaluator', 'node-c', 7000, 5000)).toBeNull();
+      // node-a stops renewing (a pause, a partition): node-c takes over with a higher token
+      const fc = await c.acquireFencedLease('evaluator', 'node-c', 8001, 5000);
+      expect(fc).toEqual({ name: 'evaluator', holder: 'node-c', token: 2 });
+      expect(await a.acquireLease('evaluator', 'node-a', 8002, 5000)).toBe(false);
+      // node-a wakes up and writes under its old fence: refused; node-c's write goes through
+      expect(await n1.tx((tx) => a.holdsFence(tx, fa!))).toBe(false);
+      expect(await n2.tx((tx) => c.holdsFence(tx, fc!))).toBe(true);
+      // taken back later: the token grows again, so node-c's fence is stale in turn
+      const back = await a.acquireFencedLease('evaluator', 'node-a', 20_000, 5000);
+      expect(back?.token).toBe(3);
+      expect(await n2.tx((tx) => c.holdsFence(tx, fc!))).toBe(false);
+    }));
 
-    it('each due delivery is claimed by exactly one of two nodes claiming at once', async () => {
-      const where = await b.fresh();
-      const [n1, n2] = [b.connect(where), b.connect(where)];
-      try {
-        await migrateControl(n1);
-        await seedDeliveries(n1, 60);
-        const [s1, s2] = [new AlertStore(n1), new AlertStore(n2)];
-        const claims = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? s1 : s2).claimDue(10_000, 10, 30_000, i % 2 ? 'node-1' : 'node-2')));
-        const all = claims.flat();
-        expect(all).toHaveLength(60);
-        expect(new Set(all).size).toBe(60);
-        // each within its limit, oldest first; claimed ones are leased, nothing is due any more
-        for (const c of claims) expect(c.length).toBeLessThanOrEqual(10);
-        for (const c of claims) expect([...c].sort()).toEqual(c);
-        expect(await s2.claimDue(10_000, 10, 30_000, 'node-2')).toEqual([]);
-        expect(await s1.getDelivery('d007')).toMatchObject({ status: 'sending', lease_until: 40_000 });
-        // a lease that expires makes the delivery claimable again
-        expect(await s1.releaseExpiredLeases(50_000)).toBe(60);
-        expect(await s2.claimDue(50_000, 100, 1000, 'node-2')).toHaveLength(60);
-      } finally {
-        await n1.close();
-        await n2.close();
-      }
-    });
+    it('each due delivery is claimed by exactly one of two nodes claiming at once', () => withTwoNodes(60, async ({ s1, s2 }) => {
+      const claims = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? s1 : s2).claimDue(10_000, 10, 30_000, i % 2 ? 'node-1' : 'node-2')));
+      const all = claims.flat();
+      expect(all).toHaveLength(60);
+      expect(new Set(all).size).toBe(60);
+      // each within its limit, oldest first; claimed ones are leased, nothing is due any more
+      for (const c of claims) expect(c.length).toBeLessThanOrEqual(10);
+      for (const c of claims) expect([...c].sort()).toEqual(c);
+      expect(await s2.claimDue(10_000, 10, 30_000, 'node-2')).toEqual([]);
+      expect(await s1.getDelivery('d007')).toMatchObject({ status: 'sending', lease_until: 40_000 });
+      // a lease that expires makes the delivery claimable again
+      expect(await s1.releaseExpiredLeases(50_000)).toBe(60);
+      expect(await s2.claimDue(50_000, 100, 1000, 'node-2')).toHaveLength(60);
+    }));
 
-    it('a node takes back its own leases at once (its restart, its stop), never another node\'s nor one it is still sending', async () => {
-      const where = await b.fresh();
-      const [n1, n2] = [b.connect(where), b.connect(where)];
-      try {
-        await migrateControl(n1);
-        await seedDeliveries(n1, 20);
-        const [s1, s2] = [new AlertStore(n1), new AlertStore(n2)];
-        const mine = await s1.claimDue(10_000, 10, 30_000, 'node-1');
-        const theirs = await s2.claimDue(10_000, 10, 30_000, 'node-2');
-        expect(mine).toHaveLength(10);
-        expect(theirs).toHaveLength(10);
-        // node-1 stops while still sending its first delivery: the other nine go back, that one stays
-        expect(await s1.releaseLeasesOf('node-1', [mine[0]])).toBe(9);
-        expect(await s1.getDelivery(mine[0])).toMatchObject({ status: 'sending', lease_until: 40_000 });
-        expect(await s1.getDelivery(mine[1])).toMatchObject({ status: 'pending', lease_until: null });
-        // node-1 starts again: its last lease goes back long before it would expire; node-2's stay
-        expect(await s1.releaseLeasesOf('node-1')).toBe(1);
-        for (const id of theirs) expect(await s1.getDelivery(id)).toMatchObject({ status: 'sending' });
-        expect(await s1.claimDue(10_001, 100, 30_000, 'node-1')).toHaveLength(10);
-      } finally {
-        await n1.close();
-        await n2.close();
-      }
-    });
+    it('a node takes back its own leases at once (its restart, its stop), never another node\'s nor one it is still sending', () => withTwoNodes(20, async ({ s1, s2 }) => {
+      const mine = await s1.claimDue(10_000, 10, 30_000, 'node-1');
+      const theirs = await s2.claimDue(10_000, 10, 30_000, 'node-2');
+      expect(mine).toHaveLength(10);
+      expect(theirs).toHaveLength(10);
+      // node-1 stops while still sending its first delivery: the other nine go back, that one stays
+      expect(await s1.releaseLeasesOf('node-1', [mine[0]])).toBe(9);
+      expect(await s1.getDelivery(mine[0])).toMatchObject({ status: 'sending', lease_until: 40_000 });
+      expect(await s1.getDelivery(mine[1])).toMatchObject({ status: 'pending', lease_until: null });
+      // node-1 starts again: its last lease goes back long before it would expire; node-2's stay
+      expect(await s1.releaseLeasesOf('node-1')).toBe(1);
+      for (const id of theirs) expect(await s1.getDelivery(id)).toMatchObject({ status: 'sending' });
+      expect(await s1.claimDue(10_001, 100, 30_000, 'node-1')).toHaveLength(10);
+    }));
 
-    it('a first attempt made at once claims its deliveries: one another node holds is not handed out twice', async () => {
-      const where = await b.fresh();
-      const [n1, n2] = [b.connect(where), b.connect(where)];
-      try {
-        await migrateControl(n1);
-        await seedDeliveries(n1, 4);
-        const [s1, s2] = [new AlertStore(n1), new AlertStore(n2)];
-        // node-2's loop took two of them first
-        expect(await s2.claimDue(10_000, 2, 30_000, 'node-2')).toEqual(['d000', 'd001']);
-        expect((await s1.claimIds(['d000', 'd001', 'd002', 'd003'], 10_000, 30_000, 'node-1')).sort()).toEqual(['d002', 'd003']);
-        expect(await s1.claimIds(['d000', 'd002'], 10_000, 30_000, 'node-1')).toEqual([]);
-        expect(await s2.getDelivery('d002')).toMatchObject({ status: 'sending', lease_until: 40_000 });
-        expect(await s2.claimDue(10_000, 10, 30_000, 'node-2')).toEqual([]);
-      } finally {
-        await n1.close();
-        await n2.close();
-      }
-    });
+    it('a first attempt made at once claims its deliveries: one another node holds is not handed out twice', () => withTwoNodes(4, async ({ s1, s2 }) => {
+      // node-2's loop took two of them first
+      expect(await s2.claimDue(10_000, 2, 30_000, 'node-2')).toEqual(['d000', 'd001']);
+      expect((await s1.claimIds(['d000', 'd001', 'd002', 'd003'], 10_000, 30_000, 'node-1')).sort()).toEqual(['d002', 'd003']);
+      expect(await s1.claimIds(['d000', 'd002'], 10_000, 30_000, 'node-1')).toEqual([]);
+      expect(await s2.getDelivery('d002')).toMatchObject({ status: 'sending', lease_until: 40_000 });
+      expect(await s2.claimDue(10_000, 10, 30_000, 'node-2')).toEqual([]);
+    }));
   });
 }
 
