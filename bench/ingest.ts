@@ -20,6 +20,7 @@ import { ChdbTransport } from '../src/storage/chdb-transport.js';
 import { EventStore } from '../src/storage/event-store.js';
 import { EVENTS_PARTITION_BY } from '../src/storage/schema.js';
 import { get, machine, makeEvent, post, refusedByReason, rng, spawnEngine, untilStored } from './common.js';
+import { DAY } from './query-shapes.js';
 
 const TOTAL = Number(process.env.EVENTS ?? 200_000);
 /** Runs of the goal's 16 × 1000, each beside its own baseline. */
@@ -30,8 +31,7 @@ const r = rng(42);
 // they fall in one day's partition whatever the time of the run. Begun a week before the run, as
 // they were, after 20:36 UTC they crossed midnight into two partitions, and the merged directory
 // measured 0.7-0.8 B/event more (more parts, each with its fixed files).
-const DAY_MS = 24 * 3600 * 1000;
-const START = Math.floor((Date.now() - 7 * DAY_MS) / DAY_MS) * DAY_MS + 3600 * 1000;
+const START = Math.floor((Date.now() - 7 * DAY) / DAY) * DAY + 3600 * 1000;
 const events = Array.from({ length: TOTAL }, (_, i) => {
   const e = makeEvent(r, i, { start: START });
   e.id = newEventId(e.timestamp as number);

@@ -12,7 +12,7 @@ import { Wakeable } from './wake.js';
  * log bytes: counted in log bytes, two cursors' 64 MB budgets held over a gigabyte of heap under
  * overload.
  */
-export const HEAP_PER_LOG_BYTE = 9;
+const HEAP_PER_LOG_BYTE = 9;
 /** The same for a record whose rows were let go (HeldRecord.release): its lines and its rows' keys. */
 export const KEYS_HEAP_PER_LOG_BYTE = 2;
 
